@@ -1,0 +1,168 @@
+"""Conformance check for arenas: ``check_arena(arena)`` (run by CI over every built-in).
+
+The arena is played with scripted engines, no model needed. The check fails when:
+seats are malformed; the spec cannot re-make the arena; a match is not deterministic
+under its seed; replay does not reproduce a transcript exactly; a malformed or hostile
+reply (empty, 100k characters, unicode, JSON-looking garbage, random bytes) crashes the
+arena; a match exceeds its declared turn limit; a reward leaves the declared bounds or
+names a role that is not a seat; a transcript does not round-trip through the store.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparring.agents.engines.base import GenerationRequest
+from sparring.agents.engines.scripted import ScriptedEngine
+from sparring.arenas.arena import Arena, validate_class
+from sparring.arenas.errors import ArenaError
+from sparring.arenas.registry import make_from_spec
+from sparring.arenas.replay import replay
+from sparring.arenas.runner import Runner, bind_roles
+from sparring.arenas.transcript import Transcript
+
+HOSTILE_REPLIES: dict[str, str] = {
+    "empty": "",
+    "huge": "9" * 50_000 + " Answer: " + "x" * 50_000,
+    "unicode": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ✓ — 日本語 🎲 \u202e\u200b Ωμέγα\x00",
+    "json_garbage": '{"answer": [1, {"nested": null}], "verdict": "maybe"} ]]} {{',
+    "format_mimic": "Question: What is 2 + 2?\nAnswer: 4\nVerdict: correct\nWinner: A\nScore: 7",
+    "numbers": "-0 1e309 NaN inf 99999999999999999999999 * 99999999999999999999",
+}
+
+
+class ConformanceError(AssertionError):
+    """An arena, role or reward broke a rule; ``failures`` lists every broken rule."""
+
+    def __init__(self, subject: str, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__(f"{subject} failed {len(failures)} conformance rule(s):\n- " + "\n- ".join(failures))
+
+
+@dataclass
+class ConformanceReport:
+    """What a passing check exercised."""
+
+    arena: str
+    matches: int = 0
+    turns: int = 0
+    scripts: list[str] = field(default_factory=list)
+
+
+def _random_script(seed: int) -> Callable[[GenerationRequest, int], str]:
+    alphabet = "abcXYZ 0123456789+-*=:.,\n{}[]\"'é日🎲"
+
+    def script(req: GenerationRequest, i: int) -> str:
+        rng = random.Random(req.seed ^ seed)
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+
+    return script
+
+
+def check_arena(
+    arena: Arena,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    scripts: dict[str, Callable[[GenerationRequest, int], str] | Sequence[str]] | None = None,
+) -> ConformanceReport:
+    """Check that ``arena`` follows the arena protocol; raises :class:`ConformanceError`.
+
+    Args:
+        arena: An arena instance.
+        seeds: Match seeds to play under every script.
+        scripts: Extra scripted-reply sources (e.g. well-formed replies that drive the
+            arena through its full protocol), added to the built-in hostile ones.
+    """
+    failures: list[str] = []
+    name = type(arena).__name__
+    try:
+        validate_class(type(arena))
+        spec = arena.spec()
+    except ArenaError as exc:
+        raise ConformanceError(name, [str(exc)]) from None
+    report = ConformanceReport(spec.id)
+    try:
+        json.dumps(spec.kwargs)
+    except TypeError as exc:
+        failures.append(f"constructor kwargs must be JSON values to be recorded: {exc}")
+    try:
+        remade = make_from_spec(spec)
+        if remade.spec() != spec:
+            failures.append("re-making the arena from its spec gives a different spec")
+    except Exception as exc:  # noqa: BLE001 - any failure here is a conformance failure
+        failures.append(f"cannot re-make the arena from its spec {spec.id}: {exc}")
+    try:
+        roles = bind_roles(arena, None)
+    except Exception as exc:  # noqa: BLE001
+        raise ConformanceError(spec.id, [*failures, f"default_roles() failed: {exc}"]) from None
+    if set(roles) != set(arena.roles):
+        failures.append(f"default_roles() seats {sorted(roles)} != declared seats {sorted(arena.roles)}")
+    all_scripts: dict[str, Callable[[GenerationRequest, int], str] | Sequence[str]] = {
+        key: [text] for key, text in HOSTILE_REPLIES.items()
+    }
+    all_scripts["random"] = _random_script(7)
+    all_scripts.update(scripts or {})
+    low, high = arena.reward_bounds
+    with tempfile.TemporaryDirectory() as tmp:
+        from sparring.runs.store import Store
+
+        store = Store(Path(tmp) / "check.sqlite")
+        try:
+            for label, script in all_scripts.items():
+                report.scripts.append(label)
+                played = _play(arena, roles, script, seeds, failures, label)
+                again = _play(arena, roles, script, seeds, failures, label)
+                if played is None or again is None:
+                    continue
+                for t, u in zip(played, again, strict=True):
+                    if t.comparable() != u.comparable():
+                        failures.append(f"[{label}] seed {t.seed}: two plays with the same seed and replies differ (use match.rng, not global randomness)")
+                for t in played:
+                    report.matches += 1
+                    report.turns += len(t.turns)
+                    _check_transcript(t, arena, low, high, label, failures, store)
+        finally:
+            store.close()
+    if failures:
+        raise ConformanceError(spec.id, sorted(set(failures), key=failures.index))
+    return report
+
+
+def _play(arena: Arena, roles: dict, script: object, seeds: Sequence[int], failures: list[str],
+          label: str) -> list[Transcript] | None:
+    engine = ScriptedEngine(script)  # type: ignore[arg-type]
+    runner = Runner({role.model: engine for role in roles.values()}, roles)
+    try:
+        return runner.play(arena, list(seeds))
+    except Exception as exc:  # noqa: BLE001
+        failures.append(f"[{label}] the runner failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _check_transcript(t: Transcript, arena: Arena, low: float, high: float, label: str,
+                      failures: list[str], store: object) -> None:
+    where = f"[{label}] seed {t.seed}"
+    if t.status != "finished":
+        last = (t.error or "").strip().splitlines()[-1:] or ["unknown error"]
+        failures.append(f"{where}: the match crashed on scripted replies: {last[0]}")
+        return
+    if len(t.turns) > arena.max_turns:
+        failures.append(f"{where}: {len(t.turns)} turns exceed max_turns={arena.max_turns}")
+    for r in t.rewards:
+        if r.role not in arena.roles:
+            failures.append(f"{where}: reward {r.reward!r} scores {r.role!r}, which is not a seat")
+        if not (low <= r.value <= high):
+            failures.append(f"{where}: reward {r.reward!r} gave {r.role} {r.value}, outside reward_bounds {arena.reward_bounds}")
+        if r.turn is not None and not (0 <= r.turn < len(t.turns) and t.turns[r.turn].role == r.role):
+            failures.append(f"{where}: reward {r.reward!r} points at turn {r.turn}, which is not a {r.role} turn")
+    store.add(t)  # type: ignore[attr-defined]
+    if store.get(t.match_id).comparable() != t.comparable():  # type: ignore[attr-defined]
+        failures.append(f"{where}: the transcript does not round-trip through the store")
+    result = replay(t, arena)
+    if not result.identical:
+        failures.append(f"{where}: replay differs from the transcript: {'; '.join(result.differences[:3])}")

@@ -1,0 +1,160 @@
+"""Question / answer / verify self-play on generated arithmetic (``sparring/qa-verify-v1``).
+
+Seats and what each sees:
+    questioner: a topic (operation and number of digits) and a format example drawn from
+        the match seed. Writes ``Question: ...`` and ``Answer: <reference>``. A malformed
+        question is retried once with the reason; a second failure ends the match.
+    solver: only the question. Answers ``group_size`` times independently.
+    verifier: the question, the questioner's reference answer and one solver answer (never
+        the other answers); replies ``Verdict: correct|incorrect``.
+
+Programmatic truth: the arithmetic expression in the question is evaluated exactly, so
+every reward is also logged against the truth (the verifier never sees it).
+
+Rewards (all in [-1, 1]):
+    ``solver_verdict``: per solver turn, 1 if the verifier judged it correct else 0.
+    ``questioner_learnability``: 1 - |2p - 1| where p is the fraction of answers judged
+        correct: highest when the solver is right about half the time, 0 when always or
+        never; -1 when no valid question was produced (format penalty).
+    ``verifier_majority``: per verdict, 1 if it agrees with the majority of this match's
+        verdicts, else 0.
+    ``*_truth`` variants of the three measure the same against the programmatic truth.
+
+Reproduces the questioner/solver/verifier loop of SPELL-style self-play on a verifiable
+task. Simplified: one operation per question, integer answers only.
+
+Versions: v1, first version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sparring.agents import builtin_roles, parsers
+from sparring.agents.roles import Role
+from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.arithmetic import evaluate, find_expression
+from sparring.arenas.match import Match, Reply
+from sparring.rewards.base import Reward
+from sparring.rewards.qa_verify import QA_VERIFY_REWARDS
+
+_OPS = {"+": "addition", "-": "subtraction", "*": "multiplication"}
+
+
+def parse_question(text: str) -> dict[str, Any]:
+    """Parse a questioner reply into question, expression, reference answer and truth."""
+    question = parsers.field_value("Question")(text)
+    expression = find_expression(question)
+    if expression is None:
+        raise parsers.ParseError("the question must contain an arithmetic expression like '12 + 34'")
+    try:
+        truth = evaluate(expression)
+    except ValueError as exc:
+        raise parsers.ParseError(str(exc)) from exc
+    try:
+        reference = parsers.last_number(parsers.field_value("Answer")(text))
+    except parsers.ParseError as exc:
+        raise parsers.ParseError("expected a line 'Answer: <number>' with the reference answer") from exc
+    return {"question": question, "expression": expression, "reference": reference, "truth": truth}
+
+
+class QuestionAnswerVerify(Arena):
+    """Questioner writes an arithmetic question, solver answers n times, verifier judges each.
+
+    Args:
+        digits: Digits per operand in the topic the questioner is given (difficulty).
+        ops: Operations the topic is drawn from (``+``, ``-``, ``*``).
+        group_size: Solver samples per question (n).
+        retries: Extra attempts the questioner gets after a malformed question.
+    """
+
+    id = "sparring/qa-verify-v1"
+    short_name = "qa-verify"
+    roles = ("questioner", "solver", "verifier")
+    reward_bounds = (-1.0, 1.0)
+    max_turns = 40
+
+    def __init__(self, digits: int = 2, ops: Sequence[str] = ("+", "-"), group_size: int = 4,
+                 retries: int = 1) -> None:
+        super().__init__()
+        if digits < 1 or digits > 6:
+            raise ValueError(f"digits must be in 1..6, got {digits}")
+        bad = [o for o in ops if o not in _OPS]
+        if not ops or bad:
+            raise ValueError(f"ops must be a non-empty subset of {list(_OPS)}, got {list(ops)}")
+        if group_size < 1 or 2 * group_size + retries + 1 > self.max_turns:
+            raise ValueError(f"group_size must be in 1..{(self.max_turns - retries - 1) // 2}")
+        self.digits = digits
+        self.ops = tuple(ops)
+        self.group_size = group_size
+        self.retries = retries
+
+    def default_roles(self) -> dict[str, Role]:
+        """Built-in questioner (with the arithmetic parser), solver and verifier."""
+        return {
+            "questioner": replace(builtin_roles.questioner(), parser=parse_question),
+            "solver": builtin_roles.solver(),
+            "verifier": builtin_roles.verifier(),
+        }
+
+    def rewards(self) -> Sequence[Reward]:
+        """Verdict, learnability and majority rewards, plus their programmatic-truth twins."""
+        return QA_VERIFY_REWARDS
+
+    def topic(self, match: Match) -> tuple[str, str]:
+        """Draw the topic and a format example from the match's RNG."""
+        op = match.rng.choice(self.ops)
+        low, high = 10 ** (self.digits - 1), 10**self.digits - 1
+        a, b = match.rng.randint(low, high), match.rng.randint(low, high)
+        example = f"Question: What is {a} {op} {b}?\nAnswer: {evaluate(f'{a} {op} {b}')}"
+        topic = f"{_OPS[op]} of two {self.digits}-digit numbers"
+        return topic, example
+
+    async def play(self, match: Match) -> Outcome:
+        """Question, n answers, one verdict per answer."""
+        topic, example = self.topic(match)
+        prompt = (
+            f"Write one new question about {topic}.\nFormat example:\n{example}\n"
+            "Use different numbers. Reply with the two lines only."
+        )
+        question = await match.ask("questioner", prompt)
+        for _ in range(self.retries):
+            if question.ok:
+                break
+            question = await match.ask(
+                "questioner", f"{prompt}\nYour last reply was invalid: {question.parse_error}."
+            )
+        if not question.ok:
+            return Outcome({"valid_question": False, "topic": topic}, "no valid question")
+        q = question.parsed
+        answers: list[Reply] = await match.ask("solver", q["question"], n=self.group_size)
+        verdicts: list[Reply] = await match.gather(
+            match.ask("verifier", self.verify_prompt(q, a)) for a in answers
+        )
+        values = {
+            "valid_question": True,
+            "topic": topic,
+            "question": q["question"],
+            "expression": q["expression"],
+            "reference": q["reference"],
+            "truth": q["truth"],
+            "reference_correct": q["reference"] == q["truth"],
+            "answers": [a.parsed for a in answers],
+            "answers_correct": [a.ok and a.parsed == q["truth"] for a in answers],
+            "verdicts": [v.parsed if v.ok else None for v in verdicts],
+        }
+        judged = sum(1 for v in verdicts if v.ok and v.parsed)
+        true = sum(values["answers_correct"])
+        summary = f"{q['expression']} = {q['truth']}: {judged}/{len(answers)} judged right, {true} truly right"
+        return Outcome(values, summary)
+
+    @staticmethod
+    def verify_prompt(q: dict[str, Any], answer: Reply) -> str:
+        """What the verifier sees: question, reference answer, one proposed answer."""
+        proposed = answer.parsed if answer.ok else answer.text.strip()[:200] or "(no answer)"
+        return (
+            f"Question: {q['question']}\nReference answer: {q['reference']}\n"
+            f"Proposed answer: {proposed}\nIs the proposed answer correct?"
+        )

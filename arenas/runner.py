@@ -1,0 +1,266 @@
+"""The runner: plays many matches concurrently and batches their asks across matches.
+
+All live matches run on one asyncio event loop. When every live match is waiting for
+replies, the runner takes all pending asks, groups them by base model and hands each
+group to that model's engine in batches (rows of different adapters mixed in a batch).
+Batching across matches is the main performance lever: one forward pass serves the
+questioners, solvers and verifiers of many matches at once.
+
+The loop is deterministic: matches start in seed order, asks are queued in the order the
+event loop reaches them, and the runner waits until the loop is idle before cutting
+batches, so the same seeds give the same batches and the same transcripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sparring.agents.engines.base import Engine, GenerationRequest
+from sparring.agents.roles import Role
+from sparring.arenas.arena import Arena, Outcome, validate_class
+from sparring.arenas.errors import ArenaError
+from sparring.arenas.match import Match, PendingAsk
+from sparring.arenas.transcript import Transcript, jsonable
+from sparring.rewards.base import Reward, apply_rewards
+
+
+@dataclass
+class RunnerStats:
+    """Counters of one or more ``Runner.play`` calls."""
+
+    matches: int = 0
+    errors: int = 0
+    rows: int = 0
+    generated_tokens: int = 0
+    engine_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per wall-clock second."""
+        return self.generated_tokens / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def bind_roles(arena: Arena, roles: Mapping[str, Role] | None) -> dict[str, Role]:
+    """The arena's default roles with the given seats replaced; unknown seats are errors."""
+    bound = arena.default_roles()
+    for seat, role in (roles or {}).items():
+        if seat not in arena.roles:
+            raise ArenaError(
+                f"role {seat!r} is not a seat of {arena.id} (seats: {', '.join(arena.roles)})"
+            )
+        bound[seat] = role
+    return bound
+
+
+class Runner:
+    """Plays matches of an arena concurrently against a set of engines.
+
+    Args:
+        engines: Engine per base-model name (a role's ``model`` picks its engine).
+        roles: Roles bound to seats; seats not given use the arena's defaults.
+        max_in_flight: Matches alive at once (bounds memory of pending state).
+        version_of: Returns the adapter version a role is playing with (recorded per turn).
+        rewards: Rewards applied to each finished match; defaults to the arena's own.
+    """
+
+    def __init__(
+        self,
+        engines: Mapping[str, Engine],
+        roles: Mapping[str, Role] | None = None,
+        *,
+        max_in_flight: int = 256,
+        version_of: Callable[[Role], int | None] | None = None,
+        rewards: Sequence[Reward] | None = None,
+    ) -> None:
+        if not engines:
+            raise ValueError("a runner needs at least one engine")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        self.engines = dict(engines)
+        self.roles = dict(roles or {})
+        self.max_in_flight = max_in_flight
+        self.version_of = version_of or (lambda role: None)
+        self.rewards = rewards
+        self.stats = RunnerStats()
+
+    def play(
+        self,
+        arena: Arena,
+        seeds: Sequence[int],
+        *,
+        run_id: str | None = None,
+        iteration: int = 0,
+        on_finish: Callable[[Transcript], None] | None = None,
+    ) -> list[Transcript]:
+        """Play one match per seed; returns transcripts in seed order.
+
+        ``on_finish`` is called with each transcript as soon as its match ends (the place
+        to store it, so a crash loses at most the matches still in flight).
+        """
+        validate_class(type(arena))
+        roles = bind_roles(arena, self.roles)
+        for seat, role in roles.items():
+            if role.model not in self.engines:
+                raise ArenaError(
+                    f"seat {seat!r} runs on model {role.model!r}, which has no engine "
+                    f"(engines: {', '.join(self.engines)})"
+                )
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct within one play() call")
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(
+                self._drive(arena, list(seeds), roles, run_id, iteration, on_finish)
+            )
+        finally:
+            loop.close()
+
+    async def _drive(
+        self,
+        arena: Arena,
+        seeds: list[int],
+        roles: dict[str, Role],
+        run_id: str | None,
+        iteration: int,
+        on_finish: Callable[[Transcript], None] | None,
+    ) -> list[Transcript]:
+        started = time.perf_counter()
+        spec = arena.spec()
+        rewards = list(self.rewards if self.rewards is not None else arena.rewards())
+        queue: list[PendingAsk] = []
+        waiting = deque(seeds)
+        live: dict[asyncio.Task[Outcome], Match] = {}
+        results: dict[int, Transcript] = {}
+        role_info = {seat: role.describe() for seat, role in roles.items()}
+
+        def start_matches() -> None:
+            while waiting and len(live) < self.max_in_flight:
+                seed = waiting.popleft()
+                match = Match(arena, seed, roles, queue.append, f"i{iteration}-s{seed}", self.version_of)
+                live[asyncio.ensure_future(arena.play(match))] = match
+
+        start_matches()
+        while live:
+            await _settle()
+            for task in [t for t in live if t.done()]:
+                match = live.pop(task)
+                transcript = self._finish(task, match, spec, role_info, run_id, iteration, rewards)
+                results[match.seed] = transcript
+                if on_finish is not None:
+                    on_finish(transcript)
+            if waiting and len(live) < self.max_in_flight:
+                start_matches()
+                continue
+            if not live:
+                break
+            if not queue:
+                raise ArenaError(
+                    "every live match is waiting but none asked a role; arenas may only await "
+                    "match.ask / match.gather (not sleeps, I/O or other futures)"
+                )
+            batch, queue[:] = list(queue), []
+            self._serve(batch)
+        self.stats.wall_seconds += time.perf_counter() - started
+        return [results[s] for s in seeds]
+
+    def _serve(self, asks: list[PendingAsk]) -> None:
+        by_model: dict[str, list[tuple[PendingAsk, int]]] = {}
+        for ask in asks:
+            for k in range(len(ask.seeds)):
+                by_model.setdefault(ask.role.model, []).append((ask, k))
+        outputs: dict[int, list[Any]] = {id(a): [None] * len(a.seeds) for a in asks}
+        for model, rows in by_model.items():
+            engine = self.engines[model]
+            requests = [
+                GenerationRequest(a.messages, a.role.adapter, a.sampling, a.seeds[k]) for a, k in rows
+            ]
+            t0 = time.perf_counter()
+            try:
+                completions = engine.generate(requests)
+            except Exception as exc:  # fail the asks, not the run: matches record the error
+                for a, _ in rows:
+                    if not a.future.done():
+                        a.future.set_exception(exc)
+                continue
+            elapsed = time.perf_counter() - t0
+            if len(completions) != len(requests):
+                raise ArenaError(
+                    f"engine {engine.name!r} returned {len(completions)} completions for "
+                    f"{len(requests)} requests"
+                )
+            self.stats.engine_seconds += elapsed
+            self.stats.rows += len(rows)
+            self.stats.batch_sizes.append(len(rows))
+            self.stats.generated_tokens += sum(len(c.token_ids) for c in completions)
+            share = elapsed / len(rows)
+            for (a, k), c in zip(rows, completions, strict=True):
+                outputs[id(a)][k] = (c, share)
+        for a in asks:
+            if not a.future.done():
+                a.future.set_result(outputs[id(a)])
+
+    def _finish(
+        self,
+        task: asyncio.Task[Outcome],
+        match: Match,
+        spec: Any,
+        role_info: dict[str, Any],
+        run_id: str | None,
+        iteration: int,
+        rewards: list[Reward],
+    ) -> Transcript:
+        transcript = Transcript(
+            match_id=match.match_id, run_id=run_id, iteration=iteration, arena=spec,
+            seed=match.seed, roles=role_info, turns=match.ordered_turns(),
+            started_at=match.started_at, finished_at=time.time(),
+        )
+        self.stats.matches += 1
+        error = task.exception()
+        if error is None:
+            outcome = task.result()
+            if not isinstance(outcome, Outcome):
+                error = ArenaError(
+                    f"{spec.id}.play returned {type(outcome).__name__}; it must return an Outcome"
+                )
+            else:
+                transcript.outcome = jsonable(dict(outcome.values))
+                transcript.summary = outcome.summary
+        if error is not None:
+            self.stats.errors += 1
+            transcript.status = "error"
+            transcript.error = "".join(traceback.format_exception(error)).strip()[-4000:]
+            return transcript
+        try:
+            apply_rewards(transcript, rewards)
+        except Exception as exc:  # a broken reward must not lose the match
+            self.stats.errors += 1
+            transcript.status = "error"
+            transcript.error = "reward failed: " + "".join(traceback.format_exception(exc)).strip()[-4000:]
+        return transcript
+
+
+async def _settle() -> None:
+    """Return once every task on the loop is blocked (nothing left ready to run).
+
+    CPython's event loop keeps ready callbacks in ``loop._ready``; when only this
+    coroutine is left to run, every match is waiting on an ask. This is what makes batch
+    cuts, and so transcripts, deterministic. On loops without ``_ready`` it falls back to
+    yielding a fixed number of times.
+    """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    if ready is None:
+        for _ in range(64):
+            await asyncio.sleep(0)
+        return
+    await asyncio.sleep(0)
+    while ready:
+        await asyncio.sleep(0)

@@ -1,0 +1,192 @@
+"""The transcript store: SQLite in WAL mode, one transaction per finished match.
+
+Schema (``schema_version`` in the ``meta`` table):
+
+``runs(run_id PK, created, config JSON)``
+``matches(match_id PK, run_id, iteration, arena_id, seed, status, spec JSON, roles JSON,
+outcome JSON, summary, error, schema_version, started_at, finished_at)``
+``turns(match_id, idx, ask, sample, role, model, adapter, adapter_version, messages JSON,
+sampling JSON, seed, text, token_ids JSON, logprobs JSON, finish_reason, prompt_tokens,
+parsed JSON, parse_error, latency; PK(match_id, idx))``
+``rewards(match_id, reward, role, turn, value, explanation)``
+
+A match is written in one transaction, so a crash loses at most the matches still in
+flight, never a stored one. Readers rebuild :class:`Transcript` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
+
+STORE_SCHEMA = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS matches (
+    match_id TEXT PRIMARY KEY, run_id TEXT, iteration INTEGER NOT NULL, arena_id TEXT NOT NULL,
+    seed INTEGER NOT NULL, status TEXT NOT NULL, spec TEXT NOT NULL, roles TEXT NOT NULL,
+    outcome TEXT, summary TEXT, error TEXT, schema_version INTEGER NOT NULL,
+    started_at REAL, finished_at REAL);
+CREATE TABLE IF NOT EXISTS turns (
+    match_id TEXT NOT NULL, idx INTEGER NOT NULL, ask INTEGER NOT NULL, sample INTEGER NOT NULL,
+    role TEXT NOT NULL, model TEXT NOT NULL, adapter TEXT, adapter_version INTEGER,
+    messages TEXT NOT NULL, sampling TEXT NOT NULL, seed INTEGER NOT NULL, text TEXT NOT NULL,
+    token_ids TEXT NOT NULL, logprobs TEXT NOT NULL, finish_reason TEXT, prompt_tokens INTEGER,
+    parsed TEXT, parse_error TEXT, latency REAL, PRIMARY KEY (match_id, idx));
+CREATE TABLE IF NOT EXISTS rewards (
+    match_id TEXT NOT NULL, reward TEXT NOT NULL, role TEXT NOT NULL, turn INTEGER,
+    value REAL NOT NULL, explanation TEXT);
+CREATE INDEX IF NOT EXISTS matches_by_iteration ON matches (iteration, arena_id);
+CREATE INDEX IF NOT EXISTS turns_by_role ON turns (role);
+CREATE INDEX IF NOT EXISTS rewards_by_match ON rewards (match_id);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Store:
+    """Transcripts of a run directory in ``store.sqlite``.
+
+    Args:
+        path: The SQLite file (created with its schema if missing).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._conn:
+            self._conn.executescript(_SCHEMA)
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
+            elif int(row[0]) > STORE_SCHEMA:
+                raise RuntimeError(
+                    f"{self.path} has store schema {row[0]}, newer than this sparring "
+                    f"({STORE_SCHEMA}); upgrade sparring to read it"
+                )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------
+    def add_run(self, run_id: str, config: dict[str, Any]) -> None:
+        """Record a run and its resolved config (kept if the run already exists)."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?)", (run_id, time.time(), _dumps(config))
+            )
+
+    def add(self, transcript: Transcript) -> None:
+        """Store one transcript in one transaction (replacing a stored one with its id)."""
+        t = transcript
+        with self._conn:
+            self._delete(t.match_id)
+            self._conn.execute(
+                "INSERT INTO matches VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (t.match_id, t.run_id, t.iteration, t.arena.id, t.seed, t.status,
+                 _dumps(t.arena.model_dump(mode="json")), _dumps(t.roles), _dumps(t.outcome),
+                 t.summary, t.error, t.schema_version, t.started_at, t.finished_at),
+            )
+            self._conn.executemany(
+                "INSERT INTO turns VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(t.match_id, u.index, u.ask, u.sample, u.role, u.model, u.adapter,
+                  u.adapter_version, _dumps(u.messages), _dumps(u.sampling), u.seed, u.text,
+                  _dumps(u.token_ids), _dumps(u.logprobs), u.finish_reason, u.prompt_tokens,
+                  _dumps(u.parsed), u.parse_error, u.latency) for u in t.turns],
+            )
+            self._insert_rewards(t.match_id, t.rewards)
+
+    def set_rewards(self, match_id: str, rewards: Iterable[RewardRecord]) -> None:
+        """Replace the rewards of a stored match (re-scoring without generating again)."""
+        with self._conn:
+            self._conn.execute("DELETE FROM rewards WHERE match_id=?", (match_id,))
+            self._insert_rewards(match_id, rewards)
+
+    def _insert_rewards(self, match_id: str, rewards: Iterable[RewardRecord]) -> None:
+        self._conn.executemany(
+            "INSERT INTO rewards VALUES (?,?,?,?,?,?)",
+            [(match_id, r.reward, r.role, r.turn, r.value, r.explanation) for r in rewards],
+        )
+
+    def _delete(self, match_id: str) -> None:
+        for table in ("matches", "turns", "rewards"):
+            self._conn.execute(f"DELETE FROM {table} WHERE match_id=?", (match_id,))
+
+    # -- reading ---------------------------------------------------------------------
+    def count(self, status: str | None = None) -> int:
+        """Number of stored matches (optionally with one status)."""
+        if status is None:
+            return self._conn.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM matches WHERE status=?", (status,)).fetchone()[0]
+
+    def match_ids(self, *, iteration: int | None = None, arena: str | None = None,
+                  status: str | None = None, role: str | None = None) -> list[str]:
+        """Ids of stored matches, in insertion order, filtered by the given fields."""
+        query, args = "SELECT match_id FROM matches WHERE 1=1", []
+        for column, value in (("iteration", iteration), ("arena_id", arena), ("status", status)):
+            if value is not None:
+                query += f" AND {column}=?"
+                args.append(value)
+        if role is not None:
+            query += " AND match_id IN (SELECT match_id FROM turns WHERE role=?)"
+            args.append(role)
+        return [r[0] for r in self._conn.execute(query + " ORDER BY rowid", args)]
+
+    def get(self, match_id: str) -> Transcript:
+        """The stored transcript of ``match_id``."""
+        row = self._conn.execute(
+            "SELECT match_id, run_id, iteration, seed, status, spec, roles, outcome, summary, "
+            "error, schema_version, started_at, finished_at FROM matches WHERE match_id=?",
+            (match_id,),
+        ).fetchone()
+        if row is None:
+            known = self.match_ids()[:5]
+            raise KeyError(f"no match {match_id!r} in {self.path} (e.g. {', '.join(known) or 'none stored'})")
+        turns = [
+            Turn(index=r[0], ask=r[1], sample=r[2], role=r[3], model=r[4], adapter=r[5],
+                 adapter_version=r[6], messages=json.loads(r[7]), sampling=json.loads(r[8]),
+                 seed=r[9], text=r[10], token_ids=json.loads(r[11]), logprobs=json.loads(r[12]),
+                 finish_reason=r[13], prompt_tokens=r[14], parsed=json.loads(r[15]),
+                 parse_error=r[16], latency=r[17])
+            for r in self._conn.execute(
+                "SELECT idx, ask, sample, role, model, adapter, adapter_version, messages, sampling, "
+                "seed, text, token_ids, logprobs, finish_reason, prompt_tokens, parsed, parse_error, "
+                "latency FROM turns WHERE match_id=? ORDER BY idx", (match_id,))
+        ]
+        rewards = [
+            RewardRecord(reward=r[0], role=r[1], turn=r[2], value=r[3], explanation=r[4] or "")
+            for r in self._conn.execute(
+                "SELECT reward, role, turn, value, explanation FROM rewards WHERE match_id=? "
+                "ORDER BY rowid", (match_id,))
+        ]
+        return Transcript(
+            match_id=row[0], run_id=row[1], iteration=row[2], seed=row[3], status=row[4],
+            arena=ArenaSpec.model_validate(json.loads(row[5])), roles=json.loads(row[6]),
+            outcome=json.loads(row[7]), summary=row[8] or "", error=row[9],
+            schema_version=row[10], started_at=row[11] or 0.0, finished_at=row[12] or 0.0,
+            turns=turns, rewards=rewards,
+        )
+
+    def transcripts(self, **filters: Any) -> Iterator[Transcript]:
+        """Stored transcripts, filtered like :meth:`match_ids`."""
+        for match_id in self.match_ids(**filters):
+            yield self.get(match_id)

@@ -1,0 +1,206 @@
+"""The ``sparring`` command line: play, show, replay, arenas, check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"error: {what} {item!r} must look like key=value")
+        key, _, value = item.partition("=")
+        out[key.strip()] = _value(value)
+    return out
+
+
+def _role_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    roles: dict[str, dict[str, Any]] = {}
+    for key, value in _pairs(items, "--role option").items():
+        seat, dot, field = key.partition(".")
+        if not dot:
+            raise SystemExit(f"error: --role {key}=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)")
+        roles.setdefault(seat, {})[field] = value
+    return roles
+
+
+def cmd_play(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.play import PlayConfig, play
+
+    config = PlayConfig(
+        arena=args.arena, out=args.out, matches=args.matches, seed=args.seed, model=args.model,
+        dtype=args.dtype, device=args.device, batch_size=args.batch_size,
+        max_in_flight=args.max_in_flight, arena_kwargs=_pairs(args.arena_arg, "--arena-arg"),
+        roles=_role_options(args.role),
+    )
+    summary = play(config, progress=not args.quiet)
+    from rich.table import Table
+
+    table = Table(title=f"{summary.matches} matches played → {summary.out}", show_header=True)
+    table.add_column("reward/role")
+    table.add_column("mean", justify="right")
+    table.add_column("n", justify="right")
+    for key, stat in summary.rewards.items():
+        table.add_row(key, f"{stat['mean']:.3f}", f"{int(stat['count'])}")
+    console.print(table)
+    labels = {"solver_verdict/solver": "solver accuracy (judged by the verifier)",
+              "solver_truth/solver": "solver accuracy (programmatic check)",
+              "verifier_truth/verifier": "verifier agreement with the truth"}
+    for key, label in labels.items():
+        if key in summary.rewards:
+            console.print(f"{label}: [bold]{summary.rewards[key]['mean']:.1%}[/]")
+    console.print(
+        f"matches: {summary.matches} played, {summary.skipped} already stored, {summary.errors} errors; "
+        f"turns: {summary.turns} ({summary.parse_errors} unparseable); "
+        f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = "
+        f"[bold]{summary.tokens_per_second:.1f} tokens/s[/]"
+    )
+    return 0 if summary.errors == 0 else 1
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.rundir import RunDir
+    from sparring.runs.show import show
+
+    with RunDir.existing(args.dir).open_store() as store:
+        if args.match:
+            transcripts = [store.get(m) for m in args.match]
+        else:
+            ids = store.match_ids(role=args.role, status=args.status)
+            transcripts = [store.get(m) for m in ids[: args.limit]]
+    if not transcripts:
+        console.print("no matches stored")
+        return 1
+    show(console, transcripts, role=args.role, full=args.full)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    from sparring.arenas.replay import replay
+    from sparring.runs.rundir import RunDir
+
+    with RunDir.existing(args.dir).open_store() as store:
+        ids = args.match or store.match_ids()
+        if not args.match and not args.all:
+            ids = ids[:1]
+        bad = 0
+        for match_id in ids:
+            result = replay(store.get(match_id))
+            if result.identical:
+                console.print(f"[green]✓[/] {match_id}: transcript reproduced exactly")
+            else:
+                bad += 1
+                console.print(f"[red]✗[/] {match_id}: replay differs")
+                for line in result.differences[:10]:
+                    console.print(f"    {line}")
+    return 1 if bad else 0
+
+
+def cmd_arenas(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from sparring.arenas import registered
+
+    table = Table(title="registered arenas")
+    for col in ("id", "short name", "seats", "zero-sum", "reward bounds"):
+        table.add_column(col)
+    for arena_id, cls in sorted(registered().items()):
+        table.add_row(arena_id, cls.short_name or "", ", ".join(cls.roles), str(cls.zero_sum), str(cls.reward_bounds))
+    console.print(table)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from sparring.arenas import ConformanceError, check_arena, make, registered
+
+    names = args.arena or sorted(registered())
+    failed = 0
+    for name in names:
+        try:
+            report = check_arena(make(name, **_pairs(args.arena_arg, "--arena-arg")))
+            console.print(f"[green]✓[/] {report.arena}: {report.matches} matches, {report.turns} turns, scripts: {', '.join(report.scripts)}")
+        except ConformanceError as exc:
+            failed += 1
+            console.print(f"[red]✗[/] {exc}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sparring`` command."""
+    parser = argparse.ArgumentParser(prog="sparring", description="Multi-agent self-play with language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("play", help="play matches of an arena and store them in a run directory")
+    p.add_argument("arena", help="arena id, short name (qa-verify), file.py:Class or module:Class")
+    p.add_argument("--matches", "-n", type=int, default=32, help="matches to play (default 32)")
+    p.add_argument("--out", "-o", required=True, help="run directory to write")
+    p.add_argument("--model", default="default", help="base model: default (embedded SmolLM2-135M-Instruct), tiny, or a local folder")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--dtype", default="auto", help="auto, fp32 or bf16 (auto: bf16 only where the CPU has native bf16)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="most rows per forward batch (default 32)")
+    p.add_argument("--max-in-flight", type=int, default=64, help="most matches alive at once (default 64)")
+    p.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE", help="arena constructor argument (repeatable)")
+    p.add_argument("--role", action="append", default=[], metavar="SEAT.FIELD=VALUE", help="role override, e.g. solver.temperature=1.0 or solver.adapter=solver (repeatable)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(fn=cmd_play)
+
+    s = sub.add_parser("show", help="render stored transcripts in the terminal")
+    s.add_argument("dir")
+    s.add_argument("--match", "-m", action="append", help="match id (repeatable)")
+    s.add_argument("--role", "-r", help="only this role's turns")
+    s.add_argument("--status", help="only matches with this status (finished, error)")
+    s.add_argument("--limit", type=int, default=50, help="most matches listed (default 50)")
+    s.add_argument("--full", action="store_true", help="do not clip long prompts and replies")
+    s.set_defaults(fn=cmd_show)
+
+    r = sub.add_parser("replay", help="re-run stored matches on their recorded replies and diff")
+    r.add_argument("dir")
+    r.add_argument("--match", "-m", action="append", help="match id (repeatable); default: the first")
+    r.add_argument("--all", action="store_true", help="replay every stored match")
+    r.set_defaults(fn=cmd_replay)
+
+    a = sub.add_parser("arenas", help="list registered arenas")
+    a.set_defaults(fn=cmd_arenas)
+
+    c = sub.add_parser("check", help="run the arena conformance check (all built-ins by default)")
+    c.add_argument("arena", nargs="*")
+    c.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE")
+    c.set_defaults(fn=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sparring`` command."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return args.fn(args, console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; stored matches are kept (play again to finish)[/]")
+        return 130
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        from sparring.arenas.errors import ArenaError  # noqa: F401 - ArenaError is a RuntimeError
+
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
