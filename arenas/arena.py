@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ class Arena:
         return ArenaSpec(
             id=self.id, roles=list(self.roles), zero_sum=self.zero_sum,
             reward_bounds=tuple(self.reward_bounds), max_turns=self.max_turns,
-            kwargs=self.kwargs, source=getattr(type(self), "_source", None) or source,
+            kwargs=_json_normalised(self.kwargs), source=getattr(type(self), "_source", None) or source,
         )
 
     def default_roles(self) -> dict[str, Role]:
@@ -104,6 +105,15 @@ class Arena:
     async def play(self, match: Match) -> Outcome:
         """Play one match: ask roles for replies through ``match`` and return the outcome."""
         raise NotImplementedError(f"{type(self).__name__} must implement 'async def play(self, match)'")
+
+
+def _json_normalised(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Record kwargs as they will read back from JSON (tuples become lists), so a spec
+    # re-made from a stored transcript compares equal to the original.
+    try:
+        return json.loads(json.dumps(kwargs))
+    except (TypeError, ValueError):
+        return kwargs  # the conformance check reports non-JSON kwargs
 
 
 def _recording_init(init: Any) -> Any:

@@ -1,0 +1,139 @@
+"""Runner throughput: raw engine vs runner vs naive per-ask loop, multi-LoRA, memory.
+
+Prints one JSON object. All figures come from this one run on the same model and
+prompts, so ratios compare like with like:
+
+(a) ``raw``: the hf engine on one batch of B solver prompts.
+(b) ``runner``: the runner playing qa-verify with many matches in flight.
+(c) ``naive``: the same arena, one ask at a time (batch size 1, one match in flight),
+    which is what per-turn arena libraries do.
+(d) ``multilora``: a batch of 32 mixing 5 adapters (and base rows) through our batched
+    multi-LoRA path vs the bare base model vs peft's mixed-adapter generate
+    (see benchmarks/multilora_throughput.py, run here in-process).
+Memory: peak RSS of a process holding 5 roles on 5 adapters on one base vs one bare
+model, each measured in a fresh subprocess doing the same generation.
+
+Usage: python benchmarks/runner_throughput.py [--quick] [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _requests(n: int, seed: int = 0):
+    from sparring.agents.builtin_roles import solver
+    from sparring.agents.engines.base import GenerationRequest
+
+    role = solver()
+    return [
+        GenerationRequest(role.render(f"What is {10 + 3 * i} + {20 + 7 * i}?"), None, role.sampling, seed * 1000 + i)
+        for i in range(n)
+    ]
+
+
+def memory_probe(mode: str, model: str) -> None:
+    """Child process: load, (add adapters), generate one batch, print peak RSS in MiB."""
+    from sparring.agents.engines.base import GenerationRequest
+    from sparring.agents.engines.hf import HFEngine
+    from sparring.agents.pool import ModelPool
+
+    torch.set_num_threads(2)
+    pool = ModelPool()
+    loaded = pool.load("default", model)
+    adapters: list[str | None] = [None]
+    if mode == "adapters":
+        adapters = [f"role{i}" for i in range(5)]
+        for i, name in enumerate(adapters):
+            pool.add_adapter("default", name, init="random", seed=i)
+    engine = HFEngine(loaded, max_batch_size=32)
+    reqs = _requests(32)
+    reqs = [GenerationRequest(r.messages, adapters[i % len(adapters)], r.sampling.updated(max_new_tokens=16), r.seed)
+            for i, r in enumerate(reqs)]
+    engine.generate(reqs)
+    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--matches", type=int, default=32)
+    parser.add_argument("--naive-matches", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer matches and tokens")
+    parser.add_argument("--skip-multilora", action="store_true")
+    parser.add_argument("--memory-probe", choices=["bare", "adapters"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args.model)
+        return
+    if args.quick:
+        args.matches, args.naive_matches = 16, 2
+
+    from sparring.agents.engines.hf import HFEngine
+    from sparring.agents.pool import ModelPool
+    from sparring.arenas import QuestionAnswerVerify, Runner
+    from sparring.runs.play import match_seeds
+
+    torch.set_num_threads(2)
+    pool = ModelPool()
+    loaded = pool.load("default", args.model)
+    engine = HFEngine(loaded, max_batch_size=args.batch)
+    engine.generate(_requests(4, seed=99))  # warm-up
+
+    out: dict = {"model": args.model, "dtype": str(loaded.dtype), "batch": args.batch,
+                 "threads": torch.get_num_threads()}
+
+    t0 = time.perf_counter()
+    completions = engine.generate(_requests(args.batch))
+    raw_s = time.perf_counter() - t0
+    raw_tokens = sum(len(c.token_ids) for c in completions)
+    out["raw"] = {"tokens": raw_tokens, "seconds": raw_s, "tokens_per_s": raw_tokens / raw_s}
+
+    arena = QuestionAnswerVerify()
+    runner = Runner({"default": engine}, max_in_flight=args.matches)
+    runner.play(arena, match_seeds(1, args.matches))
+    st = runner.stats
+    out["runner"] = {"matches": st.matches, "tokens": st.generated_tokens, "seconds": st.wall_seconds,
+                     "engine_seconds": st.engine_seconds, "tokens_per_s": st.tokens_per_second,
+                     "batches": st.batch_sizes}
+
+    naive_engine = HFEngine(loaded, max_batch_size=1)
+    naive = Runner({"default": naive_engine}, max_in_flight=1)
+    naive.play(arena, match_seeds(2, args.naive_matches))
+    ns = naive.stats
+    out["naive"] = {"matches": ns.matches, "tokens": ns.generated_tokens, "seconds": ns.wall_seconds,
+                    "tokens_per_s": ns.tokens_per_second}
+    out["runner_over_raw"] = out["runner"]["tokens_per_s"] / out["raw"]["tokens_per_s"]
+    out["runner_over_naive"] = out["runner"]["tokens_per_s"] / out["naive"]["tokens_per_s"]
+
+    if not args.skip_multilora:
+        from multilora_throughput import measure  # type: ignore[import-not-found]
+
+        ml = measure(loaded_path=None, quick=args.quick)
+        out["multilora"] = ml
+        out["mixed_over_base"] = ml["mixed_over_base"]
+        out["mixed_over_peft"] = ml["mixed_over_peft"]
+
+    mem = {}
+    for mode in ("bare", "adapters"):
+        res = subprocess.run([sys.executable, __file__, "--memory-probe", mode, "--model", args.model],
+                             capture_output=True, text=True, check=True)
+        mem[mode] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+    out["memory_mib"] = mem
+    out["memory_ratio"] = mem["adapters"] / mem["bare"]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
