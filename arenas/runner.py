@@ -90,6 +90,7 @@ class Runner:
         self.version_of = version_of or (lambda role: None)
         self.rewards = rewards
         self.stats = RunnerStats()
+        self._outputs: dict[int, list[Any]] = {}
 
     def play(
         self,
@@ -148,6 +149,7 @@ class Runner:
                 live[asyncio.ensure_future(arena.play(match))] = match
 
         start_matches()
+        rows: deque[tuple[PendingAsk, int]] = deque()
         while live:
             await _settle()
             for task in [t for t in live if t.done()]:
@@ -161,51 +163,68 @@ class Runner:
                 continue
             if not live:
                 break
-            if not queue:
+            for ask in queue:
+                self._outputs[id(ask)] = [None] * len(ask.seeds)
+                rows.extend((ask, k) for k in range(len(ask.seeds)))
+            queue.clear()
+            if not rows:
                 raise ArenaError(
                     "every live match is waiting but none asked a role; arenas may only await "
                     "match.ask / match.gather (not sleeps, I/O or other futures)"
                 )
-            batch, queue[:] = list(queue), []
-            self._serve(batch)
+            self._serve(rows)
         self.stats.wall_seconds += time.perf_counter() - started
         return [results[s] for s in seeds]
 
-    def _serve(self, asks: list[PendingAsk]) -> None:
-        by_model: dict[str, list[tuple[PendingAsk, int]]] = {}
-        for ask in asks:
-            for k in range(len(ask.seeds)):
-                by_model.setdefault(ask.role.model, []).append((ask, k))
-        outputs: dict[int, list[Any]] = {id(a): [None] * len(a.seeds) for a in asks}
-        for model, rows in by_model.items():
-            engine = self.engines[model]
-            requests = [
-                GenerationRequest(a.messages, a.role.adapter, a.sampling, a.seeds[k]) for a, k in rows
-            ]
-            t0 = time.perf_counter()
-            try:
-                completions = engine.generate(requests)
-            except Exception as exc:  # fail the asks, not the run: matches record the error
-                for a, _ in rows:
-                    if not a.future.done():
-                        a.future.set_exception(exc)
-                continue
-            elapsed = time.perf_counter() - t0
+    def _serve(self, rows: deque[tuple[PendingAsk, int]]) -> None:
+        """Generate one batch: the oldest pending rows of the oldest row's model.
+
+        Only one batch is generated before the matches resume, so the asks that the
+        served matches make next join the queue and the following batches stay full
+        (instead of every round of the protocol ending on a part-filled batch).
+        """
+        model = rows[0][0].role.model
+        engine = self.engines[model]
+        batch: list[tuple[PendingAsk, int]] = []
+        kept: list[tuple[PendingAsk, int]] = []
+        while rows and len(batch) < engine.max_batch_size:
+            row = rows.popleft()
+            (batch if row[0].role.model == model else kept).append(row)
+        rows.extendleft(reversed(kept))
+        requests = [GenerationRequest(a.messages, a.role.adapter, a.sampling, a.seeds[k]) for a, k in batch]
+        t0 = time.perf_counter()
+        try:
+            completions = engine.generate(requests)
             if len(completions) != len(requests):
                 raise ArenaError(
                     f"engine {engine.name!r} returned {len(completions)} completions for "
                     f"{len(requests)} requests"
                 )
-            self.stats.engine_seconds += elapsed
-            self.stats.rows += len(rows)
-            self.stats.batch_sizes.append(len(rows))
-            self.stats.generated_tokens += sum(len(c.token_ids) for c in completions)
-            share = elapsed / len(rows)
-            for (a, k), c in zip(rows, completions, strict=True):
-                outputs[id(a)][k] = (c, share)
-        for a in asks:
-            if not a.future.done():
-                a.future.set_result(outputs[id(a)])
+        except Exception as exc:  # fail these asks, not the run: their matches record the error
+            for a, _ in batch:
+                self._outputs.pop(id(a), None)
+                if not a.future.done():
+                    a.future.set_exception(exc)
+            # Drop the other samples of the failed asks still queued.
+            failed = {id(a) for a, _ in batch}
+            for row in [r for r in rows if id(r[0]) in failed]:
+                rows.remove(row)
+            return
+        elapsed = time.perf_counter() - t0
+        self.stats.engine_seconds += elapsed
+        self.stats.rows += len(batch)
+        self.stats.batch_sizes.append(len(batch))
+        self.stats.generated_tokens += sum(len(c.token_ids) for c in completions)
+        share = elapsed / len(batch)
+        for (a, k), c in zip(batch, completions, strict=True):
+            slots = self._outputs.get(id(a))
+            if slots is None:
+                continue
+            slots[k] = (c, share)
+            if all(x is not None for x in slots):
+                del self._outputs[id(a)]
+                if not a.future.done():
+                    a.future.set_result(slots)
 
     def _finish(
         self,
