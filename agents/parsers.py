@@ -43,7 +43,9 @@ def last_number(text: str) -> int | float:
 
 def field_value(name: str) -> Callable[[str], str]:
     """Parser for a ``Name: value`` line; returns the value of the last such line."""
-    pattern = re.compile(rf"^\s*\**{re.escape(name)}\**\s*[:：]\s*(.+?)\s*$", re.I | re.M)
+    # Leading blanks exclude newlines: ``^\s*`` would let every line start of a reply of
+    # blank lines scan all the lines after it (quadratic on hostile replies).
+    pattern = re.compile(rf"^[^\S\n]*\**{re.escape(name)}\**\s*[:：]\s*(.+?)\s*$", re.I | re.M)
 
     def parse(text: str) -> str:
         found = pattern.findall(_clip(text))
@@ -126,7 +128,7 @@ def json_object(text: str) -> dict[str, Any]:
     while start != -1:
         try:
             value, _ = json.JSONDecoder().raw_decode(clipped[start:])
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # deep nesting raises RecursionError
             start = clipped.find("{", start + 1)
             continue
         if isinstance(value, dict):

@@ -88,7 +88,8 @@ class Arena:
         return ArenaSpec(
             id=self.id, roles=list(self.roles), zero_sum=self.zero_sum,
             reward_bounds=tuple(self.reward_bounds), max_turns=self.max_turns,
-            kwargs=_json_normalised(self.kwargs), source=getattr(type(self), "_source", None) or source,
+            # ``_source`` is set by ``resolve`` on that very class; a subclass must not inherit it.
+            kwargs=_json_normalised(self.kwargs), source=type(self).__dict__.get("_source") or source,
         )
 
     def default_roles(self) -> dict[str, Role]:

@@ -88,8 +88,11 @@ def check_arena(
     report = ConformanceReport(spec.id)
     try:
         json.dumps(spec.kwargs)
-    except TypeError as exc:
-        failures.append(f"constructor kwargs must be JSON values to be recorded: {exc}")
+    except (TypeError, ValueError) as exc:
+        # Stop here: transcripts of this arena cannot be serialised, so playing would crash.
+        raise ConformanceError(
+            spec.id, [f"constructor kwargs must be JSON values to be recorded: {exc}"]
+        ) from None
     try:
         remade = make_from_spec(spec)
         if remade.spec() != spec:

@@ -65,7 +65,8 @@ def recorded_roles(arena: Arena, transcript: Transcript) -> dict[str, Role]:
         sampling = dict(info.get("sampling", {}))
         sampling["stop"] = tuple(sampling.get("stop", ()))
         roles[seat] = replace(
-            base, system_prompt=info.get("system_prompt"), template=info.get("template", "{content}"),
+            base, name=info.get("name", base.name), system_prompt=info.get("system_prompt"),
+            template=info.get("template", "{content}"),
             sampling=SamplingParams(**sampling), model=info.get("model", "default"),
             adapter=info.get("adapter"),
         )
@@ -98,9 +99,11 @@ def replay(transcript: Transcript, arena: Arena | None = None) -> ReplayResult:
     versions: dict[str, int | None] = {}
     for t in transcript.turns:
         versions.setdefault(t.role, t.adapter_version)
+    # Versions are recorded per seat; a role's name need not be its seat's name.
+    seat_of = {id(role): seat for seat, role in roles.items()}
     runner = Runner(
         {role.model: engine for role in roles.values()}, roles,
-        version_of=lambda role: versions.get(role.name),
+        version_of=lambda role: versions.get(seat_of.get(id(role), role.name)),
     )
     try:
         [replayed] = runner.play(arena, [transcript.seed], run_id=transcript.run_id,

@@ -21,7 +21,7 @@ def _pairs(items: list[str], what: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"error: {what} {item!r} must look like key=value")
+            raise ValueError(f"{what} {item!r} must look like key=value")
         key, _, value = item.partition("=")
         out[key.strip()] = _value(value)
     return out
@@ -32,7 +32,7 @@ def _role_options(items: list[str]) -> dict[str, dict[str, Any]]:
     for key, value in _pairs(items, "--role option").items():
         seat, dot, field = key.partition(".")
         if not dot:
-            raise SystemExit(f"error: --role {key}=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)")
+            raise ValueError(f"--role {key}=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)")
         roles.setdefault(seat, {})[field] = value
     return roles
 

@@ -1,0 +1,88 @@
+"""Training samples: token ids in, nothing model-specific.
+
+An update's batch is a list of one of these. They hold token ids rather than text so
+that the tokens trained on are exactly the tokens an engine generated (re-tokenizing
+decoded text can split differently) and so that no tokenizer is needed here. Builders
+that turn transcripts and rewards into samples live with the rewards and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+
+def _check_prompt(kind: str, prompt_ids: list[int]) -> None:
+    if not prompt_ids:
+        raise ValueError(
+            f"{kind}: prompt_ids is empty; the first reply token is predicted from the last prompt "
+            f"token, so give at least one (e.g. the chat template's assistant header or a BOS token)"
+        )
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """Two replies to one prompt, ``chosen`` preferred over ``rejected``.
+
+    Attributes:
+        prompt_ids: Prompt token ids (chat template applied, generation prompt included).
+        chosen_ids: Token ids of the preferred reply.
+        rejected_ids: Token ids of the other reply.
+        strength: Probability in [0, 1] that ``chosen`` really is better: 1 for a hard
+            preference; a judge's confidence or CREAM's consistency rate for soft DPO.
+    """
+
+    prompt_ids: list[int]
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_prompt("PreferencePair", self.prompt_ids)
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"PreferencePair: strength must lie in [0, 1], got {self.strength}")
+
+
+@dataclass(frozen=True)
+class GroupSample:
+    """One sampled reply with its reward, in a group of replies to the same prompt.
+
+    Attributes:
+        prompt_ids: Prompt token ids.
+        completion_ids: Token ids of the sampled reply.
+        old_logprobs: Log-prob of each reply token under the policy that sampled it
+            (``Completion.logprobs``), for the importance ratio; ``None`` means the
+            sample is on-policy (the ratio is then exactly 1 at the first step).
+        reward: Scalar reward; for SPPO, the reply's estimated win rate in [0, 1].
+        group_id: Samples with equal ``group_id`` share a prompt and a baseline.
+    """
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    old_logprobs: list[float] | None
+    reward: float
+    group_id: Hashable
+
+    def __post_init__(self) -> None:
+        _check_prompt("GroupSample", self.prompt_ids)
+        if self.old_logprobs is not None and len(self.old_logprobs) != len(self.completion_ids):
+            raise ValueError(
+                f"GroupSample: old_logprobs has {len(self.old_logprobs)} values for "
+                f"{len(self.completion_ids)} completion tokens; give one per token or None"
+            )
+
+
+@dataclass(frozen=True)
+class SFTSample:
+    """A prompt and a target reply to imitate.
+
+    Attributes:
+        prompt_ids: Prompt token ids (not trained on).
+        completion_ids: Target reply token ids (trained on).
+    """
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+
+    def __post_init__(self) -> None:
+        _check_prompt("SFTSample", self.prompt_ids)

@@ -1,0 +1,247 @@
+"""Recipes: validated TOML configs of self-play training runs, with dotted overrides.
+
+A recipe names the base model, the arena and its kwargs, each seat's adapter binding,
+sampling and update algorithm, the alternating schedule, training and evaluation
+settings. Unknown fields and bad values are errors that name the field and the fix::
+
+    sparring train recipes/qa_verify_selfplay.toml train.lr=1e-4 roles.solver.adapter=shared
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+UpdateName = Literal["none", "grpo", "rloo", "dpo", "ipo", "sppo", "spin", "soft_dpo", "sft"]
+
+
+class RecipeError(ValueError):
+    """A recipe is invalid; the message names the field and how to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Section):
+    """The base model every role runs on."""
+
+    source: str = "default"
+    """``default`` (embedded SmolLM2-135M-Instruct), ``tiny[:seed]`` or a local folder."""
+    dtype: str = "auto"
+    """``auto`` (bf16 only with native hardware support), ``fp32``, ``bf16``."""
+    device: str = "cpu"
+    """``cpu`` or ``cuda``."""
+    batch_size: int = Field(32, ge=1)
+    """Most rows per generation batch."""
+
+
+class ArenaSection(_Section):
+    """The arena matches are played in."""
+
+    name: str = "qa-verify"
+    """Arena id, short name, ``file.py:Class`` or ``module:Class``."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments of the arena."""
+
+
+class AdapterSection(_Section):
+    """Shape of one LoRA adapter."""
+
+    rank: int = Field(8, ge=1)
+    """LoRA rank r."""
+    alpha: int = Field(16, ge=1)
+    """LoRA alpha (scaling alpha / r)."""
+    target_modules: str | list[str] = "all-linear"
+    """Which linear layers get LoRA (peft's ``target_modules``)."""
+
+
+class RoleSection(_Section):
+    """How one seat is played and trained."""
+
+    adapter: str | None = None
+    """LoRA adapter of this seat; seats naming the same adapter share one set of tensors.
+    Omit for the frozen base weights."""
+    update: UpdateName = "none"
+    """Update algorithm for this seat's data (``none`` keeps it frozen)."""
+    temperature: float | None = Field(None, ge=0)
+    """Sampling temperature override."""
+    top_p: float | None = Field(None, gt=0, le=1)
+    """Nucleus mass override."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Reply length cap override."""
+    reward: str | None = None
+    """Name of the reward that trains this seat (default: the arena's first for the seat)."""
+
+    @model_validator(mode="after")
+    def _needs_adapter(self) -> RoleSection:
+        if self.update != "none" and self.adapter is None:
+            raise ValueError(f"update={self.update!r} needs an adapter to train; set adapter = \"NAME\"")
+        return self
+
+
+class PhaseSection(_Section):
+    """One phase of the alternating schedule."""
+
+    roles: list[str]
+    """Seats whose adapters update during this phase."""
+    iterations: int = Field(1, ge=1)
+    """How many iterations the phase lasts before the next phase starts."""
+
+
+class TrainSection(_Section):
+    """Training loop settings."""
+
+    iterations: int = Field(10, ge=1)
+    """Iterations to run (play, score, build data, update)."""
+    matches_per_iteration: int = Field(32, ge=1)
+    """Matches played per iteration."""
+    seed: int = 0
+    """Run seed; every match seed and data order derives from it."""
+    lr: float = Field(5e-5, gt=0)
+    """AdamW learning rate of adapter updates."""
+    beta: float = Field(0.1, gt=0)
+    """DPO/IPO/SPIN beta, GRPO KL coefficient when ``kl_coef`` is unset."""
+    kl_coef: float = Field(0.0, ge=0)
+    """GRPO/RLOO KL penalty to the base weights."""
+    clip_eps: float = Field(0.2, gt=0)
+    """GRPO/RLOO ratio clipping."""
+    micro_batch_size: int = Field(8, ge=1)
+    """Sequences per forward/backward; gradient accumulation covers the rest."""
+    epochs: int = Field(1, ge=1)
+    """Passes over each iteration's data."""
+    max_in_flight: int = Field(64, ge=1)
+    """Most matches alive at once."""
+
+
+class EvalSection(_Section):
+    """Held-out evaluation (seeded, never used for training)."""
+
+    every: int = Field(1, ge=0)
+    """Evaluate every N iterations (0: only before and after training)."""
+    size: int = Field(64, ge=1)
+    """Held-out questions."""
+    seed: int = 10_000
+    """Seed of the held-out set (kept disjoint from training seeds)."""
+
+
+class Recipe(_Section):
+    """A complete training run description."""
+
+    name: str = "run"
+    """Human name of the recipe."""
+    model: ModelSection = Field(default_factory=ModelSection)
+    arena: ArenaSection = Field(default_factory=ArenaSection)
+    adapters: dict[str, AdapterSection] = Field(default_factory=dict)
+    """Adapter shapes by name (adapters not listed use the defaults)."""
+    roles: dict[str, RoleSection] = Field(default_factory=dict)
+    """Per-seat bindings; seats not listed play on the base weights, untrained."""
+    schedule: list[PhaseSection] = Field(default_factory=list)
+    """Alternating phases; empty means every trained seat updates every iteration."""
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        trained = {seat for seat, r in self.roles.items() if r.update != "none"}
+        for i, phase in enumerate(self.schedule):
+            for seat in phase.roles:
+                if seat not in trained:
+                    raise ValueError(
+                        f"schedule[{i}].roles names {seat!r}, which has no update; "
+                        f"set roles.{seat}.update or remove it from the phase"
+                    )
+        by_adapter: dict[str, tuple[str, str]] = {}
+        for seat, role in self.roles.items():
+            if role.adapter is None or role.update == "none":
+                continue
+            if role.adapter in by_adapter and by_adapter[role.adapter][1] != role.update:
+                other, algo = by_adapter[role.adapter]
+                raise ValueError(
+                    f"roles.{seat} and roles.{other} share adapter {role.adapter!r} but use "
+                    f"updates {role.update!r} and {algo!r}; shared adapters need one update"
+                )
+            by_adapter.setdefault(role.adapter, (seat, role.update))
+        return self
+
+    def trained_seats(self, iteration: int) -> list[str]:
+        """Seats whose adapters update at ``iteration`` (0-based) under the schedule."""
+        trained = [seat for seat, r in self.roles.items() if r.update != "none"]
+        if not self.schedule:
+            return trained
+        cycle = sum(p.iterations for p in self.schedule)
+        position = iteration % cycle
+        for phase in self.schedule:
+            if position < phase.iterations:
+                return [s for s in trained if s in phase.roles]
+            position -= phase.iterations
+        return []
+
+    def adapter_shape(self, adapter: str) -> AdapterSection:
+        """Shape of ``adapter`` (defaults when not listed)."""
+        return self.adapters.get(adapter, AdapterSection())
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"train.lr=1e-4"`` → ``(["train", "lr"], 1e-4)``; values read as TOML, else strings."""
+    if "=" not in item:
+        raise RecipeError(f"override {item!r} must look like section.field=value (e.g. train.lr=1e-4)")
+    key, _, raw = item.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise RecipeError(f"override {item!r} has an empty field name")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted overrides to raw recipe data (creating sections as needed)."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RecipeError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _format(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "<recipe>"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field; check its spelling against docs (sparring.runs.recipe)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"recipe field '{where}': {msg}{more}"
+
+
+def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe from a TOML file (or a dict), applying dotted overrides."""
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            builtin = Path(__file__).resolve().parent.parent / "recipes" / f"{source}.toml"
+            if builtin.exists():
+                path = builtin
+            else:
+                raise RecipeError(f"recipe {source} does not exist (a path to a .toml file, or a name in recipes/)")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise RecipeError(f"{path} is not valid TOML: {exc}") from None
+    data = apply_overrides(data, overrides or [])
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format(exc)) from None

@@ -1,0 +1,128 @@
+"""The model pool: loading, adapters, versions, snapshots and saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparring.agents.pool import ModelPool, parse_dtype
+
+
+def _lora_tables(pool: ModelPool, adapter: str) -> list[torch.Tensor]:
+    loaded = pool.get("default")
+    return [
+        getattr(m, attr)[adapter].weight
+        for m in loaded.base.modules()
+        for attr in ("lora_A", "lora_B")
+        if getattr(m, attr, None) is not None and adapter in getattr(m, attr)
+    ]
+
+
+def test_load_tiny(tiny_pool: ModelPool) -> None:
+    loaded = tiny_pool.get("default")
+    assert loaded.source == "tiny" and loaded.dtype == torch.float32
+    assert tiny_pool.names == ["default"] and "default" in tiny_pool
+    assert tiny_pool.load("default", "tiny") is loaded  # loading again is a no-op
+    described = loaded.describe()
+    assert described["dtype"] == "float32" and described["parameters"] > 0
+
+
+def test_load_errors(tiny_pool: ModelPool) -> None:
+    with pytest.raises(ValueError, match="already loaded from 'tiny'; pick another name"):
+        tiny_pool.load("default", "tiny:1")
+    with pytest.raises(KeyError, match=r"model 'nope' is not loaded \(loaded: default\); call pool.load"):
+        tiny_pool.get("nope")
+    with pytest.raises(ValueError, match="neither a local folder nor an embedded alias"):
+        ModelPool().load("x", "no-such-model")
+
+
+def test_tiny_seed_source() -> None:
+    pool = ModelPool(dtype="fp32")
+    a, b = pool.load("a", "tiny"), pool.load("b", "tiny:3")
+    assert not torch.equal(a.model.model.embed_tokens.weight, b.model.model.embed_tokens.weight)
+
+
+def test_parse_dtype() -> None:
+    assert parse_dtype("fp32") is torch.float32 and parse_dtype("bfloat16") is torch.bfloat16
+    assert parse_dtype(torch.float16) is torch.float16
+    assert parse_dtype("auto") in (torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
+        parse_dtype("fp8")
+
+
+def test_add_adapter_and_versions(tiny_pool: ModelPool) -> None:
+    epoch = tiny_pool.get("default").weights_epoch
+    info = tiny_pool.add_adapter("default", "solver", rank=4)
+    assert (info.name, info.version, info.rank, info.frozen) == ("solver", 0, 4, False)
+    tiny_pool.add_adapter("default", "verifier", rank=4, init="random", seed=1)
+    assert tiny_pool.adapter_names("default") == ["solver", "verifier"]
+    assert tiny_pool.get("default").weights_epoch == epoch + 2
+    assert tiny_pool.version("default", "solver") == 0
+    assert tiny_pool.version("default", None) is None
+    assert tiny_pool.bump_version("default", "solver") == 1
+    assert tiny_pool.bump_version("default", "solver") == 2
+    assert tiny_pool.version("default", "solver") == 2
+    assert tiny_pool.version("default", "verifier") == 0
+    # peft's default init has B = 0; the random init does not, and LoRA weights are fp32.
+    assert all(t.dtype == torch.float32 for t in _lora_tables(tiny_pool, "solver"))
+    b_default = [t for t in _lora_tables(tiny_pool, "solver") if t.shape[1] == 4]
+    b_random = [t for t in _lora_tables(tiny_pool, "verifier") if t.shape[1] == 4]
+    assert b_default and all(not t.any() for t in b_default)
+    assert any(t.any() for t in b_random)
+
+
+def test_adapter_errors(tiny_pool: ModelPool) -> None:
+    tiny_pool.add_adapter("default", "solver", rank=4)
+    with pytest.raises(ValueError, match="adapter 'solver' already exists on model 'default'"):
+        tiny_pool.add_adapter("default", "solver")
+    with pytest.raises(ValueError, match="may not contain '@'"):
+        tiny_pool.add_adapter("default", "a@b")
+    with pytest.raises(ValueError, match="init must be 'default' or 'random'"):
+        tiny_pool.add_adapter("default", "x", init="zeros")
+    message = (
+        r"adapter 'solvr' does not exist on model 'default' \(adapters: solver\); "
+        r"add it with pool.add_adapter\('default', 'solvr'\)"
+    )
+    with pytest.raises(KeyError, match=message):
+        tiny_pool.version("default", "solvr")
+    with pytest.raises(KeyError, match=message):
+        tiny_pool.snapshot("default", "solvr")
+    with pytest.raises(KeyError, match=message):
+        tiny_pool.save_adapter("default", "solvr", "/tmp/unused")
+
+
+def test_snapshot_is_a_frozen_copy(tiny_pool: ModelPool) -> None:
+    tiny_pool.add_adapter("default", "solver", rank=4, init="random", seed=2)
+    tiny_pool.bump_version("default", "solver")
+    snap = tiny_pool.snapshot("default", "solver")
+    assert snap == "solver@v1"
+    info = tiny_pool.get("default").adapters[snap]
+    assert (info.frozen, info.version, info.source) == (True, 1, "solver")
+    live, frozen = _lora_tables(tiny_pool, "solver"), _lora_tables(tiny_pool, snap)
+    assert len(live) == len(frozen) > 0
+    assert all(torch.equal(a, b) for a, b in zip(live, frozen, strict=True))
+    assert all(not t.requires_grad for t in frozen)
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(live, frozen, strict=True))
+    # Updating the live adapter leaves the snapshot as it was.
+    with torch.no_grad():
+        for t in live:
+            t.add_(1.0)
+    tiny_pool.bump_version("default", "solver")
+    assert not any(torch.equal(a, b) for a, b in zip(live, _lora_tables(tiny_pool, snap), strict=True))
+    assert tiny_pool.snapshot("default", "solver", name="solver@v1") == "solver@v1"  # existing name
+    with pytest.raises(ValueError, match="frozen snapshot; it cannot be updated"):
+        tiny_pool.bump_version("default", snap)
+
+
+def test_save_adapter_writes_safetensors(tiny_pool: ModelPool, tmp_path: Path) -> None:
+    tiny_pool.add_adapter("default", "solver", rank=4)
+    tiny_pool.add_adapter("default", "verifier", rank=4)
+    out = tiny_pool.save_adapter("default", "verifier", tmp_path / "ckpt")
+    assert (out / "adapter_model.safetensors").exists()
+    assert (out / "adapter_config.json").exists()
+    from safetensors.torch import load_file
+
+    tensors = load_file(out / "adapter_model.safetensors")
+    assert tensors and all("lora_" in k for k in tensors)

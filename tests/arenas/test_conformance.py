@@ -1,0 +1,254 @@
+"""check_arena: passes on every registered arena, and names the rule each broken arena breaks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from sparring import (
+    Arena,
+    ConformanceError,
+    Match,
+    Outcome,
+    QuestionAnswerVerify,
+    Role,
+    Score,
+    check_arena,
+    make,
+    registered,
+    reward,
+)
+from sparring.arenas.conformance import HOSTILE_REPLIES
+from sparring.rewards.base import Reward
+from tests.helpers import Echo, well_formed_script
+
+
+@pytest.mark.parametrize("arena_id", sorted(registered()))
+def test_every_registered_arena_passes(arena_id: str) -> None:
+    report = check_arena(registered()[arena_id]())
+    assert report.arena == arena_id
+    assert report.scripts == [*HOSTILE_REPLIES, "random"]
+    assert report.matches == 3 * len(report.scripts) and report.turns >= report.matches
+
+
+def test_qa_verify_passes_with_well_formed_replies() -> None:
+    report = check_arena(QuestionAnswerVerify(group_size=2, ops=["*"]), seeds=(4, 5),
+                         scripts={"well_formed": well_formed_script()})
+    assert report.scripts[-1] == "well_formed"
+    assert report.matches == 2 * len(report.scripts)
+    # format_mimic and well_formed replies play the full protocol: 1 + 2 + 2 turns.
+    assert report.turns > report.matches * 2
+
+
+def test_example_arena_passes() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "letter_count.py"
+    check_arena(make(f"{example}:LetterCount"))
+
+
+def test_user_arena_passes() -> None:
+    check_arena(Echo(times=3))
+
+
+# -- broken arenas: each breaks one rule ------------------------------------------------
+
+
+class GlobalRandom(Echo):
+    id = "tests/global-random-v1"
+
+    async def play(self, match: Match) -> Outcome:
+        reply = await match.ask("speaker", f"Say {random.random()}.")
+        return Outcome({"said": reply.text})
+
+
+class CrashOnEmpty(Echo):
+    id = "tests/crash-on-empty-v1"
+
+    async def play(self, match: Match) -> Outcome:
+        reply = await match.ask("speaker", "Say something.")
+        return Outcome({"first": reply.text[0]})
+
+
+class AsksNonSeat(Echo):
+    id = "tests/asks-non-seat-v1"
+
+    async def play(self, match: Match) -> Outcome:
+        await match.ask("speaker", "Say something.")
+        await match.ask("listener", "Did you hear?")
+        return Outcome()
+
+
+class Endless(Echo):
+    id = "tests/endless-v1"
+    max_turns = 8
+
+    async def play(self, match: Match) -> Outcome:
+        while True:
+            await match.ask("speaker", "Again.")
+
+
+@reward("too_big")
+def too_big(t: object) -> list[Score]:
+    return [Score("speaker", 2.0, "double")]
+
+
+@reward("ghostly")
+def ghostly(t: object) -> list[Score]:
+    return [Score("ghost", 0.5)]
+
+
+@reward("wrong_turn")
+def wrong_turn(t: object) -> list[Score]:
+    return [Score("speaker", 0.5, turn=7)]
+
+
+class RewardOutOfBounds(Echo):
+    id = "tests/reward-out-of-bounds-v1"
+
+    def rewards(self) -> Sequence[Reward]:
+        return [too_big]
+
+
+class RewardsNonSeat(Echo):
+    id = "tests/rewards-non-seat-v1"
+
+    def rewards(self) -> Sequence[Reward]:
+        return [ghostly]
+
+
+class RewardsWrongTurn(Echo):
+    id = "tests/rewards-wrong-turn-v1"
+
+    def rewards(self) -> Sequence[Reward]:
+        return [wrong_turn]
+
+
+class NonJsonKwargs(Echo):
+    id = "tests/non-json-kwargs-v1"
+
+    def __init__(self, callback: object = print) -> None:
+        super().__init__()
+        self.callback = callback
+
+
+class BadId(Echo):
+    id = "Tests/Bad Id"
+
+
+class SyncPlay(Echo):
+    id = "tests/sync-play-v1"
+
+    def play(self, match: Match) -> Outcome:  # type: ignore[override]
+        return Outcome()
+
+
+class MissingDefaultRole(Arena):
+    id = "tests/missing-default-role-v1"
+    roles = ("a", "b")
+
+    def default_roles(self) -> dict[str, Role]:
+        return {"a": Role(name="a")}
+
+    async def play(self, match: Match) -> Outcome:
+        return Outcome()
+
+
+def _failures(arena: Arena) -> list[str]:
+    with pytest.raises(ConformanceError) as info:
+        check_arena(arena)
+    assert str(info.value).startswith(f"{arena.id} failed {len(info.value.failures)} conformance rule(s):")
+    for failure in info.value.failures:
+        assert f"\n- {failure}" in str(info.value)
+    return info.value.failures
+
+
+def test_global_random_is_nondeterministic() -> None:
+    failures = _failures(GlobalRandom())
+    assert (
+        "[empty] seed 0: two plays with the same seed and replies differ "
+        "(use match.rng, not global randomness)"
+    ) in failures
+
+
+def test_crash_on_empty_reply() -> None:
+    failures = _failures(CrashOnEmpty())
+    assert failures[0] == (
+        "[empty] seed 0: the match crashed on scripted replies: IndexError: string index out of range"
+    )
+    assert all(f.startswith("[empty]") for f in failures)  # every other reply is fine
+
+
+def test_asking_a_non_seat() -> None:
+    failures = _failures(AsksNonSeat())
+    assert failures[0] == (
+        "[empty] seed 0: the match crashed on scripted replies: sparring.arenas.errors.ArenaError: "
+        "role 'listener' is not a seat of tests/asks-non-seat-v1 (seats: speaker)"
+    )
+
+
+def test_exceeding_max_turns() -> None:
+    failures = _failures(Endless())
+    assert failures[0] == (
+        "[empty] seed 0: the match crashed on scripted replies: sparring.arenas.errors.ArenaError: "
+        "tests/endless-v1 asked for more than its max_turns=8 replies in one match; "
+        "raise max_turns or end the match earlier"
+    )
+
+
+def test_reward_outside_bounds() -> None:
+    failures = _failures(RewardOutOfBounds())
+    assert failures[0] == (
+        "[empty] seed 0: reward 'too_big' gave speaker 2.0, outside reward_bounds (0.0, 1.0)"
+    )
+
+
+def test_reward_for_a_non_seat() -> None:
+    failures = _failures(RewardsNonSeat())
+    assert failures[0] == "[empty] seed 0: reward 'ghostly' scores 'ghost', which is not a seat"
+
+
+def test_reward_for_a_turn_of_another_role() -> None:
+    failures = _failures(RewardsWrongTurn())
+    assert failures[0] == "[empty] seed 0: reward 'wrong_turn' points at turn 7, which is not a speaker turn"
+
+
+def test_non_json_kwargs() -> None:
+    failures = _failures(NonJsonKwargs())
+    assert failures == [
+        "constructor kwargs must be JSON values to be recorded: "
+        "Object of type builtin_function_or_method is not JSON serializable"
+    ]
+
+
+def test_bad_id_format() -> None:
+    with pytest.raises(ConformanceError) as info:
+        check_arena(BadId())
+    assert info.value.failures == [
+        "BadId.id must look like 'namespace/name-v1' (lowercase), got 'Tests/Bad Id'"
+    ]
+    assert str(info.value).startswith("BadId failed 1 conformance rule(s):")
+
+
+def test_sync_play() -> None:
+    with pytest.raises(ConformanceError) as info:
+        check_arena(SyncPlay())
+    assert info.value.failures == ["SyncPlay.play must be 'async def play(self, match)'"]
+
+
+def test_default_roles_must_cover_the_seats() -> None:
+    failures = _failures(MissingDefaultRole())
+    assert "default_roles() seats ['a'] != declared seats ['a', 'b']" in failures
+
+
+def test_arena_that_cannot_be_remade() -> None:
+    class Local(Echo):  # defined in a function: its spec's source cannot be imported
+        id = "tests/local-v1"
+
+    failures = _failures(Local())
+    assert failures[0].startswith("cannot re-make the arena from its spec tests/local-v1: ")
+
+
+def test_conformance_error_is_an_assertion_error() -> None:
+    assert issubclass(ConformanceError, AssertionError)

@@ -1,0 +1,89 @@
+"""Helpers shared by the tests: scripted replies that drive qa-verify and small arenas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sparring.agents.engines.base import GenerationRequest
+from sparring.agents.engines.scripted import ScriptedEngine
+from sparring.arenas import Arena, Match, Outcome, QuestionAnswerVerify, Runner, Transcript
+
+# The first words of each qa-verify seat's system prompt, to tell requests apart.
+_SEAT_OF_SYSTEM = {
+    "You write exam questions": "questioner",
+    "You are a careful solver": "solver",
+    "You check answers": "verifier",
+}
+
+
+def seat_of(request: GenerationRequest) -> str:
+    """The qa-verify seat a request was made for (from its system prompt)."""
+    system = request.messages[0]["content"] if request.messages[0]["role"] == "system" else ""
+    for prefix, seat in _SEAT_OF_SYSTEM.items():
+        if system.startswith(prefix):
+            return seat
+    raise AssertionError(f"request of an unknown seat: {request.messages}")
+
+
+class SeatScript:
+    """Scripted replies per qa-verify seat, each seat cycling through its own list."""
+
+    def __init__(self, **replies: Sequence[str]) -> None:
+        self.replies = {seat: list(r) for seat, r in replies.items()}
+        self.counts = dict.fromkeys(self.replies, 0)
+
+    def __call__(self, request: GenerationRequest, index: int) -> str:
+        seat = seat_of(request)
+        k = self.counts[seat]
+        self.counts[seat] += 1
+        replies = self.replies[seat]
+        return replies[k % len(replies)]
+
+
+def well_formed_script() -> SeatScript:
+    """Replies that take qa-verify through its whole protocol."""
+    return SeatScript(
+        questioner=["Question: What is 12 + 30?\nAnswer: 42"],
+        solver=["12 + 30 = 42. Answer: 42", "Answer: 41", "I think 42.", "Answer: 40"],
+        verifier=["Verdict: correct", "Verdict: correct", "Verdict: correct", "Verdict: incorrect"],
+    )
+
+
+def play_qa(
+    seeds: Sequence[int] = (0,), script: object = None, **arena_kwargs: object
+) -> tuple[list[Transcript], ScriptedEngine]:
+    """Play qa-verify matches on a scripted engine; returns transcripts and the engine."""
+    engine = ScriptedEngine(script or well_formed_script())
+    arena = QuestionAnswerVerify(**arena_kwargs)
+    return Runner({"default": engine}).play(arena, list(seeds)), engine
+
+
+class Echo(Arena):
+    """A one-seat arena used by registry and runner tests (importable as a module class)."""
+
+    id = "tests/echo-v1"
+    roles = ("speaker",)
+    reward_bounds = (0.0, 1.0)
+
+    def __init__(self, prompt: str = "Say something.", times: int = 1) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.times = times
+
+    async def play(self, match: Match) -> Outcome:
+        texts = [(await match.ask("speaker", f"{self.prompt} ({i})")).text for i in range(self.times)]
+        return Outcome({"said": texts}, f"said {len(texts)} things")
+
+
+class CrashOnSeed(Arena):
+    """Crashes after its first reply when the match seed is 1."""
+
+    id = "tests/crash-v1"
+    roles = ("a",)
+
+    async def play(self, match: Match) -> Outcome:
+        reply = await match.ask("a", "x")
+        if match.seed == 1:
+            raise RuntimeError("boom in the arena")
+        second = await match.ask("a", "y")
+        return Outcome({"texts": [reply.text, second.text]})
