@@ -4,6 +4,7 @@ from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.conformance import ConformanceError, check_arena
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, Reply
+from sparring.arenas.qa_eval import QAEval
 from sparring.arenas.qa_verify import QuestionAnswerVerify
 from sparring.arenas.registry import make, make_from_spec, register, registered, resolve
 from sparring.arenas.replay import ReplayResult, replay
@@ -11,10 +12,11 @@ from sparring.arenas.runner import Runner, RunnerStats
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
 register(QuestionAnswerVerify)
+register(QAEval)
 
 __all__ = [
     "Arena", "ArenaError", "ArenaSpec", "ConformanceError", "Match", "Outcome",
-    "QuestionAnswerVerify", "ReplayResult", "Reply", "RewardRecord", "Runner", "RunnerStats",
+    "QAEval", "QuestionAnswerVerify", "ReplayResult", "Reply", "RewardRecord", "Runner", "RunnerStats",
     "Transcript", "Turn", "check_arena", "make", "make_from_spec", "register", "registered",
     "replay", "resolve",
 ]

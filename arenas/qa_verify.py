@@ -150,6 +150,13 @@ class QuestionAnswerVerify(Arena):
         summary = f"{q['expression']} = {q['truth']}: {judged}/{len(answers)} judged right, {true} truly right"
         return Outcome(values, summary)
 
+    def reference_reply(self, transcript: Any, turn: Any) -> str | None:
+        """Ground-truth solver reply for SPIN / SFT controls (``None`` for other seats)."""
+        o = transcript.outcome or {}
+        if turn.role != "solver" or not o.get("valid_question"):
+            return None
+        return f"{o['expression']} = {o['truth']}.\nAnswer: {o['truth']}"
+
     @staticmethod
     def verify_prompt(q: dict[str, Any], answer: Reply) -> str:
         """What the verifier sees: question, reference answer, one proposed answer."""

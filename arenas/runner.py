@@ -100,8 +100,11 @@ class Runner:
         run_id: str | None = None,
         iteration: int = 0,
         on_finish: Callable[[Transcript], None] | None = None,
+        match_prefix: str = "",
     ) -> list[Transcript]:
         """Play one match per seed; returns transcripts in seed order.
+
+        Match ids are ``f"{match_prefix}i{iteration}-s{seed}"``.
 
         ``on_finish`` is called with each transcript as soon as its match ends (the place
         to store it, so a crash loses at most the matches still in flight).
@@ -119,7 +122,7 @@ class Runner:
         loop = asyncio.new_event_loop()
         try:
             return loop.run_until_complete(
-                self._drive(arena, list(seeds), roles, run_id, iteration, on_finish)
+                self._drive(arena, list(seeds), roles, run_id, iteration, on_finish, match_prefix)
             )
         finally:
             loop.close()
@@ -132,6 +135,7 @@ class Runner:
         run_id: str | None,
         iteration: int,
         on_finish: Callable[[Transcript], None] | None,
+        match_prefix: str = "",
     ) -> list[Transcript]:
         started = time.perf_counter()
         spec = arena.spec()
@@ -145,7 +149,7 @@ class Runner:
         def start_matches() -> None:
             while waiting and len(live) < self.max_in_flight:
                 seed = waiting.popleft()
-                match = Match(arena, seed, roles, queue.append, f"i{iteration}-s{seed}", self.version_of)
+                match = Match(arena, seed, roles, queue.append, f"{match_prefix}i{iteration}-s{seed}", self.version_of)
                 live[asyncio.ensure_future(arena.play(match))] = match
 
         start_matches()

@@ -9,6 +9,7 @@ outcome JSON, summary, error, schema_version, started_at, finished_at)``
 sampling JSON, seed, text, token_ids JSON, logprobs JSON, finish_reason, prompt_tokens,
 parsed JSON, parse_error, latency; PK(match_id, idx))``
 ``rewards(match_id, reward, role, turn, value, explanation)``
+``metrics(iteration, name, value, time; PK(iteration, name))``
 
 A match is written in one transaction, so a crash loses at most the matches still in
 flight, never a stored one. Readers rebuild :class:`Transcript` objects.
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE TABLE IF NOT EXISTS rewards (
     match_id TEXT NOT NULL, reward TEXT NOT NULL, role TEXT NOT NULL, turn INTEGER,
     value REAL NOT NULL, explanation TEXT);
+CREATE TABLE IF NOT EXISTS metrics (
+    iteration INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, time REAL NOT NULL,
+    PRIMARY KEY (iteration, name));
 CREATE INDEX IF NOT EXISTS matches_by_iteration ON matches (iteration, arena_id);
 CREATE INDEX IF NOT EXISTS turns_by_role ON turns (role);
 CREATE INDEX IF NOT EXISTS rewards_by_match ON rewards (match_id);
@@ -130,6 +134,23 @@ class Store:
     def _delete(self, match_id: str) -> None:
         for table in ("matches", "turns", "rewards"):
             self._conn.execute(f"DELETE FROM {table} WHERE match_id=?", (match_id,))
+
+    def add_metrics(self, iteration: int, values: dict[str, float]) -> None:
+        """Record (or replace) metrics of one iteration."""
+        now = time.time()
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
+                [(iteration, k, float(v), now) for k, v in values.items()],
+            )
+
+    def metrics(self, name: str | None = None) -> list[tuple[int, str, float]]:
+        """Stored ``(iteration, name, value)`` rows, by iteration then name."""
+        query, args = "SELECT iteration, name, value FROM metrics", []
+        if name is not None:
+            query += " WHERE name=?"
+            args.append(name)
+        return [tuple(r) for r in self._conn.execute(query + " ORDER BY iteration, name", args)]
 
     # -- reading ---------------------------------------------------------------------
     def count(self, status: str | None = None) -> int:

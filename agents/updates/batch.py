@@ -9,7 +9,8 @@ that turn transcripts and rewards into samples live with the rewards and runs.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def _check_prompt(kind: str, prompt_ids: list[int]) -> None:
@@ -30,12 +31,15 @@ class PreferencePair:
         rejected_ids: Token ids of the other reply.
         strength: Probability in [0, 1] that ``chosen`` really is better: 1 for a hard
             preference; a judge's confidence or CREAM's consistency rate for soft DPO.
+        meta: Provenance (role, adapter, adapter version, match, turns, texts); not used
+            by the loss, kept for export and for tagging data with the policy that made it.
     """
 
     prompt_ids: list[int]
     chosen_ids: list[int]
     rejected_ids: list[int]
     strength: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         _check_prompt("PreferencePair", self.prompt_ids)
@@ -55,6 +59,7 @@ class GroupSample:
             sample is on-policy (the ratio is then exactly 1 at the first step).
         reward: Scalar reward; for SPPO, the reply's estimated win rate in [0, 1].
         group_id: Samples with equal ``group_id`` share a prompt and a baseline.
+        meta: Provenance (role, adapter, adapter version, match, turn, texts).
     """
 
     prompt_ids: list[int]
@@ -62,6 +67,7 @@ class GroupSample:
     old_logprobs: list[float] | None
     reward: float
     group_id: Hashable
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         _check_prompt("GroupSample", self.prompt_ids)
@@ -79,10 +85,12 @@ class SFTSample:
     Attributes:
         prompt_ids: Prompt token ids (not trained on).
         completion_ids: Target reply token ids (trained on).
+        meta: Provenance (role, adapter, adapter version, match, turn, texts).
     """
 
     prompt_ids: list[int]
     completion_ids: list[int]
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         _check_prompt("SFTSample", self.prompt_ids)

@@ -1,0 +1,102 @@
+"""Held-out evaluation of solver and verifier on seeded arithmetic (``sparring/qa-eval-v1``).
+
+Seats and what each sees:
+    solver: a question ``What is A op B?`` drawn from the match seed; answers greedily.
+    verifier: the question, the *true* reference answer and a proposed answer that is
+        right or wrong with probability 1/2 (wrong ones are off by a small amount).
+
+Rewards (in [0, 1]): ``eval_solver_truth`` (answer equals the truth) and
+``eval_verifier_truth`` (verdict matches whether the proposed answer is right). The
+outcome records whether the proposal was right, so the verifier's false-positive rate
+(judging a wrong answer correct) is a query over stored transcripts.
+
+Evaluation seeds are kept disjoint from training seeds by the training loop; the
+questions never come from the questioner, so the set does not drift with training.
+
+Versions: v1, first version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sparring.agents import builtin_roles
+from sparring.agents.roles import Role
+from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.arithmetic import evaluate
+from sparring.arenas.match import Match
+from sparring.arenas.transcript import Transcript
+from sparring.rewards.base import Reward, Score, reward
+
+
+@reward("eval_solver_truth")
+def eval_solver_truth(t: Transcript) -> list[Score] | None:
+    """1 when the solver's answer equals the truth."""
+    o = t.outcome or {}
+    turns = [u.index for u in t.turns if u.role == "solver"]
+    if not turns:
+        return None
+    right = o.get("answer") == o.get("truth")
+    return [Score("solver", float(right), f"answer {o.get('answer')!r} vs truth {o.get('truth')}", turn=turns[0])]
+
+
+@reward("eval_verifier_truth")
+def eval_verifier_truth(t: Transcript) -> list[Score] | None:
+    """1 when the verdict matches whether the proposed answer is right."""
+    o = t.outcome or {}
+    turns = [u.index for u in t.turns if u.role == "verifier"]
+    if not turns:
+        return None
+    right = o.get("verdict") is o.get("proposed_correct")
+    return [Score("verifier", float(right), f"verdict {o.get('verdict')} on a {'right' if o.get('proposed_correct') else 'wrong'} answer", turn=turns[0])]
+
+
+class QAEval(Arena):
+    """Seeded held-out arithmetic: solver accuracy, verifier accuracy and false positives.
+
+    Args:
+        digits: Digits per operand.
+        ops: Operations drawn from.
+    """
+
+    id = "sparring/qa-eval-v1"
+    short_name = "qa-eval"
+    roles = ("solver", "verifier")
+    reward_bounds = (0.0, 1.0)
+    max_turns = 2
+
+    def __init__(self, digits: int = 2, ops: Sequence[str] = ("+", "-")) -> None:
+        super().__init__()
+        if not 1 <= digits <= 6:
+            raise ValueError(f"digits must be in 1..6, got {digits}")
+        if not ops or any(o not in "+-*" for o in ops):
+            raise ValueError(f"ops must be a non-empty subset of ['+', '-', '*'], got {list(ops)}")
+        self.digits = digits
+        self.ops = tuple(ops)
+
+    def default_roles(self) -> dict[str, Role]:
+        """Built-in solver and verifier."""
+        return {"solver": builtin_roles.solver(), "verifier": builtin_roles.verifier()}
+
+    def rewards(self) -> Sequence[Reward]:
+        """Solver and verifier accuracy against the truth."""
+        return (eval_solver_truth, eval_verifier_truth)
+
+    async def play(self, match: Match) -> Outcome:
+        """One question, one greedy answer, one verdict on a right-or-wrong proposal."""
+        low, high = 10 ** (self.digits - 1), 10**self.digits - 1
+        a, b, op = match.rng.randint(low, high), match.rng.randint(low, high), match.rng.choice(self.ops)
+        question = f"What is {a} {op} {b}?"
+        truth = evaluate(f"{a} {op} {b}")
+        proposed_correct = match.rng.random() < 0.5
+        proposed = truth if proposed_correct else truth + match.rng.choice([-10, -2, -1, 1, 2, 10])
+        answer, verdict = await match.gather(
+            match.ask("solver", question, temperature=0.0),
+            match.ask("verifier", f"Question: {question}\nReference answer: {truth}\n"
+                                  f"Proposed answer: {proposed}\nIs the proposed answer correct?",
+                      temperature=0.0),
+        )
+        values = {"question": question, "truth": truth, "answer": answer.parsed,
+                  "proposed": proposed, "proposed_correct": proposed_correct,
+                  "verdict": verdict.parsed if verdict.ok else None}
+        return Outcome(values, f"{question} solver={answer.parsed} truth={truth}; verdict={values['verdict']} on {'right' if proposed_correct else 'wrong'}")

@@ -1,0 +1,102 @@
+"""Checkpoints: adapter versions as peft folders, optimizer and loop state, written atomically.
+
+Layout inside a run directory::
+
+    adapters/<adapter>/v<N>/          peft adapter folder (safetensors) of version N
+    checkpoints/iter-<K>/state.json   loop state after K completed iterations
+    checkpoints/iter-<K>/updates.pt   optimizer states of every update
+    checkpoints/LATEST                name of the newest complete checkpoint
+
+Every folder is written under a temporary name and renamed into place, and ``LATEST``
+is replaced last, so a crash mid-write leaves the previous checkpoint intact and
+readable. Adapter weights are saved once per version and referenced, not copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparring.agents.pool import ModelPool
+from sparring.runs.rundir import write_atomic
+
+
+def adapter_dir(run: Path, adapter: str, version: int) -> Path:
+    """``RUN/adapters/<adapter>/v<version>``."""
+    return run / "adapters" / adapter / f"v{version}"
+
+
+def save_adapter_version(pool: ModelPool, model: str, adapter: str, run: Path) -> Path:
+    """Save the adapter's current version (once; an existing version folder is kept)."""
+    version = pool.version(model, adapter)
+    assert version is not None
+    target = adapter_dir(run, adapter, version)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=target.parent))
+    try:
+        saved = pool.save_adapter(model, adapter, tmp)
+        if saved != tmp:  # peft nests non-default adapters in a sub-folder
+            for item in saved.iterdir():
+                shutil.move(str(item), tmp / item.name)
+            saved.rmdir()
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_adapter_weights(pool: ModelPool, model: str, adapter: str, folder: Path) -> None:
+    """Load saved LoRA weights into an existing adapter of the pool (same shape)."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    loaded = pool.get(model)
+    weights = load_peft_weights(str(folder), device="cpu")
+    result = set_peft_model_state_dict(loaded.model, weights, adapter_name=adapter)
+    unexpected = getattr(result, "unexpected_keys", []) or []
+    if unexpected:
+        raise ValueError(f"{folder} does not match adapter {adapter!r}: unexpected keys {unexpected[:3]}")
+    loaded.weights_epoch += 1
+
+
+def write_checkpoint(run: Path, iteration: int, state: dict[str, Any], updates: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``checkpoints/iter-<iteration>`` atomically and point ``LATEST`` at it."""
+    root = run / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"iter-{iteration:04d}"
+    target = root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        (tmp / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+        torch.save(updates, tmp / "updates.pt")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_atomic(root / "LATEST", name.encode())
+    old = sorted(p for p in root.glob("iter-*") if p.is_dir() and p.name != name)
+    for stale in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+def read_checkpoint(run: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The newest complete checkpoint's ``(state, update states)``, or ``None``."""
+    latest = run / "checkpoints" / "LATEST"
+    if not latest.exists():
+        return None
+    folder = run / "checkpoints" / latest.read_text().strip()
+    state = json.loads((folder / "state.json").read_text())
+    updates = torch.load(folder / "updates.pt", weights_only=False)
+    return state, updates

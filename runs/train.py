@@ -1,0 +1,365 @@
+"""Self-play training: play, score, build data, update the scheduled roles, repeat; resumable.
+
+One iteration of :func:`train`:
+
+1. play ``train.matches_per_iteration`` matches with the current adapters (stored as they
+   finish; matches of this iteration already in the store are reused, not replayed);
+2. for each adapter with a seat scheduled to update now, build its data from the seats'
+   scored transcripts (roles sharing an adapter pool their data) and take one update
+   step per epoch (the step bumps the adapter version);
+3. save each new adapter version, evaluate on the held-out set, log metrics (store and
+   TensorBoard), warn on collapse monitors, and write a checkpoint atomically.
+
+``train(..., resume=True)`` restores adapters, optimizer states, schedule position and
+versions from the newest checkpoint and continues with the next iteration. Match seeds
+are functions of the run seed and iteration, so a resumed run plays the same matches as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from sparring.agents.pool import ModelPool
+from sparring.agents.roles import Role
+from sparring.agents.sampling import derive_seed
+from sparring.agents.updates import (
+    DPOUpdate,
+    IPOUpdate,
+    PolicyGradientUpdate,
+    SFTUpdate,
+    SPINUpdate,
+    SPPOUpdate,
+    Update,
+)
+from sparring.arenas.arena import Arena
+from sparring.arenas.qa_eval import QAEval
+from sparring.arenas.registry import make
+from sparring.arenas.runner import Runner, bind_roles
+from sparring.arenas.transcript import Transcript
+from sparring.rewards import builders
+from sparring.runs import monitors
+from sparring.runs.checkpoint import (
+    adapter_dir,
+    load_adapter_weights,
+    read_checkpoint,
+    save_adapter_version,
+    write_checkpoint,
+)
+from sparring.runs.recipe import Recipe, RecipeError, load_recipe
+from sparring.runs.rundir import RunDir, write_atomic
+
+MODEL = "default"
+
+
+@dataclass
+class IterationReport:
+    """What one iteration did, for progress lines and tests."""
+
+    iteration: int
+    updated: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
+    """Match seeds of one training iteration."""
+    return [derive_seed(recipe.train.seed, "train", iteration, i) % (1 << 31)
+            for i in range(recipe.train.matches_per_iteration)]
+
+
+def eval_seeds(recipe: Recipe) -> list[int]:
+    """Seeds of the held-out set (a different derivation than training, never overlapping)."""
+    return [derive_seed(recipe.eval.seed, "eval", i) % (1 << 31) for i in range(recipe.eval.size)]
+
+
+def default_reward(arena: Arena, seat: str) -> str:
+    """The reward that trains ``seat``: the arena's first reward named after the seat."""
+    for r in arena.rewards():
+        if r.name.startswith(f"{seat}_"):
+            return r.name
+    names = ", ".join(r.name for r in arena.rewards()) or "none"
+    raise RecipeError(f"roles.{seat}.reward: no default reward for seat {seat!r} in {arena.id} (rewards: {names}); set roles.{seat}.reward")
+
+
+def reference_reply(arena: Arena) -> Callable[[Transcript, Any], str | None]:
+    """Ground-truth replies for SPIN, from the arena's ``reference_reply`` method."""
+    fn = getattr(arena, "reference_reply", None)
+    if fn is None:
+        raise RecipeError(f"update 'spin' needs ground-truth replies, but {arena.id} has no reference_reply(transcript, turn) method")
+    return fn
+
+
+class Trainer:
+    """Holds the pool, roles, updates and store of one training run (see module docs)."""
+
+    def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> None:
+        self.recipe = recipe
+        self.run = RunDir(out)
+        self.log = log
+        if self.run.exists() and not resume:
+            raise FileExistsError(f"{self.run.path} already holds a run; resume it with 'sparring train --resume {self.run.path}' or pick another --out")
+        self.arena = make(recipe.arena.name, **recipe.arena.kwargs)
+        seats = set(self.arena.roles)
+        for seat in recipe.roles:
+            if seat not in seats:
+                raise RecipeError(f"recipe field 'roles.{seat}': {seat!r} is not a seat of {self.arena.id} (seats: {', '.join(self.arena.roles)})")
+        self.store = self.run.open_store()
+        self.pool = ModelPool(device=recipe.model.device, dtype=recipe.model.dtype)
+        self.loaded = self.pool.load(MODEL, recipe.model.source)
+        for adapter in sorted({r.adapter for r in recipe.roles.values() if r.adapter}):
+            shape = recipe.adapter_shape(adapter)
+            self.pool.add_adapter(MODEL, adapter, rank=shape.rank, alpha=shape.alpha,
+                                  target_modules=shape.target_modules, seed=derive_seed(recipe.train.seed, adapter))
+        self.roles = self._bind_roles(self.arena)
+        self.rewards = {seat: (r.reward or default_reward(self.arena, seat))
+                        for seat, r in recipe.roles.items() if r.update != "none"}
+        self.updates: dict[str, Update] = {}
+        for seat, r in recipe.roles.items():
+            if r.update != "none" and r.adapter not in self.updates:
+                self.updates[r.adapter] = self._make_update(r.update, r.adapter, seat)  # type: ignore[arg-type]
+        from sparring.agents.engines.hf import HFEngine
+
+        self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
+        self.start = 0
+        if resume:
+            self._restore()
+        else:
+            self._write_config()
+
+    # -- setup ---------------------------------------------------------------------
+    def _bind_roles(self, arena: Arena) -> dict[str, Role]:
+        roles = bind_roles(arena, None)
+        for seat in roles:
+            spec = self.recipe.roles.get(seat)
+            role = roles[seat].bind(model=MODEL)
+            if spec is not None:
+                overrides = {k: v for k, v in (("temperature", spec.temperature), ("top_p", spec.top_p),
+                                               ("max_new_tokens", spec.max_new_tokens)) if v is not None}
+                role = role.bind(adapter=spec.adapter, **overrides)
+            roles[seat] = role
+        return roles
+
+    def _make_update(self, algo: str, adapter: str, seat: str) -> Update:
+        t = self.recipe.train
+        common = {"lr": t.lr, "micro_batch_size": t.micro_batch_size}
+        if algo in ("grpo", "rloo"):
+            temperature = self.roles[seat].sampling.temperature or 1.0
+            return PolicyGradientUpdate(self.pool, MODEL, adapter, advantage=algo, clip_eps=t.clip_eps,
+                                        kl_coef=t.kl_coef, temperature=temperature, **common)
+        if algo in ("dpo", "soft_dpo"):
+            return DPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
+        if algo == "ipo":
+            return IPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
+        if algo == "spin":
+            reference_reply(self.arena)
+            return SPINUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
+        if algo == "sppo":
+            return SPPOUpdate(self.pool, MODEL, adapter, **common)
+        if algo == "sft":
+            return SFTUpdate(self.pool, MODEL, adapter, **common)
+        raise RecipeError(f"unknown update {algo!r}")
+
+    def _write_config(self) -> None:
+        data = self.recipe.model_dump(mode="json", exclude_none=True)
+        write_atomic(self.run.path / "recipe.toml", tomli_w.dumps(data).encode())
+        config = {"command": "train", "recipe": data, "arena": self.arena.spec().model_dump(mode="json"),
+                  "model": self.loaded.describe()}
+        self.run.write_config(config)
+        self.store.add_run(self.run.path.name, config)
+
+    def _restore(self) -> None:
+        found = read_checkpoint(self.run.path)
+        if found is None:
+            self.log("no checkpoint yet: starting from iteration 0 (stored matches are reused)")
+            self._write_config()
+            return
+        state, update_states = found
+        for adapter, version in state["versions"].items():
+            load_adapter_weights(self.pool, MODEL, adapter, adapter_dir(self.run.path, adapter, version))
+            self.pool.get(MODEL).adapters[adapter].version = version
+        for snap in state.get("snapshots", []):
+            source, _, v = snap.partition("@v")
+            self.pool.snapshot(MODEL, source, snap)
+            load_adapter_weights(self.pool, MODEL, snap, adapter_dir(self.run.path, source, int(v)))
+        for adapter, update_state in update_states.items():
+            self.updates[adapter].load_state_dict(update_state)
+        self.start = int(state["completed_iterations"])
+        self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
+
+    # -- the loop ------------------------------------------------------------------
+    def play(self, iteration: int) -> list[Transcript]:
+        """Play this iteration's matches (reusing any already stored) and return them all."""
+        prefix = ""
+        stored = set(self.store.match_ids(iteration=iteration, arena=self.arena.id))
+        seeds = [s for s in iteration_seeds(self.recipe, iteration) if f"i{iteration}-s{s}" not in stored]
+        runner = Runner({MODEL: self.engine}, self.roles, max_in_flight=self.recipe.train.max_in_flight,
+                        version_of=lambda role: self.pool.version(role.model, role.adapter))
+        if seeds:
+            runner.play(self.arena, seeds, run_id=self.run.path.name, iteration=iteration,
+                        on_finish=self.store.add, match_prefix=prefix)
+        self.last_tokens = runner.stats.generated_tokens
+        return list(self.store.transcripts(iteration=iteration, arena=self.arena.id))
+
+    def evaluate(self, label: int) -> dict[str, float]:
+        """Held-out accuracy with the current adapters (stored as ``eval-i<label>-s<seed>``)."""
+        kwargs = {k: v for k, v in self.recipe.arena.kwargs.items() if k in ("digits", "ops")}
+        arena = QAEval(**kwargs)
+        roles = self._bind_roles(arena)
+        runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
+                        version_of=lambda role: self.pool.version(role.model, role.adapter))
+        stored = set(self.store.match_ids(iteration=label, arena=arena.id))
+        seeds = [s for s in eval_seeds(self.recipe) if f"eval-i{label}-s{s}" not in stored]
+        if seeds:
+            runner.play(arena, seeds, run_id=self.run.path.name, iteration=label,
+                        on_finish=self.store.add, match_prefix="eval-")
+        return monitors.eval_summary(self.store.transcripts(iteration=label, arena=arena.id))
+
+    def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
+        """Training data of one seat from this iteration's transcripts."""
+        encode = self.engine.encode
+        reward = self.rewards[seat]
+        if algo in ("grpo", "rloo"):
+            return builders.grpo_groups(transcripts, seat, reward, encode)
+        if algo == "sppo":
+            low, high = self.arena.reward_bounds
+            return builders.win_rates(builders.grpo_groups(transcripts, seat, reward, encode), low, high)
+        if algo in ("dpo", "ipo"):
+            return builders.best_worst_pairs(transcripts, seat, reward, encode)
+        if algo == "soft_dpo":
+            low, high = self.arena.reward_bounds
+            return builders.margin_pairs(transcripts, seat, reward, encode, margin=1e-6, span=high - low)
+        if algo == "sft":
+            return builders.sft_samples(transcripts, seat, reward, encode)
+        if algo == "spin":
+            tok = self.loaded.tokenizer
+
+            def encode_reply(text: str) -> list[int]:
+                return tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+
+            return builders.spin_pairs(transcripts, seat, reference_reply(self.arena), encode, encode_reply)
+        raise RecipeError(f"unknown update {algo!r}")
+
+    def iteration(self, it: int) -> IterationReport:
+        """Run one iteration (play, build, update, save, evaluate, log, checkpoint)."""
+        report = IterationReport(it)
+        t0 = time.perf_counter()
+        transcripts = [t for t in self.play(it) if t.status == "finished"]
+        t1 = time.perf_counter()
+        report.metrics.update(monitors.reward_stats(transcripts))
+        report.metrics.update(monitors.collapse_monitors(transcripts))
+        report.metrics.update(monitors.questioner_difficulty(transcripts))
+        report.metrics["play/tokens_per_s"] = self.last_tokens / (t1 - t0) if t1 > t0 else 0.0
+        seats = self.recipe.trained_seats(it)
+        by_adapter: dict[str, list[str]] = {}
+        for seat in seats:
+            by_adapter.setdefault(self.recipe.roles[seat].adapter, []).append(seat)  # type: ignore[arg-type]
+        build_s = update_s = 0.0
+        for adapter, adapter_seats in by_adapter.items():
+            tb = time.perf_counter()
+            algo = self.recipe.roles[adapter_seats[0]].update
+            data = [d for seat in adapter_seats for d in self.build(seat, algo, transcripts)]
+            build_s += time.perf_counter() - tb
+            if not data:
+                report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
+                continue
+            tu = time.perf_counter()
+            for _ in range(self.recipe.train.epochs):
+                metrics = self.updates[adapter].step(data)
+            update_s += time.perf_counter() - tu
+            report.updated[adapter] = metrics
+            for k, v in metrics.items():
+                report.metrics[f"update/{adapter}/{k}"] = v
+            save_adapter_version(self.pool, MODEL, adapter, self.run.path)
+        report.seconds = {"play": t1 - t0, "build": build_s, "update": update_s}
+        if self.recipe.eval.every and (it + 1) % self.recipe.eval.every == 0 or it + 1 == self.recipe.train.iterations:
+            te = time.perf_counter()
+            report.metrics.update(self.evaluate(it + 1))
+            report.seconds["eval"] = time.perf_counter() - te
+        for k, v in report.seconds.items():
+            report.metrics[f"time/{k}"] = v
+        report.warnings.extend(monitors.warnings_for(report.metrics))
+        self.store.add_metrics(it, report.metrics)
+        self._checkpoint(it + 1)
+        return report
+
+    def _checkpoint(self, completed: int) -> None:
+        versions = {a: info.version for a, info in self.pool.get(MODEL).adapters.items() if not info.frozen}
+        for adapter in versions:
+            save_adapter_version(self.pool, MODEL, adapter, self.run.path)
+        snapshots = [a for a, info in self.pool.get(MODEL).adapters.items() if info.frozen]
+        state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
+                 "recipe": self.recipe.name, "time": time.time()}
+        write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
+
+
+def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False, overrides: list[str] | None = None,
+          progress: bool = True, log: Callable[[str], None] | None = None) -> list[IterationReport]:
+    """Train per ``recipe`` into run directory ``out`` (or resume it); returns iteration reports."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    log = log or (lambda msg: console.print(msg))
+    if resume and not isinstance(recipe, Recipe):
+        recipe = load_recipe(Path(out) / "recipe.toml" if recipe is None else recipe, overrides)
+    elif not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    trainer = Trainer(recipe, out, resume=resume, log=log)
+    reports: list[IterationReport] = []
+    try:
+        if trainer.start == 0 and not trainer.store.metrics("eval/solver_accuracy"):
+            base = trainer.evaluate(0)
+            trainer.store.add_metrics(-1, base)
+            log(f"[bold]before training[/]: {_fmt(base)}")
+        started = time.perf_counter()
+        for it in range(trainer.start, recipe.train.iterations):
+            report = trainer.iteration(it)
+            reports.append(report)
+            done = it + 1 - trainer.start
+            eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
+            if progress:
+                keys = [k for k in report.metrics if k.startswith(("reward/", "eval/"))]
+                losses = {f"{a}.loss": m.get("loss", float("nan")) for a, m in report.updated.items()}
+                log(f"[bold]iteration {it + 1}/{recipe.train.iterations}[/] "
+                    f"{_fmt({k: report.metrics[k] for k in keys})} {_fmt(losses)} "
+                    f"tokens/s={report.metrics.get('play/tokens_per_s', 0):.0f} "
+                    f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
+                for w in report.warnings:
+                    log(f"[yellow]warning[/]: {w}")
+    except KeyboardInterrupt:
+        log(f"[yellow]interrupted[/]: stored matches and the last checkpoint are kept; continue with 'sparring train --resume {trainer.run.path}'")
+        raise
+    finally:
+        trainer.store.close()
+        _write_tensorboard(trainer.run.path)
+    return reports
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.3g}" for k, v in values.items())
+
+
+def _write_tensorboard(run: Path) -> None:
+    """Mirror the store's metrics table into TensorBoard event files (if installed)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return
+    from sparring.runs.store import Store
+
+    with Store(run / "store.sqlite") as store:
+        rows = store.metrics()
+    target = run / "metrics"
+    for old in target.glob("events.out.tfevents.*") if target.exists() else []:
+        old.unlink()
+    writer = SummaryWriter(str(target))
+    for iteration, name, value in rows:
+        writer.add_scalar(name, value, iteration + 1)
+    writer.close()
