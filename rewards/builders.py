@@ -150,7 +150,7 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
 
     ``previous_reward`` is the same judgement made by the previous iteration's model. The
     consistency rate is the fraction of concordant pairs between the two rankings
-    (Kendall-style, ties count half); the pair's strength is ``0.5 + 0.5 * rate``, so an
+    (Kendall-style: a tie in only one ranking counts half); the pair's strength is ``0.5 + 0.5 * rate``, so an
     inconsistent judgement is trained on as a weak preference.
     """
     pairs = []
@@ -165,7 +165,11 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
             d_now = a[2] - b[2]
             d_prev = prev[a[1].index] - prev[b[1].index]
             total += 1
-            agree += 1.0 if d_now * d_prev > 0 else 0.5 if d_now * d_prev == 0 else 0.0
+            if d_now == 0 and d_prev == 0 or d_now * d_prev > 0:
+                agree += 1.0  # both tie, or both order the pair the same way
+            elif d_now * d_prev == 0:
+                agree += 0.5  # one ranking ties the pair, the other does not
+
         rate = agree / total
         best = max(group, key=lambda x: x[2])
         worst = min(group, key=lambda x: x[2])

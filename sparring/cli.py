@@ -138,6 +138,34 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.train import train
+
+    if args.resume:
+        if args.recipe and not args.recipe.endswith(".toml") and "=" in args.recipe:
+            args.overrides.insert(0, args.recipe)
+            args.recipe = None
+        out = args.resume
+        recipe = args.recipe or str(__import__("pathlib").Path(out) / "recipe.toml")
+    else:
+        if not args.recipe or not args.out:
+            raise ValueError("train needs a RECIPE and --out DIR (or --resume DIR)")
+        out, recipe = args.out, args.recipe
+    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides)
+    console.print(f"trained {len(reports)} iteration(s) into {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.export import export
+
+    rows = export(args.dir, args.format, args.to, role=args.role, reward=args.reward,
+                  builder=args.builder, margin=args.margin, min_reward=args.min_reward,
+                  iteration=args.iteration)
+    console.print(f"{rows} {args.format} rows written to {args.to}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sparring`` command."""
     parser = argparse.ArgumentParser(prog="sparring", description="Multi-agent self-play with language models.")
@@ -173,6 +201,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="replay every stored match")
     r.set_defaults(fn=cmd_replay)
 
+    t = sub.add_parser("train", help="self-play training from a recipe (resumable)")
+    t.add_argument("recipe", nargs="?", help="recipe .toml (or a name in recipes/)")
+    t.add_argument("overrides", nargs="*", metavar="FIELD=VALUE", help="dotted overrides, e.g. train.lr=1e-4 roles.solver.adapter=shared")
+    t.add_argument("--out", "-o", help="run directory to create")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed iteration")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft)")
+    e.add_argument("dir", help="run directory")
+    e.add_argument("--format", "-f", required=True, choices=["dpo", "grpo", "sft"])
+    e.add_argument("--to", "-o", required=True, help="output file: .jsonl or .parquet")
+    e.add_argument("--role", "-r", help="only this seat (default: every seat with rewards)")
+    e.add_argument("--reward", help="reward to score by (default: the seat's first per-turn reward)")
+    e.add_argument("--builder", default="best_worst", choices=["best_worst", "margin"], help="dpo pairs (default best_worst)")
+    e.add_argument("--margin", type=float, default=0.5, help="smallest reward gap of a margin pair (default 0.5)")
+    e.add_argument("--min-reward", type=float, default=1.0, help="smallest reward of an sft sample (default 1.0)")
+    e.add_argument("--iteration", type=int, help="only matches of this iteration")
+    e.set_defaults(fn=cmd_export)
+
     a = sub.add_parser("arenas", help="list registered arenas")
     a.set_defaults(fn=cmd_arenas)
 
@@ -190,15 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args, console)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted; stored matches are kept (play again to finish)[/]")
+        console.print("[yellow]interrupted; stored matches are kept (run the same command, or --resume, to finish)[/]")
         return 130
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        from sparring.arenas.errors import ArenaError  # noqa: F401 - ArenaError is a RuntimeError
-
-        console.print(f"[red]error:[/] {exc}")
-        return 2
-    except RuntimeError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError, RuntimeError) as exc:
+        # ArenaError is a RuntimeError and RecipeError a ValueError: user-facing errors
+        # whose message names the problem and the fix, so no traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        console.print(f"[red]error:[/] {message}")
         return 2
 
 

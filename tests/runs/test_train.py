@@ -1,0 +1,119 @@
+"""Training loop on the tiny model: updates, shared adapters, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+import torch
+from safetensors.torch import load_file
+
+from sparring.runs.recipe import load_recipe
+from sparring.runs.store import Store
+from sparring.runs.train import Trainer, train
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny_smoke.toml"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _adapter_weights(run: Path, adapter: str, version: int) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "adapters" / adapter / f"v{version}" / "adapter_model.safetensors"))
+
+
+def _transcripts(run: Path) -> list[dict]:
+    with Store(run / "store.sqlite") as store:
+        return [t.comparable() for t in store.transcripts()]
+
+
+def test_train_runs_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    reports = train(RECIPE, out, progress=False, log=_quiet)
+    assert [r.iteration for r in reports] == [0, 1]
+    state = json.loads((out / "checkpoints" / "iter-0002" / "state.json").read_text())
+    assert state["completed_iterations"] == 2
+    assert (out / "recipe.toml").exists() and (out / "config.toml").exists()
+    with Store(out / "store.sqlite") as store:
+        names = {name for _, name, _ in store.metrics()}
+        assert "eval/solver_accuracy" in names and "time/play" in names
+        assert store.count() == 2 * 4 + 3 * 4  # training matches + eval before, after 1, after 2
+    assert list((out / "metrics").glob("events.out.tfevents.*"))
+
+
+def test_existing_run_needs_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(RECIPE, out, progress=False, log=_quiet, overrides=["train.iterations=1"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(RECIPE, out, progress=False, log=_quiet)
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    overrides = ["train.iterations=3", "schedule=[]", "roles.solver.reward=solver_truth"]
+    full = tmp_path / "full"
+    train(RECIPE, full, progress=False, log=_quiet, overrides=overrides)
+    part = tmp_path / "part"
+    train(RECIPE, part, progress=False, log=_quiet, overrides=[*overrides[:0], "train.iterations=1", *overrides[1:]])
+    train(None, part, resume=True, progress=False, log=_quiet, overrides=["train.iterations=3"])  # type: ignore[arg-type]
+    assert _transcripts(full) == _transcripts(part)
+    for adapter in ("solver", "questioner"):
+        versions = sorted(int(p.name[1:]) for p in (full / "adapters" / adapter).iterdir())
+        last = versions[-1]
+        a, b = _adapter_weights(full, adapter, last), _adapter_weights(part, adapter, last)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
+PARITY_ARENA = """
+from sparring import Arena, Outcome, Score, reward
+
+
+@reward("parity")
+def parity(t):
+    return [Score(u.role, float(sum(u.token_ids) % 2), "token id sum parity", turn=u.index) for u in t.turns]
+
+
+class Parity(Arena):
+    id = "tests/parity-v1"
+    roles = ("solver", "questioner")
+    reward_bounds = (0.0, 1.0)
+    max_turns = 4
+
+    def rewards(self):
+        return [parity]
+
+    async def play(self, match):
+        await match.gather(match.ask("solver", "Say something.", n=2), match.ask("questioner", "Ask something.", n=2))
+        return Outcome({})
+"""
+
+
+def test_only_lora_changes_and_shared_adapter_updates_once(tmp_path: Path) -> None:
+    arena_file = tmp_path / "parity.py"
+    arena_file.write_text(PARITY_ARENA)
+    data = tomllib.loads(RECIPE.read_text())
+    del data["roles"]["verifier"]
+    recipe = load_recipe(data, [f"arena.name='{arena_file}:Parity'", "arena.kwargs={}",
+                                "roles.solver.adapter=shared", "roles.questioner.adapter=shared",
+                                "roles.solver.reward=parity", "roles.questioner.reward=parity",
+                                "schedule=[]", "train.iterations=1", "eval.every=0"])
+    trainer = Trainer(recipe, tmp_path / "run", log=_quiet)
+    assert list(trainer.updates) == ["shared"]
+    base = {k: v.clone() for k, v in trainer.loaded.base.named_parameters() if "lora_" not in k}
+    before = {k: v.clone() for k, v in trainer.loaded.base.named_parameters() if "lora_" in k}
+    built = {seat: trainer.build(seat, "grpo", trainer.play(0)) for seat in ("solver", "questioner")}
+    assert built["solver"] and built["questioner"]
+    report = trainer.iteration(0)
+    trainer.store.close()
+    assert list(report.updated) == ["shared"]
+    assert report.updated["shared"]["samples"] == len(built["solver"]) + len(built["questioner"])
+    assert trainer.pool.version("default", "shared") == 1  # one step for both seats' data
+    for k, v in trainer.loaded.base.named_parameters():
+        if "lora_" not in k:
+            assert torch.equal(v, base[k]), f"base weight {k} changed"
+    changed = [k for k, v in trainer.loaded.base.named_parameters() if "lora_" in k and not torch.equal(v, before[k])]
+    assert changed and all(".shared." in k for k in changed), report.updated
