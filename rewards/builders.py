@@ -190,6 +190,29 @@ def sft_samples(transcripts: Iterable[Transcript], role: str, reward: str, encod
     return out
 
 
+def reference_sft(transcripts: Iterable[Transcript], role: str, reference: Callable[[Transcript, Turn], str | None],
+                  encode: Encoder, encode_reply: Callable[[str], list[int]]) -> list[SFTSample]:
+    """SFT on ground truth: each of ``role``'s prompts paired with the reference reply.
+
+    One sample per distinct prompt of a match (the ``n`` samples of an ask share it).
+    """
+    out = []
+    for t in transcripts:
+        if t.status != "finished":
+            continue
+        seen: set[int] = set()
+        for turn in t.turns:
+            if turn.role != role or turn.ask in seen:
+                continue
+            target = reference(t, turn)
+            if target is None:
+                continue
+            seen.add(turn.ask)
+            out.append(SFTSample(encode(turn.messages), encode_reply(target),
+                                 meta=_meta(t, turn, completion=target)))
+    return out
+
+
 def win_rates(samples: Sequence[GroupSample], low: float, high: float) -> list[GroupSample]:
     """Rescale group rewards to [0, 1] win-rate estimates for SPPO (rank within group)."""
     by_group: dict[Any, list[GroupSample]] = defaultdict(list)

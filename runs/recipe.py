@@ -75,6 +75,9 @@ class RoleSection(_Section):
     """Reply length cap override."""
     reward: str | None = None
     """Name of the reward that trains this seat (default: the arena's first for the seat)."""
+    targets: Literal["own", "reference"] = "own"
+    """For ``sft``: imitate the seat's own well-rewarded replies (``own``, rejection
+    sampling) or the arena's ground-truth replies (``reference``, an SFT control)."""
 
     @model_validator(mode="after")
     def _needs_adapter(self) -> RoleSection:

@@ -158,8 +158,9 @@ class Trainer:
             return DPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
         if algo == "ipo":
             return IPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
-        if algo == "spin":
+        if algo == "spin" or self.recipe.roles[seat].targets == "reference":
             reference_reply(self.arena)
+        if algo == "spin":
             return SPINUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
         if algo == "sppo":
             return SPPOUpdate(self.pool, MODEL, adapter, **common)
@@ -236,14 +237,16 @@ class Trainer:
         if algo == "soft_dpo":
             low, high = self.arena.reward_bounds
             return builders.margin_pairs(transcripts, seat, reward, encode, margin=1e-6, span=high - low)
+        tok = self.loaded.tokenizer
+
+        def encode_reply(text: str) -> list[int]:
+            return tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+
+        if algo == "sft" and self.recipe.roles[seat].targets == "reference":
+            return builders.reference_sft(transcripts, seat, reference_reply(self.arena), encode, encode_reply)
         if algo == "sft":
             return builders.sft_samples(transcripts, seat, reward, encode)
         if algo == "spin":
-            tok = self.loaded.tokenizer
-
-            def encode_reply(text: str) -> list[int]:
-                return tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-
             return builders.spin_pairs(transcripts, seat, reference_reply(self.arena), encode, encode_reply)
         raise RecipeError(f"unknown update {algo!r}")
 
