@@ -242,6 +242,8 @@ class ModelPool:
     def bump_version(self, model: str, adapter: str) -> int:
         """Record that ``adapter``'s weights changed; returns the new version."""
         loaded = self.get(model)
+        if adapter not in loaded.adapters:
+            raise KeyError(self._unknown(loaded, adapter))
         info = loaded.adapters[adapter]
         if info.frozen:
             raise ValueError(f"{adapter!r} is a frozen snapshot; it cannot be updated")

@@ -70,7 +70,8 @@ def resolve(name: str) -> type[Arena]:
         if not (isinstance(cls, type) and issubclass(cls, Arena)):
             raise ArenaError(f"{name!r}: {attr!r} is not an Arena subclass in {target}")
         validate_class(cls)
-        cls._source = source  # type: ignore[attr-defined]
+        if cls not in _REGISTRY.values():  # built-ins are re-made by id, not by path
+            cls._source = source  # type: ignore[attr-defined]
         return cls
     known = sorted({k for k in _REGISTRY})
     raise ArenaError(

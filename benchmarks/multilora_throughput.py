@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,14 +31,14 @@ import torch
 DEFAULT_MODEL = Path("/root/.cache/sparring/models/SmolLM2-135M-Instruct")
 N_ADAPTERS = 5
 QUESTIONS = [
-    "What is {a} + {b}?",
-    "Name a country in Europe whose capital starts with the letter {c}.",
-    "Explain in one sentence why the sky looks blue during the day, for a child aged {a}.",
-    "Write a short haiku about the number {b} and the colour of autumn leaves.",
-    "Is {a} an even number? Answer yes or no and explain briefly.",
-    "Give me three tips for learning to play chess if I have {a} minutes a day.",
-    "Translate 'good morning, my friend' into French and into Spanish.",
-    "Summarise the rules of tic-tac-toe in two sentences, then say who moves first.",
+    "I am checking my homework and want to be sure. What is {a} + {b}? Show the steps briefly.",
+    "Name a country in Europe whose capital starts with the letter {c}, and tell me one fact about it.",
+    "Explain in one or two sentences why the sky looks blue during the day, for a child aged {a}.",
+    "Write a short haiku about the number {b}, the colour of autumn leaves and a quiet morning walk.",
+    "Is {a} an even number? Answer yes or no first, then explain briefly how you can tell.",
+    "Give me three practical tips for learning to play chess if I only have {a} minutes a day.",
+    "Translate the phrase 'good morning, my friend, how was your trip?' into French and into Spanish.",
+    "Summarise the rules of tic-tac-toe in two sentences, then say which player moves first.",
 ]
 
 
@@ -46,6 +47,7 @@ def prompts(tokenizer, n: int) -> list[list[int]]:
     out = []
     for i in range(n):
         q = QUESTIONS[i % len(QUESTIONS)].format(a=7 + 3 * i, b=11 + 5 * i, c="ABCDEFGHLMPRSTV"[i % 15])
+        q += " Please keep the answer short and friendly."
         ids = tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=True)
         out.append(list(ids["input_ids"] if hasattr(ids, "keys") else ids))
     return out
@@ -113,7 +115,7 @@ def with_adapters(path: Path, targets: object, names: list[str], seed: int = 0):
 
 
 def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: int | None = None,
-            batch: int = 32) -> dict:
+            batch: int = 32, repeats: int | None = None) -> dict:
     """Run all variants and return the JSON-able results (see the module docstring)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -121,6 +123,7 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
 
     path = Path(loaded_path) if loaded_path else DEFAULT_MODEL
     new = tokens or (16 if quick else 64)
+    repeats = repeats or (1 if quick else 2)
     tok = AutoTokenizer.from_pretrained(path)
     ids, mask = left_pad(prompts(tok, batch), tok.pad_token_id)
     names = [f"role{i}" for i in range(N_ADAPTERS)]
@@ -129,32 +132,22 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
     res: dict = {"model": str(path), "dtype": "float32", "threads": torch.get_num_threads(), "batch": batch,
                  "prompt_tokens_mean": float(mask.sum(1).float().mean()), "prompt_width": ids.shape[1],
                  "new_tokens": new, "adapters": N_ADAPTERS, "rank": 8, "base_rows": rows.count(None)}
-    tps: dict[str, float] = {}
-    outs: dict[str, torch.Tensor] = {}
-
-    def run(label: str, fn) -> None:
-        fn_warm = fn(2)  # warm-up: first-call allocations, stacking caches
-        del fn_warm
-        outs[label], secs = timed(lambda: fn(new))
-        tps[label] = batch * new / secs
-
     base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    run("base", lambda n: decode(base, ids, mask, n))
-    del base
-
     model = with_adapters(path, "all-linear", names)
-    ml = MultiLora(model)
+    qv = with_adapters(path, ["q_proj", "v_proj"], names)
+    ml, ml_qv = MultiLora(model), MultiLora(qv)
     t0 = time.perf_counter()
-    ml._stacks(tuple(sorted(names)))
+    ml._stacks(tuple(sorted(names)))  # what the first rows() call pays once (then cached)
     res["stack_build_s"] = time.perf_counter() - t0
+    peft_rows = [r or "__base__" for r in rows]
 
     def mixed(n: int) -> torch.Tensor:
         with ml.rows(rows):
             return decode(model, ids, mask, n)
 
-    run("multilora", mixed)
-    peft_rows = [r or "__base__" for r in rows]
-    run("peft_forward", lambda n: decode(model, ids, mask, n, adapter_names=peft_rows))
+    def mixed_qv(n: int) -> torch.Tensor:
+        with ml_qv.rows(rows):
+            return decode(qv, ids, mask, n)
 
     def peft_generate(n: int) -> torch.Tensor:
         with torch.inference_mode():
@@ -162,17 +155,26 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
                                  do_sample=False, adapter_names=peft_rows, pad_token_id=tok.pad_token_id)
         return out[:, ids.shape[1]:]
 
-    run("peft_generate", peft_generate)
-    del ml, model
-
-    qv = with_adapters(path, ["q_proj", "v_proj"], names)
-    ml_qv = MultiLora(qv)
-
-    def mixed_qv(n: int) -> torch.Tensor:
-        with ml_qv.rows(rows):
-            return decode(qv, ids, mask, n)
-
-    run("multilora_qv", mixed_qv)
+    variants = {
+        "base": lambda n: decode(base, ids, mask, n),
+        "multilora": mixed,
+        "peft_forward": lambda n: decode(model, ids, mask, n, adapter_names=peft_rows),
+        "peft_generate": peft_generate,
+        "multilora_qv": mixed_qv,
+    }
+    for fn in variants.values():
+        fn(2)  # warm-up: first-call allocations
+    # Interleaved rounds, best of each: other processes on a shared 2-core machine slow
+    # whole stretches of time, and interleaving spreads that over all variants alike.
+    tps: dict[str, float] = {}
+    outs: dict[str, torch.Tensor] = {}
+    res["loadavg_before"] = os.getloadavg()[0]
+    for _ in range(repeats):
+        for label, fn in variants.items():
+            outs[label], secs = timed(lambda fn=fn: fn(new))
+            tps[label] = max(tps.get(label, 0.0), batch * new / secs)
+    res["loadavg_after"] = os.getloadavg()[0]
+    res["repeats"] = repeats
 
     res["tokens_per_s"] = tps
     ref = outs["peft_forward"]
@@ -192,9 +194,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 new tokens instead of 64")
     parser.add_argument("--tokens", type=int, default=None, help="new tokens per row (overrides --quick)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (best kept); 2, quick 1")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    print(json.dumps(measure(args.model, args.quick, args.tokens, args.batch), indent=2))
+    torch.set_num_threads(args.threads)
+    print(json.dumps(measure(args.model, args.quick, args.tokens, args.batch, args.repeats), indent=2))
 
 
 if __name__ == "__main__":

@@ -169,9 +169,12 @@ HOSTILE = {
 @pytest.mark.parametrize("label", sorted(HOSTILE))
 @pytest.mark.parametrize("name", sorted(PARSERS))
 def test_hostile_input_is_fast_and_never_crashes(name: str, label: str) -> None:
-    started = time.perf_counter()
+    # CPU time, not wall time, so a busy machine does not fail the test. Before the fix a
+    # reply of 100k newlines took ~4 s in field_value (quadratic regex); the worst case
+    # now is ~0.25 s (deeply nested JSON).
+    started = time.process_time()
     try:
         PARSERS[name](HOSTILE[label])
     except ParseError:
         pass
-    assert time.perf_counter() - started < 0.5, f"{name} is slow on {label}"
+    assert time.process_time() - started < 1.0, f"{name} is slow on {label}"

@@ -88,6 +88,8 @@ def test_adapter_errors(tiny_pool: ModelPool) -> None:
     with pytest.raises(KeyError, match=message):
         tiny_pool.version("default", "solvr")
     with pytest.raises(KeyError, match=message):
+        tiny_pool.bump_version("default", "solvr")
+    with pytest.raises(KeyError, match=message):
         tiny_pool.snapshot("default", "solvr")
     with pytest.raises(KeyError, match=message):
         tiny_pool.save_adapter("default", "solvr", "/tmp/unused")

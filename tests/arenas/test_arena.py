@@ -7,14 +7,13 @@ from collections.abc import Callable
 import pytest
 
 from sparring import Arena, ArenaError, Match, Outcome, Role, Runner, ScriptedEngine, parsers
-from sparring.agents.engines.scripted import ScriptedEngine as _Scripted
 from sparring.arenas.arena import validate_class
 from sparring.arenas.registry import make_from_spec
 from tests.helpers import Echo
 
 
 class Guess(Arena):
-    """The README's few-lines arena: two seats, a rule, an outcome."""
+    """A user arena in a few lines: two seats, a rule, an outcome."""
 
     id = "tests/guess-v1"
     roles = ("guesser", "referee")
@@ -27,7 +26,7 @@ class Guess(Arena):
                        f"guessed {guess.text}")
 
 
-def test_user_arena_runs_through_the_runner(scripted: Callable[..., _Scripted]) -> None:
+def test_user_arena_runs_through_the_runner(scripted: Callable[..., ScriptedEngine]) -> None:
     engine = scripted(lambda req, i: "Verdict: correct" if "right?" in req.messages[-1]["content"] else "5")
     referee = Role(name="referee", parser=parsers.verdict)
     [t] = Runner({"default": engine}, {"referee": referee}).play(Guess(), [3])

@@ -46,12 +46,12 @@ def test_bounds() -> None:
     evaluate(" + ".join(["1"] * MAX_OPERANDS))
     with pytest.raises(ValueError, match="expression too large"):
         evaluate(" + ".join(["1"] * (MAX_OPERANDS + 1)))
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ValueError):
         evaluate("9" * 100_000 + " * " + "9" * 100_000)
     with pytest.raises(ValueError):
         evaluate(" * ".join(["99"] * 50_000))
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize(
@@ -72,11 +72,11 @@ def test_find_expression(text: str, expr: str | None) -> None:
 
 
 def test_find_expression_is_bounded() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     assert find_expression("1 " * 100_000) is None
     assert find_expression("x" * 100_000 + "1 + 1") is None  # only the first 5000 chars are read
     found = find_expression("1 + " * 50_000 + "1")
     assert found is not None
     with pytest.raises(ValueError, match="too large"):
         evaluate(found)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 1.0

@@ -152,14 +152,14 @@ def test_adapters_mixed_in_one_batch_equal_single_adapter_runs() -> None:
     )
     pool = ModelPool(dtype="fp32")
     loaded = pool.load("default", "tiny")
-    pool.add_adapter("default", "a", rank=4, init="random", seed=1)
-    pool.add_adapter("default", "b", rank=4, init="random", seed=2)
+    pool.add_adapter("default", "left", rank=4, init="random", seed=1)
+    pool.add_adapter("default", "right", rank=4, init="random", seed=2)
     engine = HFEngine(loaded, max_batch_size=16)
-    rows = [(PROMPTS[i % len(PROMPTS)], 30 + i, adapter) for i, adapter in enumerate([None, "a", "b", "a", None, "b"])]
+    rows = [(PROMPTS[i % len(PROMPTS)], 30 + i, adapter) for i, adapter in enumerate([None, "left", "right", "left", None, "right"])]
     mixed = engine.generate([_req(p, seed=s, adapter=a, max_new_tokens=10) for p, s, a in rows])
     for (p, s, a), c in zip(rows, mixed, strict=True):
         single = engine.generate([_req(p, seed=s, adapter=a, max_new_tokens=10)])[0]
         assert _key(c) == _key(single), f"adapter {a}"
     # The adapters really change the outputs (their B matrices are random, not zero).
-    by_adapter = engine.generate([_req(PROMPTS[0], seed=1, adapter=a, temperature=0.0) for a in (None, "a", "b")])
+    by_adapter = engine.generate([_req(PROMPTS[0], seed=1, adapter=a, temperature=0.0) for a in (None, "left", "right")])
     assert len({tuple(c.logprobs) for c in by_adapter}) == 3
