@@ -9,10 +9,10 @@ settings. Unknown fields and bad values are errors that name the field and the f
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 UpdateName = Literal["none", "grpo", "rloo", "dpo", "ipo", "sppo", "spin", "soft_dpo", "sft"]

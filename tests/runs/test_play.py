@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from sparring import PlayConfig, RunDir, play, replay
 from sparring.runs.play import match_seeds, reward_means

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from sparring.runs.rundir import RunDir, package_versions, write_atomic
 
