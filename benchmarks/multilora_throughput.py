@@ -64,8 +64,11 @@ def left_pad(batch: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tens
 
 
 @torch.inference_mode()
-def decode(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, **kw) -> torch.Tensor:
-    """Minimal greedy decode loop shared by every variant; returns [rows, new_tokens] ids."""
+def decode(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, eos: int | None = None, **kw) -> torch.Tensor:
+    """Minimal greedy decode loop shared by every variant; returns [rows, new_tokens] ids.
+
+    ``eos`` is never picked, as with ``generate(min_new_tokens=new_tokens)``.
+    """
     from transformers import DynamicCache
 
     cache = DynamicCache()
@@ -74,7 +77,10 @@ def decode(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, **kw) 
                 use_cache=True, logits_to_keep=1, **kw)
     last, toks = pos[:, -1:], []
     for step in range(new_tokens):
-        nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+        logits = out.logits[:, -1]
+        if eos is not None:
+            logits[:, eos] = float("-inf")
+        nxt = logits.argmax(-1, keepdim=True)
         toks.append(nxt)
         if step == new_tokens - 1:
             break
@@ -126,6 +132,7 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
     repeats = repeats or (1 if quick else 2)
     tok = AutoTokenizer.from_pretrained(path)
     ids, mask = left_pad(prompts(tok, batch), tok.pad_token_id)
+    eos = tok.eos_token_id
     names = [f"role{i}" for i in range(N_ADAPTERS)]
     # Rows cycle through the 5 adapters and one base row: 32 rows -> 5 base rows.
     rows = [names[i % 6] if i % 6 < N_ADAPTERS else None for i in range(batch)]
@@ -143,11 +150,11 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
 
     def mixed(n: int) -> torch.Tensor:
         with ml.rows(rows):
-            return decode(model, ids, mask, n)
+            return decode(model, ids, mask, n, eos)
 
     def mixed_qv(n: int) -> torch.Tensor:
         with ml_qv.rows(rows):
-            return decode(qv, ids, mask, n)
+            return decode(qv, ids, mask, n, eos)
 
     def peft_generate(n: int) -> torch.Tensor:
         with torch.inference_mode():
@@ -156,9 +163,9 @@ def measure(loaded_path: str | Path | None = None, quick: bool = False, tokens: 
         return out[:, ids.shape[1]:]
 
     variants = {
-        "base": lambda n: decode(base, ids, mask, n),
+        "base": lambda n: decode(base, ids, mask, n, eos),
         "multilora": mixed,
-        "peft_forward": lambda n: decode(model, ids, mask, n, adapter_names=peft_rows),
+        "peft_forward": lambda n: decode(model, ids, mask, n, eos, adapter_names=peft_rows),
         "peft_generate": peft_generate,
         "multilora_qv": mixed_qv,
     }

@@ -67,6 +67,7 @@ class MultiLora:
         # key: sorted tuple of adapter names -> one _Stack (or None) per layer of self._layers
         self._cache: OrderedDict[tuple[str, ...], list[_Stack | None]] = OrderedDict()
         self._active: RowBinding | None = None
+        self._stale = False
         self._discover()
 
     def _discover(self) -> None:
@@ -85,6 +86,7 @@ class MultiLora:
         self._layers = layers
         self._known = {a for layer in layers for a in layer.lora_A}
         self._cache.clear()
+        self._stale = False
 
     def invalidate(self, adapter: str | None = None) -> None:
         """Drop cached stacked weights after adapter weights changed.
@@ -92,10 +94,14 @@ class MultiLora:
         Args:
             adapter: Drop only the stacks that include this adapter. ``None`` drops all of
                 them and re-scans the model for LoRA layers (use it after adding or deleting
-                adapters).
+                adapters; inside an active ``rows()`` the re-scan waits for the next one).
         """
         if adapter is None:
-            self._discover()
+            if self._active is None:
+                self._discover()
+            else:  # the active binding's layer list must stay; re-scan at the next rows()
+                self._cache.clear()
+                self._stale = True
             return
         for key in [k for k in self._cache if adapter in k]:
             del self._cache[key]
@@ -120,8 +126,8 @@ class MultiLora:
             raise RuntimeError("MultiLora.rows() contexts cannot be nested")
         adapters = list(adapters)
         unknown = sorted({a for a in adapters if a is not None} - self._known)
-        if unknown:
-            self._discover()  # the adapter may have been added since the last scan
+        if unknown or self._stale:
+            self._discover()  # an unknown adapter may have been added since the last scan
             unknown = sorted({a for a in adapters if a is not None} - self._known)
         if unknown:
             raise ValueError(
