@@ -1,8 +1,9 @@
 """Batched multi-LoRA inference: every row of a batch may use its own LoRA adapter.
 
 peft can mix adapters in one batch (``model(..., adapter_names=[...])``), but it loops over
-the adapters in every wrapped layer, slicing and scattering sub-batches, so a mixed batch of
-32 runs at about a third of the base model's speed. :class:`MultiLora` instead stacks, per
+the adapters in every wrapped layer, slicing and scattering sub-batches: a mixed batch of 32
+generates at about 0.6x the base model's speed in fp32 (0.35x in bf16), nearly all of it
+overhead rather than arithmetic. :class:`MultiLora` instead stacks, per
 wrapped linear layer, the A matrices of all adapters in the batch into ``A_cat``
 [sum of ranks, in] and the scaled B matrices into ``B_cat`` [out, sum of ranks], and adds
 each row's delta with two matmuls and a 0/1 mask that keeps only that row's rank block::
@@ -135,7 +136,9 @@ class MultiLora:
             )
         merged = [layer for layer in self._layers if layer.merged]
         if merged:
-            raise ValueError(f"MultiLora cannot run with merged adapters ({merged[0].merged_adapters}); unmerge first")
+            raise ValueError(
+                f"MultiLora cannot run with merged adapters ({merged[0].merged_adapters}); unmerge first"
+            )
         # Remember instance-level forwards (accelerate hooks set some) to put them back exactly;
         # keep our own list in case invalidate() re-scans the model inside the context.
         layers = list(self._layers)
@@ -175,9 +178,13 @@ class MultiLora:
             return None
         for a in present:
             if a in layer.lora_variant or layer.use_dora.get(a, False):
-                raise ValueError(f"adapter {a!r} uses DoRA or another LoRA variant; MultiLora supports plain LoRA only")
+                raise ValueError(
+                    f"adapter {a!r} uses DoRA or another LoRA variant; MultiLora supports plain LoRA only"
+                )
             if layer.lora_B[a].bias is not None:
-                raise ValueError(f"adapter {a!r} has a LoRA bias (lora_bias=True); MultiLora does not support it")
+                raise ValueError(
+                    f"adapter {a!r} has a LoRA bias (lora_bias=True); MultiLora does not support it"
+                )
         weight = getattr(layer.get_base_layer(), "weight", None)
         ref = weight if isinstance(weight, torch.Tensor) else layer.lora_A[present[0]].weight
         # Fold scaling in fp32, then cast once to the compute dtype the base layer runs in.
@@ -214,10 +221,12 @@ class RowBinding:
         if self._closed:
             raise RuntimeError("RowBinding.select() called after its rows() context ended")
         if keep.dim() != 1 or keep.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"keep must be a 1-D integer tensor, got shape {tuple(keep.shape)} {keep.dtype}")
+            raise ValueError(
+                f"keep must be a 1-D integer tensor, got shape {tuple(keep.shape)} {keep.dtype}"
+            )
         idx = keep.tolist()
         n = len(self._adapters)
-        if any(i < -n or i >= n for i in idx):
+        if any(i < 0 or i >= n for i in idx):
             raise ValueError(f"keep indices must lie in [0, {n}), got {idx}")
         self._adapters = [self._adapters[i] for i in idx]
         self._install()
@@ -232,7 +241,10 @@ class RowBinding:
             fwds = [_forward(layer, n) for layer in layers]
         elif len(distinct) == 1 and None not in adapters:  # one adapter everywhere: no mask
             self._key = (distinct[0],)
-            fwds = [_forward(layer, n, s) for layer, s in zip(layers, owner._stacks(self._key), strict=True)]
+            fwds = [
+                _forward(layer, n, s)
+                for layer, s in zip(layers, owner._stacks(self._key), strict=True)
+            ]
         else:
             # After select() the remaining adapters are a subset of the stacked ones: keep
             # those stacks (the mask zeroes the unused blocks) instead of restacking.
@@ -257,7 +269,9 @@ def _mask(adapters: list[str | None], stack: _Stack) -> torch.Tensor:
     return mask.to(stack.a.device, stack.a.dtype)
 
 
-def _forward(layer: LoraLinear, n: int, s: _Stack | None = None, mask: torch.Tensor | None = None) -> _Forward:
+def _forward(
+    layer: LoraLinear, n: int, s: _Stack | None = None, mask: torch.Tensor | None = None
+) -> _Forward:
     """The forward that replaces peft's ``lora.Linear.forward`` for the duration of rows().
 
     ``s is None``: base layer only. ``mask is None``: every row uses the one adapter of
@@ -267,7 +281,9 @@ def _forward(layer: LoraLinear, n: int, s: _Stack | None = None, mask: torch.Ten
     # A plain nn.Linear without hooks is called as F.linear: skipping Module.__call__
     # saves a few microseconds on each of the ~200 wrapped layers per decode step.
     direct = type(base) is nn.Linear and not (
-        base._forward_hooks or base._forward_pre_hooks or nn.modules.module._global_forward_hooks
+        base._forward_hooks
+        or base._forward_pre_hooks
+        or nn.modules.module._global_forward_hooks
         or nn.modules.module._global_forward_pre_hooks
     )
     a, bt = (s.a, s.bt) if s is not None else (None, None)
@@ -275,9 +291,13 @@ def _forward(layer: LoraLinear, n: int, s: _Stack | None = None, mask: torch.Ten
 
     def forward(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         if x.shape[0] != n:
-            raise ValueError(f"MultiLora.rows() is bound to {n} rows but a forward got a batch of {x.shape[0]}")
+            raise ValueError(
+                f"MultiLora.rows() is bound to {n} rows but a forward got a batch of {x.shape[0]}"
+            )
         if kwargs and kwargs.pop("adapter_names", None) is not None:
-            raise ValueError("adapter_names cannot be passed inside MultiLora.rows(); the rows choose the adapters")
+            raise ValueError(
+                "adapter_names cannot be passed inside MultiLora.rows(); the rows choose the adapters"
+            )
         if direct and not (args or kwargs):
             result = F.linear(x, base.weight, base.bias)
         else:
@@ -290,6 +310,8 @@ def _forward(layer: LoraLinear, n: int, s: _Stack | None = None, mask: torch.Ten
         if mask is not None:
             h.mul_(mask if h.dim() == 3 else mask.view((n,) + (1,) * (h.dim() - 2) + (rank,)))
         # In place: one small GEMM accumulating into the base output, no extra tensor.
+        # Measured alternatives were slower on CPU: one fused GEMM over [W; A_cat] (also
+        # costs a copy of every base weight) and A_cat stored pre-transposed.
         result.view(-1, out).addmm_(h.view(-1, rank), bt)
         return result
 

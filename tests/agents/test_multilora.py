@@ -18,13 +18,24 @@ def build() -> torch.nn.Module:
     """Tiny fp32 Llama wrapped by peft with adapters red (r=4), green (r=8), blue (r=4), B non-zero."""
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
     )
     base = LlamaForCausalLM(config).eval()
     model = None
     for name, r in (("red", 4), ("green", 8), ("blue", 4)):
-        cfg = LoraConfig(r=r, lora_alpha=2 * r + 1, target_modules="all-linear", lora_dropout=0.0, init_lora_weights=False)
+        cfg = LoraConfig(
+            r=r,
+            lora_alpha=2 * r + 1,
+            target_modules="all-linear",
+            lora_dropout=0.0,
+            init_lora_weights=False,
+        )
         if model is None:
             model = get_peft_model(base, cfg, adapter_name=name)
         else:
@@ -64,7 +75,9 @@ def lora_layers(model: torch.nn.Module) -> list[LoraLinear]:
 
 
 @torch.no_grad()
-def test_rows_match_single_adapter_and_peft_mixed(model: torch.nn.Module, ids: torch.Tensor) -> None:
+def test_rows_match_single_adapter_and_peft_mixed(
+    model: torch.nn.Module, ids: torch.Tensor
+) -> None:
     ml = MultiLora(model)
     with ml.rows(ROWS):
         got = model(input_ids=ids).logits
@@ -85,7 +98,9 @@ def test_single_adapter_and_all_base_batches(model: torch.nn.Module, ids: torch.
 
 
 @torch.no_grad()
-def test_outside_context_unchanged_and_forwards_restored(model: torch.nn.Module, ids: torch.Tensor) -> None:
+def test_outside_context_unchanged_and_forwards_restored(
+    model: torch.nn.Module, ids: torch.Tensor
+) -> None:
     model.set_adapter("blue")
     before = model(input_ids=ids).logits
     ml = MultiLora(model)
@@ -115,7 +130,9 @@ def test_select_after_dropping_rows(model: torch.nn.Module, ids: torch.Tensor) -
     with ml.rows(ROWS) as binding:
         binding.select(torch.tensor([1, 5]))  # only base rows left: pure base layers
         assert binding.adapters == [None, None]
-        torch.testing.assert_close(model(input_ids=full[[1, 5]]).logits, full_ref[[1, 5]], atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            model(input_ids=full[[1, 5]]).logits, full_ref[[1, 5]], atol=ATOL, rtol=0
+        )
 
 
 @torch.no_grad()
@@ -142,17 +159,28 @@ def test_invalidate_picks_up_changed_weights() -> None:
     assert list(ml._cache) == [("blue", "red")]
     ml.invalidate()
     assert not ml._cache
+    # invalidate() inside an active context: the running binding keeps working and the
+    # forwards are still restored on exit.
+    with ml.rows(ROWS):
+        ml.invalidate()
+        torch.testing.assert_close(model(input_ids=ids).logits, new, atol=ATOL, rtol=0)
+    assert all("forward" not in layer.__dict__ for layer in lora_layers(model))
 
 
 @torch.no_grad()
 def test_clear_errors(model: torch.nn.Module, ids: torch.Tensor) -> None:
     ml = MultiLora(model)
-    with pytest.raises(ValueError, match=r"unknown adapter 'zzz'.*blue, green, red"), ml.rows(["red", "zzz"]):
+    with (
+        pytest.raises(ValueError, match=r"unknown adapter 'zzz'.*blue, green, red"),
+        ml.rows(["red", "zzz"]),
+    ):
         pass
     with pytest.raises(ValueError, match="bound to 6 rows.*batch of 4"), ml.rows(ROWS):
         model(input_ids=ids[:4])
     with ml.rows(ROWS), pytest.raises(RuntimeError, match="nested"), ml.rows(ROWS):
         pass
+    with ml.rows(ROWS) as binding, pytest.raises(ValueError, match="keep indices"):
+        binding.select(torch.tensor([0, 6]))
     assert all("forward" not in layer.__dict__ for layer in lora_layers(model))
 
 
@@ -179,8 +207,12 @@ def test_kv_cache_decode_step_with_padding(model: torch.nn.Module, ids: torch.Te
 
     def run(**kw: object) -> tuple[torch.Tensor, torch.Tensor]:
         cache = DynamicCache()
-        first = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, **kw).logits
-        step = model(input_ids=nxt, attention_mask=mask2, position_ids=pos2, past_key_values=cache, **kw).logits
+        first = model(
+            input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, **kw
+        ).logits
+        step = model(
+            input_ids=nxt, attention_mask=mask2, position_ids=pos2, past_key_values=cache, **kw
+        ).logits
         return first, step
 
     ml = MultiLora(model)
@@ -189,3 +221,18 @@ def test_kv_cache_decode_step_with_padding(model: torch.nn.Module, ids: torch.Te
     want = run(adapter_names=[r or "__base__" for r in ROWS])
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=ATOL, rtol=0)
+
+
+@torch.no_grad()
+def test_bf16_base_with_fp32_adapter_weights(ids: torch.Tensor) -> None:
+    """The pool's setup: bf16 base layers, fp32 LoRA master weights (stacks run in bf16)."""
+    model = build().to(torch.bfloat16)
+    for layer in lora_layers(model):
+        layer.lora_A.float()
+        layer.lora_B.float()
+    ml = MultiLora(model)
+    with ml.rows(ROWS):
+        got = model(input_ids=ids).logits.float()
+    want = model(input_ids=ids, adapter_names=[r or "__base__" for r in ROWS]).logits.float()
+    assert got.dtype == want.dtype
+    torch.testing.assert_close(got, want, atol=3e-2, rtol=3e-2)
