@@ -17,7 +17,11 @@ Arms (pick with --arms):
 The untrained baseline is the same held-out evaluation before any update (greedy
 decoding makes it one number per seed set).
 
-Usage: python benchmarks/learning_curve.py --budget-minutes 30 --out runs/curve
+Usage: python benchmarks/learning_curve.py --budget-minutes 30 --out runs/curve [--parallel]
+
+With ``--parallel`` the arms run side by side, each in its own process with its share of
+``--threads`` (on 2 cores and 3 arms: one thread each), so every arm gets the same wall
+budget in one sitting; the JSON records the threads each arm had.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,8 +74,26 @@ def run_arm(name: str, overrides: list[str], budget_s: float, out: Path, extra: 
         print(json.dumps({"arm": name, **curve[-1]}), flush=True)
     trainer.store.close()
     final = curve[-1].get("eval/solver_accuracy", float("nan"))
-    return {"curve": curve, "iterations": iterations, "baseline_eval_seconds": eval0_s,
-            "gain_points": 100 * (final - base.get("eval/solver_accuracy", 0.0))}
+    result = {"curve": curve, "iterations": iterations, "baseline_eval_seconds": eval0_s,
+              "threads": torch.get_num_threads(),
+              "gain_points": 100 * (final - base.get("eval/solver_accuracy", 0.0))}
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_parallel(arms: list[str], args: argparse.Namespace, out: Path) -> dict[str, dict]:
+    """Run each arm in its own process, side by side, splitting the threads between them."""
+    threads = max(1, args.threads // len(arms))
+    procs = []
+    for arm in arms:
+        cmd = [sys.executable, __file__, "--arms", arm, "--budget-minutes", str(args.budget_minutes),
+               "--out", str(out), "--threads", str(threads), "--no-summary",
+               *[x for item in args.set for x in ("--set", item)]]
+        procs.append(subprocess.Popen(cmd))
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"an arm failed (exit codes {dict(zip(arms, codes, strict=True))})")
+    return {arm: json.loads((out / arm / "result.json").read_text()) for arm in arms}
 
 
 def plot(results: dict, path: Path) -> None:
@@ -100,14 +124,27 @@ def main() -> None:
     parser.add_argument("--arms", default="selfplay,truth,sft")
     parser.add_argument("--out", default="runs/learning_curve")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="recipe override for every arm")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads in all (split between parallel arms)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the arms side by side in separate processes (each gets threads/arms threads)")
+    parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"budget_minutes_per_arm": args.budget_minutes, "overrides": args.set, "arms": {}}
-    for arm in args.arms.split(","):
-        results["arms"][arm] = run_arm(arm, ARMS[arm], args.budget_minutes * 60, out / arm, args.set)
+    arms = args.arms.split(",")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(unknown)}; pick from {', '.join(ARMS)}")
+    results: dict = {"budget_minutes_per_arm": args.budget_minutes, "overrides": args.set,
+                     "parallel": args.parallel, "arms": {}}
+    if args.parallel and len(arms) > 1:
+        results["arms"] = run_parallel(arms, args, out)
+    else:
+        for arm in arms:
+            results["arms"][arm] = run_arm(arm, ARMS[arm], args.budget_minutes * 60, out / arm, args.set)
+    if args.no_summary:
+        return
     first = next(iter(results["arms"].values()))
     results["baseline_solver_accuracy"] = first["curve"][0].get("eval/solver_accuracy")
     for arm, res in results["arms"].items():

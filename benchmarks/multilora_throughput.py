@@ -82,15 +82,20 @@ def decode(
     """
     from transformers import DynamicCache
 
+    from sparring.agents.engines.hf import cache_keyword
+
     cache = DynamicCache()
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cache_kw = cache_keyword(type(inner))
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(
         input_ids=ids,
         attention_mask=mask,
         position_ids=pos,
-        past_key_values=cache,
         use_cache=True,
-        logits_to_keep=1,
+        # an index (not 1) so the last hidden state is gathered contiguous: see agents/engines/hf.py
+        logits_to_keep=torch.tensor([ids.shape[1] - 1], device=ids.device),
+        **{cache_kw: cache},
         **kw,
     )
     last, toks = pos[:, -1:], []
@@ -108,8 +113,8 @@ def decode(
             input_ids=nxt,
             attention_mask=mask,
             position_ids=last,
-            past_key_values=cache,
             use_cache=True,
+            **{cache_kw: cache},
             **kw,
         )
     return torch.cat(toks, dim=1)

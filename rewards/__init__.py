@@ -1,6 +1,21 @@
 """Rewards: functions of transcripts that score roles and turns: ``sparring.rewards``."""
 
 from sparring.rewards.base import FunctionReward, Reward, Score, apply_rewards, reward
+from sparring.rewards.builders import (
+    best_worst_pairs,
+    consistency_pairs,
+    grpo_groups,
+    margin_pairs,
+    match_groups,
+    reference_sft,
+    sft_samples,
+    spin_pairs,
+    win_rates,
+)
 from sparring.rewards.conformance import check_reward
 
-__all__ = ["FunctionReward", "Reward", "Score", "apply_rewards", "check_reward", "reward"]
+__all__ = [
+    "FunctionReward", "Reward", "Score", "apply_rewards", "best_worst_pairs", "check_reward",
+    "consistency_pairs", "grpo_groups", "margin_pairs", "match_groups", "reference_sft", "reward",
+    "sft_samples", "spin_pairs", "win_rates",
+]

@@ -116,6 +116,9 @@ class TrainSection(_Section):
     """Sequences per forward/backward; gradient accumulation covers the rest."""
     epochs: int = Field(1, ge=1)
     """Passes over each iteration's data."""
+    steps_per_epoch: int = Field(1, ge=1)
+    """Optimizer steps per pass: the data is shuffled (seeded) and split into this many
+    mini-batches, keeping each GRPO group whole so its baseline stays intact."""
     max_in_flight: int = Field(64, ge=1)
     """Most matches alive at once."""
 

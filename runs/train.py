@@ -18,6 +18,7 @@ an uninterrupted one.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,23 @@ def reference_reply(arena: Arena) -> Callable[[Transcript, Any], str | None]:
     if fn is None:
         raise RecipeError(f"update 'spin' needs ground-truth replies, but {arena.id} has no reference_reply(transcript, turn) method")
     return fn
+
+
+def minibatches(data: list[Any], count: int, rng: random.Random) -> list[list[Any]]:
+    """Split ``data`` into ``count`` shuffled mini-batches (fewer if there are fewer units).
+
+    Samples sharing a ``group_id`` form one unit and stay in the same mini-batch, because
+    group-relative advantages are computed over the batch a step receives.
+    """
+    if count == 1:
+        return [data]
+    units: dict[Any, list[Any]] = {}
+    for i, item in enumerate(data):
+        units.setdefault(getattr(item, "group_id", ("item", i)), []).append(item)
+    order = list(units.values())
+    rng.shuffle(order)
+    count = min(count, len(order))
+    return [[item for unit in order[k::count] for item in unit] for k in range(count)]
 
 
 class Trainer:
@@ -207,6 +225,7 @@ class Trainer:
             runner.play(self.arena, seeds, run_id=self.run.path.name, iteration=iteration,
                         on_finish=self.store.add, match_prefix=prefix)
         self.last_tokens = runner.stats.generated_tokens
+        self.last_engine_seconds = runner.stats.engine_seconds
         return list(self.store.transcripts(iteration=iteration, arena=self.arena.id))
 
     def evaluate(self, label: int) -> dict[str, float]:
@@ -274,14 +293,25 @@ class Trainer:
                 report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
                 continue
             tu = time.perf_counter()
-            for _ in range(self.recipe.train.epochs):
-                metrics = self.updates[adapter].step(data)
+            steps: list[dict[str, float]] = []
+            for epoch in range(self.recipe.train.epochs):
+                rng = random.Random(derive_seed(self.recipe.train.seed, it, epoch, adapter))
+                for batch in minibatches(data, self.recipe.train.steps_per_epoch, rng):
+                    steps.append(self.updates[adapter].step(batch))
+            # averaged over the iteration's optimizer steps; the version is the last one
+            metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
+            metrics["version"] = steps[-1]["version"]
+            metrics["samples"] = sum(m.get("samples", 0.0) for m in steps)
+            metrics["steps"] = float(len(steps))
             update_s += time.perf_counter() - tu
             report.updated[adapter] = metrics
             for k, v in metrics.items():
                 report.metrics[f"update/{adapter}/{k}"] = v
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
-        report.seconds = {"play": t1 - t0, "build": build_s, "update": update_s}
+        # play = generate (engine time) + score (arena logic, rewards, store writes)
+        generate_s = min(self.last_engine_seconds, t1 - t0)
+        report.seconds = {"play": t1 - t0, "generate": generate_s, "score": t1 - t0 - generate_s,
+                          "build": build_s, "update": update_s}
         if self.recipe.eval.every and (it + 1) % self.recipe.eval.every == 0 or it + 1 == self.recipe.train.iterations:
             te = time.perf_counter()
             report.metrics.update(self.evaluate(it + 1))

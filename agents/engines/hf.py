@@ -10,6 +10,8 @@ enough of them are done, so a few long replies do not keep paying for the short 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -20,6 +22,16 @@ import torch
 from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.agents.pool import LoadedModel
 from sparring.agents.sampling import uniform
+
+
+@functools.cache
+def cache_keyword(model_class: type) -> str:
+    """The forward argument that takes the KV cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes
+    away); older releases only know ``past_key_values``.
+    """
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
 class HFEngine:
@@ -138,9 +150,15 @@ class HFEngine:
 
         cache = DynamicCache()
         with ctx as binding:
+            cache_arg = {cache_keyword(type(model)): cache}
+            # Keep the last position's logits by index, not with logits_to_keep=1: the slice
+            # hidden[:, -1:, :] is not contiguous, and when the (tied) lm_head weight does not
+            # require grad (true once peft froze the base) torch.matmul then runs a bmm over a
+            # [rows, hidden, vocab] copy of the weight: 1.4 GB and 3 s per prefill here.
+            # An index tensor gathers a contiguous [rows, 1, hidden] instead.
             out = model(
                 input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                past_key_values=cache, use_cache=True, logits_to_keep=1,
+                use_cache=True, logits_to_keep=torch.tensor([width - 1], device=device), **cache_arg,
             )
             last_pos = positions[:, -1]
             step = 0
@@ -184,7 +202,7 @@ class HFEngine:
                 last_pos = last_pos + 1
                 out = model(
                     input_ids=feed.view(-1, 1).to(device), attention_mask=mask,
-                    position_ids=last_pos.view(-1, 1), past_key_values=cache, use_cache=True,
+                    position_ids=last_pos.view(-1, 1), use_cache=True, **cache_arg,
                 )
 
         elapsed = time.perf_counter() - started

@@ -61,7 +61,6 @@ def test_config_toml(tmp_path: Path) -> None:
 
 
 def test_play_with_an_adapter(tmp_path: Path) -> None:
-    pytest.importorskip("sparring.agents.engines.multilora", reason="agents/engines/multilora.py is not there yet")
     out = tmp_path / "run"
     summary = play(PlayConfig(arena="qa-verify", model="tiny", matches=2, out=str(out),
                               roles={"questioner": {"adapter": "questioner"}}), progress=False)
