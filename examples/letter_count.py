@@ -1,4 +1,4 @@
-"""A new role, reward and arena: `sparring play examples/letter_count.py:LetterCount -n 16 --out runs/letters`."""
+"""A new role, reward and arena: `sparring play examples/letter_count.py:LetterCount -n 16 --out out/letters`."""
 
 from sparring import Arena, Outcome, Role, SamplingParams, Score, parsers, reward
 

@@ -57,6 +57,9 @@ class AdapterSection(_Section):
     """LoRA alpha (scaling alpha / r)."""
     target_modules: str | list[str] = "all-linear"
     """Which linear layers get LoRA (peft's ``target_modules``)."""
+    init_from: str | None = None
+    """A saved peft adapter folder (e.g. ``RUN/adapters/solver/v12``) to start from instead
+    of peft's fresh init; its rank and targets must match this section."""
 
 
 class RoleSection(_Section):

@@ -98,6 +98,18 @@ def reference_reply(arena: Arena) -> Callable[[Transcript, Any], str | None]:
     return fn
 
 
+def load_initial_weights(pool: ModelPool, adapter: str, folder: Path) -> None:
+    """Start ``adapter`` from a saved peft folder (``adapters.<name>.init_from``)."""
+    if not (folder / "adapter_model.safetensors").exists() and not (folder / "adapter_model.bin").exists():
+        raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {folder} holds no saved peft adapter "
+                          f"(adapter_model.safetensors); point it at a folder like RUN/adapters/{adapter}/v<N>")
+    try:
+        load_adapter_weights(pool, MODEL, adapter, folder)
+    except (ValueError, RuntimeError) as err:
+        raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {folder} does not fit adapter "
+                          f"{adapter!r} (rank and target_modules must match): {err}") from err
+
+
 def minibatches(data: list[Any], count: int, rng: random.Random) -> list[list[Any]]:
     """Split ``data`` into ``count`` shuffled mini-batches (fewer if there are fewer units).
 
@@ -136,6 +148,8 @@ class Trainer:
             shape = recipe.adapter_shape(adapter)
             self.pool.add_adapter(MODEL, adapter, rank=shape.rank, alpha=shape.alpha,
                                   target_modules=shape.target_modules, seed=derive_seed(recipe.train.seed, adapter))
+            if shape.init_from:  # a resumed run then loads its checkpoint's weights over these
+                load_initial_weights(self.pool, adapter, Path(shape.init_from))
         self.roles = self._bind_roles(self.arena)
         self.rewards = {seat: (r.reward or default_reward(self.arena, seat))
                         for seat, r in recipe.roles.items() if r.update != "none"}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from sparring.runs.recipe import load_recipe
 from sparring.runs.store import Store
@@ -148,3 +149,31 @@ def test_steps_per_epoch_takes_that_many_optimizer_steps(tmp_path: Path, monkeyp
                                "roles.solver.update=sft", "roles.questioner.update=sft"])
     for metrics in reports[0].updated.values():
         assert metrics["steps"] == 8.0 and metrics["version"] == 8.0 and metrics["samples"] == 12.0
+
+
+def test_adapter_starts_from_a_saved_folder(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    train(RECIPE, first, progress=False, log=_quiet, overrides=["train.iterations=1", "schedule=[]"])
+    latest = max((first / "adapters" / "solver").glob("v*"), key=lambda p: int(p.name[1:]))
+    saved = tmp_path / "edited"  # distinct from any fresh init, so loading is visible
+    shutil.copytree(latest, saved)
+    weights = {k: v + 0.25 for k, v in load_file(str(saved / "adapter_model.safetensors")).items()}
+    save_file(weights, str(saved / "adapter_model.safetensors"))
+    second = tmp_path / "second"
+    trainer = Trainer(load_recipe(RECIPE, [f"adapters.solver.init_from={json.dumps(str(saved))}"]), second, log=_quiet)
+    from sparring.agents.updates import adapter_parameters
+
+    params = adapter_parameters(trainer.loaded.model, "solver")
+    expected = load_file(str(saved / "adapter_model.safetensors"))
+    assert len(expected) == len(params)
+    for name, tensor in expected.items():
+        match = [p for n, p in params.items() if n.replace(".solver", "") == name]
+        assert len(match) == 1 and torch.equal(match[0].detach(), tensor.to(match[0].dtype)), name
+    trainer.store.close()
+
+
+def test_init_from_a_folder_without_an_adapter_is_a_recipe_error(tmp_path: Path) -> None:
+    from sparring.runs.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match=r"adapters.solver.init_from.*holds no saved peft adapter"):
+        Trainer(load_recipe(RECIPE, [f"adapters.solver.init_from={json.dumps(str(tmp_path))}"]), tmp_path / "run", log=_quiet)
