@@ -282,6 +282,18 @@ class ModelPool:
         loaded.weights_epoch += 1
         return snap
 
+    def drop_snapshot(self, model: str, name: str) -> None:
+        """Delete the frozen snapshot ``name`` (e.g. a reference an iterative method moved past)."""
+        loaded = self.get(model)
+        info = loaded.adapters.get(name)
+        if info is None:
+            raise KeyError(self._unknown(loaded, name))
+        if not info.frozen:
+            raise ValueError(f"{name!r} is a live adapter, not a snapshot; only snapshots can be dropped")
+        loaded.model.delete_adapter(name)
+        del loaded.adapters[name]
+        loaded.weights_epoch += 1
+
     def save_adapter(self, model: str, adapter: str, path: str | Path) -> Path:
         """Save ``adapter`` as a peft adapter folder (safetensors) at ``path``."""
         loaded = self.get(model)

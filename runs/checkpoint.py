@@ -33,10 +33,13 @@ def adapter_dir(run: Path, adapter: str, version: int) -> Path:
 
 
 def save_adapter_version(pool: ModelPool, model: str, adapter: str, run: Path) -> Path:
-    """Save the adapter's current version (once; an existing version folder is kept)."""
-    version = pool.version(model, adapter)
-    assert version is not None
-    target = adapter_dir(run, adapter, version)
+    """Save the adapter's current version (once; an existing version folder is kept).
+
+    A frozen snapshot ``name@vN`` is saved as version N of its source adapter.
+    """
+    info = pool.get(model).adapters[adapter]
+    version = info.version
+    target = adapter_dir(run, info.source if info.frozen and info.source else adapter, version)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

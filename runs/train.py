@@ -194,8 +194,8 @@ class Trainer:
             reference_reply(self.arena)
         if algo == "spin":
             return SPINUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
-        if algo == "sppo":
-            return SPPOUpdate(self.pool, MODEL, adapter, **common)
+        if algo == "sppo":  # anchored to the iterate that generates the data (moved on each iteration)
+            return SPPOUpdate(self.pool, MODEL, adapter, reference=self.pool.snapshot(MODEL, adapter), **common)
         if algo == "sft":
             return SFTUpdate(self.pool, MODEL, adapter, **common)
         raise RecipeError(f"unknown update {algo!r}")
@@ -224,6 +224,10 @@ class Trainer:
             load_adapter_weights(self.pool, MODEL, snap, adapter_dir(self.run.path, source, int(v)))
         for adapter, update_state in update_states.items():
             self.updates[adapter].load_state_dict(update_state)
+        in_use = {u.reference for u in self.updates.values()}
+        for name, info in list(self.pool.get(MODEL).adapters.items()):
+            if info.frozen and name not in in_use and name not in state.get("snapshots", []):
+                self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
         self.start = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
@@ -317,6 +321,8 @@ class Trainer:
             metrics["version"] = steps[-1]["version"]
             metrics["samples"] = sum(m.get("samples", 0.0) for m in steps)
             metrics["steps"] = float(len(steps))
+            if algo in ("spin", "sppo"):
+                self._advance_reference(adapter)
             update_s += time.perf_counter() - tu
             report.updated[adapter] = metrics
             for k, v in metrics.items():
@@ -337,11 +343,22 @@ class Trainer:
         self._checkpoint(it + 1)
         return report
 
+    def _advance_reference(self, adapter: str) -> None:
+        """SPIN/SPPO: the next iteration is anchored to the iterate that will generate its data.
+
+        The snapshot moved past is dropped unless another update still uses it.
+        """
+        update = self.updates[adapter]
+        old = update.reference
+        new = update.snapshot_reference()
+        if old and old != new and all(u.reference != old for u in self.updates.values()):
+            self.pool.drop_snapshot(MODEL, old)
+
     def _checkpoint(self, completed: int) -> None:
         versions = {a: info.version for a, info in self.pool.get(MODEL).adapters.items() if not info.frozen}
-        for adapter in versions:
-            save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         snapshots = [a for a, info in self.pool.get(MODEL).adapters.items() if info.frozen]
+        for adapter in [*versions, *snapshots]:  # a snapshot is saved as its source's version
+            save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
                  "recipe": self.recipe.name, "time": time.time()}
         write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})

@@ -177,3 +177,38 @@ def test_init_from_a_folder_without_an_adapter_is_a_recipe_error(tmp_path: Path)
 
     with pytest.raises(RecipeError, match=r"adapters.solver.init_from.*holds no saved peft adapter"):
         Trainer(load_recipe(RECIPE, [f"adapters.solver.init_from={json.dumps(str(tmp_path))}"]), tmp_path / "run", log=_quiet)
+
+
+def _spin_pairs(self: Trainer, seat: str, algo: str, transcripts: list) -> list:
+    from sparring.agents.updates import PreferencePair
+
+    return [PreferencePair([1, 2, 3], [4, 5], [6, 7]), PreferencePair([1, 2], [8], [9, 10])]
+
+
+SPIN = ["schedule=[]", "roles.solver.update=spin", "roles.questioner.update=none", "train.steps_per_epoch=2"]
+
+
+def test_spin_reference_follows_the_previous_iterate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Trainer, "build", _spin_pairs)
+    trainer = Trainer(load_recipe(RECIPE, [*SPIN, "train.iterations=2"]), tmp_path / "run", log=_quiet)
+    assert trainer.updates["solver"].reference == "solver@v0"
+    trainer.iteration(0)
+    assert trainer.updates["solver"].reference == "solver@v2"
+    trainer.iteration(1)
+    assert trainer.updates["solver"].reference == "solver@v4"
+    snapshots = [a for a, info in trainer.pool.get("default").adapters.items() if info.frozen]
+    assert snapshots == ["solver@v4"]  # the ones moved past are dropped
+    trainer.store.close()
+
+
+def test_spin_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Trainer, "build", _spin_pairs)
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(RECIPE, full, progress=False, log=_quiet, overrides=[*SPIN, "train.iterations=3"])
+    train(RECIPE, part, progress=False, log=_quiet, overrides=[*SPIN, "train.iterations=1"])
+    train(None, part, resume=True, progress=False, log=_quiet, overrides=["train.iterations=3"])  # type: ignore[arg-type]
+    for version in (2, 4, 6):
+        a, b = _adapter_weights(full, "solver", version), _adapter_weights(part, "solver", version)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), version
+    state = json.loads((part / "checkpoints" / "iter-0003" / "state.json").read_text())
+    assert state["snapshots"] == ["solver@v6"]
