@@ -118,6 +118,20 @@ def test_snapshot_is_a_frozen_copy(tiny_pool: ModelPool) -> None:
         tiny_pool.bump_version("default", snap)
 
 
+def test_drop_snapshot_removes_only_snapshots(tiny_pool: ModelPool) -> None:
+    tiny_pool.add_adapter("default", "solver", rank=4, init="random", seed=2)
+    snap = tiny_pool.snapshot("default", "solver")
+    epoch = tiny_pool.get("default").weights_epoch
+    tiny_pool.drop_snapshot("default", snap)
+    assert snap not in tiny_pool.adapter_names("default") and _lora_tables(tiny_pool, snap) == []
+    assert tiny_pool.get("default").weights_epoch == epoch + 1  # engines drop stacked copies
+    assert len(_lora_tables(tiny_pool, "solver")) > 0
+    with pytest.raises(ValueError, match="only snapshots can be dropped"):
+        tiny_pool.drop_snapshot("default", "solver")
+    with pytest.raises(KeyError):
+        tiny_pool.drop_snapshot("default", snap)
+
+
 def test_save_adapter_writes_safetensors(tiny_pool: ModelPool, tmp_path: Path) -> None:
     tiny_pool.add_adapter("default", "solver", rank=4)
     tiny_pool.add_adapter("default", "verifier", rank=4)

@@ -212,3 +212,17 @@ def test_spin_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.Mo
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), version
     state = json.loads((part / "checkpoints" / "iter-0003" / "state.json").read_text())
     assert state["snapshots"] == ["solver@v6"]
+
+
+def test_sppo_reference_is_the_iterate_that_made_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparring.agents.updates import GroupSample
+
+    monkeypatch.setattr(Trainer, "build", lambda self, seat, algo, transcripts: [
+        GroupSample([1, 2], [3, 4], None, 0.75, group_id=0), GroupSample([1, 2], [5], None, 0.25, group_id=0)])
+    trainer = Trainer(load_recipe(RECIPE, ["schedule=[]", "roles.solver.update=sppo", "roles.questioner.update=none"]),
+                      tmp_path / "run", log=_quiet)
+    assert trainer.updates["solver"].reference == "solver@v0"
+    trainer.iteration(0)
+    assert trainer.updates["solver"].reference == "solver@v1"
+    assert [a for a, i in trainer.pool.get("default").adapters.items() if i.frozen] == ["solver@v1"]
+    trainer.store.close()
