@@ -18,9 +18,10 @@ an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,24 @@ class Trainer:
 
         self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
         self.start = 0
+        self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
         if resume:
             self._restore()
         else:
             self._write_config()
+
+    @contextlib.contextmanager
+    def _task(self, label: str, total: int) -> Iterator[Callable[[], None]]:
+        """A progress bar row for one phase (when ``self.progress`` is a rich Progress)."""
+        bar = self.progress
+        if bar is None:
+            yield lambda: None
+            return
+        task = bar.add_task(label, total=total)
+        try:
+            yield lambda: bar.advance(task)
+        finally:
+            bar.remove_task(task)
 
     # -- setup ---------------------------------------------------------------------
     def _bind_roles(self, arena: Arena) -> dict[str, Role]:
@@ -240,8 +255,9 @@ class Trainer:
         runner = Runner({MODEL: self.engine}, self.roles, max_in_flight=self.recipe.train.max_in_flight,
                         version_of=lambda role: self.pool.version(role.model, role.adapter))
         if seeds:
-            runner.play(self.arena, seeds, run_id=self.run.path.name, iteration=iteration,
-                        on_finish=self.store.add, match_prefix=prefix)
+            with self._task(f"iteration {iteration + 1}: playing", len(seeds)) as advance:
+                runner.play(self.arena, seeds, run_id=self.run.path.name, iteration=iteration,
+                            on_finish=lambda t: (self.store.add(t), advance()), match_prefix=prefix)
         self.last_tokens = runner.stats.generated_tokens
         self.last_engine_seconds = runner.stats.engine_seconds
         return list(self.store.transcripts(iteration=iteration, arena=self.arena.id))
@@ -256,8 +272,9 @@ class Trainer:
         stored = set(self.store.match_ids(iteration=label, arena=arena.id))
         seeds = [s for s in eval_seeds(self.recipe) if f"eval-i{label}-s{s}" not in stored]
         if seeds:
-            runner.play(arena, seeds, run_id=self.run.path.name, iteration=label,
-                        on_finish=self.store.add, match_prefix="eval-")
+            with self._task("held-out evaluation", len(seeds)) as advance:
+                runner.play(arena, seeds, run_id=self.run.path.name, iteration=label,
+                            on_finish=lambda t: (self.store.add(t), advance()), match_prefix="eval-")
         return monitors.eval_summary(self.store.transcripts(iteration=label, arena=arena.id))
 
     def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
@@ -312,10 +329,13 @@ class Trainer:
                 continue
             tu = time.perf_counter()
             steps: list[dict[str, float]] = []
-            for epoch in range(self.recipe.train.epochs):
-                rng = random.Random(derive_seed(self.recipe.train.seed, it, epoch, adapter))
-                for batch in minibatches(data, self.recipe.train.steps_per_epoch, rng):
+            plan = [minibatches(data, self.recipe.train.steps_per_epoch,
+                                random.Random(derive_seed(self.recipe.train.seed, it, epoch, adapter)))
+                    for epoch in range(self.recipe.train.epochs)]
+            with self._task(f"iteration {it + 1}: updating {adapter} ({algo})", sum(map(len, plan))) as advance:
+                for batch in (b for epoch in plan for b in epoch):
                     steps.append(self.updates[adapter].step(batch))
+                    advance()
             # averaged over the iteration's optimizer steps; the version is the last one
             metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
             metrics["version"] = steps[-1]["version"]
@@ -377,26 +397,10 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         recipe = load_recipe(recipe, overrides)
     trainer = Trainer(recipe, out, resume=resume, log=log)
     reports: list[IterationReport] = []
+    bar = _progress(console) if progress else contextlib.nullcontext()
     try:
-        if trainer.start == 0 and not trainer.store.metrics("eval/solver_accuracy"):
-            base = trainer.evaluate(0)
-            trainer.store.add_metrics(-1, base)
-            log(f"[bold]before training[/]: {_fmt(base)}")
-        started = time.perf_counter()
-        for it in range(trainer.start, recipe.train.iterations):
-            report = trainer.iteration(it)
-            reports.append(report)
-            done = it + 1 - trainer.start
-            eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
-            if progress:
-                keys = [k for k in report.metrics if k.startswith(("reward/", "eval/"))]
-                losses = {f"{a}.loss": m.get("loss", float("nan")) for a, m in report.updated.items()}
-                log(f"[bold]iteration {it + 1}/{recipe.train.iterations}[/] "
-                    f"{_fmt({k: report.metrics[k] for k in keys})} {_fmt(losses)} "
-                    f"tokens/s={report.metrics.get('play/tokens_per_s', 0):.0f} "
-                    f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
-                for w in report.warnings:
-                    log(f"[yellow]warning[/]: {w}")
+        with bar as trainer.progress:
+            _loop(trainer, recipe, reports, log, progress)
     except KeyboardInterrupt:
         log(f"[yellow]interrupted[/]: stored matches and the last checkpoint are kept; continue with 'sparring train --resume {trainer.run.path}'")
         raise
@@ -404,6 +408,44 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         trainer.store.close()
         _write_tensorboard(trainer.run.path)
     return reports
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=True)
+
+
+def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
+          progress: bool) -> None:
+    """The iterations of :func:`train`, logging one summary line each."""
+    if trainer.start == 0 and not trainer.store.metrics("eval/solver_accuracy"):
+        base = trainer.evaluate(0)
+        trainer.store.add_metrics(-1, base)
+        log(f"[bold]before training[/]: {_fmt(base)}")
+    started = time.perf_counter()
+    for it in range(trainer.start, recipe.train.iterations):
+        report = trainer.iteration(it)
+        reports.append(report)
+        done = it + 1 - trainer.start
+        eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
+        if progress:
+            keys = [k for k in report.metrics if k.startswith(("reward/", "eval/"))]
+            losses = {f"{a}.loss": m.get("loss", float("nan")) for a, m in report.updated.items()}
+            log(f"[bold]iteration {it + 1}/{recipe.train.iterations}[/] "
+                f"{_fmt({k: report.metrics[k] for k in keys})} {_fmt(losses)} "
+                f"tokens/s={report.metrics.get('play/tokens_per_s', 0):.0f} "
+                f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
+            for w in report.warnings:
+                log(f"[yellow]warning[/]: {w}")
 
 
 def _fmt(values: dict[str, float]) -> str:

@@ -226,3 +226,11 @@ def test_sppo_reference_is_the_iterate_that_made_the_data(tmp_path: Path, monkey
     assert trainer.updates["solver"].reference == "solver@v1"
     assert [a for a, i in trainer.pool.get("default").adapters.items() if i.frozen] == ["solver@v1"]
     trainer.store.close()
+
+
+def test_progress_bars_and_summary_lines(tmp_path: Path) -> None:
+    lines: list[str] = []
+    reports = train(RECIPE, tmp_path / "run", progress=True, log=lines.append, overrides=["train.iterations=1"])
+    assert len(reports) == 1
+    assert lines[0].startswith("[bold]before training")
+    assert "iteration 1/1" in lines[1] and "ETA" in lines[1] and "tokens/s=" in lines[1]
