@@ -3,8 +3,9 @@
 Trains the embedded SmolLM2-135M-Instruct on this machine's CPU under several arms, each
 for the same wall-clock budget, and prints JSON: held-out solver accuracy (programmatic
 truth, greedy) before training and after every iteration, verifier accuracy and
-false-positive rate, and wall time per iteration split into play (generation and
-scoring), data building, update and evaluation. The held-out set is the same seeded
+false-positive rate, wall time per iteration split into generation, scoring, data
+building, update and evaluation, and how much signal the solver's rewards carried
+(``benchmarks/reward_signal.py``: groups with reward spread, verdict precision/recall). The held-out set is the same seeded
 qa-eval set for every arm, never used for training. Saves the curve as a PNG.
 
 Arms (pick with --arms):
@@ -76,9 +77,12 @@ def run_arm(name: str, overrides: list[str], budget_s: float, out: Path, extra: 
                            "warnings": report.warnings})
         print(json.dumps({"arm": name, **curve[-1]}), flush=True)
     trainer.store.close()
+    from reward_signal import reward_signal  # benchmarks/ is on sys.path when run as a script
+
+    signal = reward_signal(out)
     final = curve[-1].get("eval/solver_accuracy", float("nan"))
     result = {"curve": curve, "iterations": iterations, "baseline_eval_seconds": eval0_s,
-              "threads": torch.get_num_threads(),
+              "threads": torch.get_num_threads(), "reward_signal": signal,
               "gain_points": 100 * (final - base.get("eval/solver_accuracy", 0.0))}
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
