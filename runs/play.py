@@ -21,6 +21,7 @@ from sparring.agents.sampling import derive_seed
 from sparring.arenas.registry import make
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
+from sparring.runs.progress import progress_bar
 from sparring.runs.rundir import RunDir
 
 
@@ -149,18 +150,7 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     started = time.perf_counter()
     try:
         if progress and todo:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
-                          TimeRemainingColumn(), transient=False) as bar:
+            with progress_bar(fields=("tokens",)) as bar:
                 task = bar.add_task(f"playing {arena.id}", total=len(todo), tokens=0)
                 runner.play(arena, todo, run_id=run_id, on_finish=on_finish)
         elif todo:

@@ -54,6 +54,7 @@ from sparring.runs.checkpoint import (
     save_adapter_version,
     write_checkpoint,
 )
+from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
 
@@ -397,7 +398,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         recipe = load_recipe(recipe, overrides)
     trainer = Trainer(recipe, out, resume=resume, log=log)
     reports: list[IterationReport] = []
-    bar = _progress(console) if progress else contextlib.nullcontext()
+    bar = progress_bar(console=console, transient=True) if progress else contextlib.nullcontext()
     try:
         with bar as trainer.progress:
             _loop(trainer, recipe, reports, log, progress)
@@ -408,20 +409,6 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         trainer.store.close()
         _write_tensorboard(trainer.run.path)
     return reports
-
-
-def _progress(console: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=True)
 
 
 def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
