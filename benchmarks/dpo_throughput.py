@@ -42,14 +42,13 @@ def make_pairs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     for _ in range(n):
         a, b = rng.randint(10, 99), rng.randint(10, 99)
         wrong = a + b + rng.choice([-10, -1, 1, 10])
-        answer = "{a} + {b}: the ones give {o}, the tens give {t}, so the total is {s}.\nANSWER: {s}"
-        rows.append({
-            "prompt": role.render(f"What is {a} + {b}?"),
-            "chosen": [{"role": "assistant", "content": answer.format(a=a, b=b, o=a % 10 + b % 10,
-                                                                         t=a // 10 * 10 + b // 10 * 10, s=a + b)}],
-            "rejected": [{"role": "assistant", "content": answer.format(a=a, b=b, o=a % 10 + b % 10,
-                                                                           t=a // 10 * 10 + b // 10 * 10, s=wrong)}],
-        })
+
+        def reply(total: int, a: int = a, b: int = b) -> list[dict[str, str]]:
+            text = (f"{a} + {b}: the ones give {a % 10 + b % 10}, the tens give {a // 10 * 10 + b // 10 * 10}, "
+                    f"so the total is {total}.\nANSWER: {total}")
+            return [{"role": "assistant", "content": text}]
+
+        rows.append({"prompt": role.render(f"What is {a} + {b}?"), "chosen": reply(a + b), "rejected": reply(wrong)})
     return rows
 
 

@@ -62,6 +62,9 @@ def load_adapter_weights(pool: ModelPool, model: str, adapter: str, folder: Path
     from peft import set_peft_model_state_dict
     from peft.utils import load_peft_weights
 
+    if not any((folder / name).exists() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise FileNotFoundError(f"{folder} holds no saved peft adapter (adapter_model.safetensors); "
+                                f"point it at a folder like RUN/adapters/{adapter}/v<N>")
     loaded = pool.get(model)
     weights = load_peft_weights(str(folder), device="cpu")
     result = set_peft_model_state_dict(loaded.model, weights, adapter_name=adapter)

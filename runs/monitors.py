@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from sparring.arenas.transcript import Transcript
 
@@ -96,3 +97,22 @@ def questioner_difficulty(transcripts: Iterable[Transcript]) -> dict[str, float]
         return {}
     labels = ["0-20", "20-40", "40-60", "60-80", "80-100"]
     return {f"questioner/difficulty_{label}": b / total for label, b in zip(labels, bins, strict=True)}
+
+
+def write_tensorboard(run: Path) -> None:
+    """Mirror the store's metrics table into TensorBoard event files (if installed)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return
+    from sparring.runs.store import Store
+
+    with Store(run / "store.sqlite") as store:
+        rows = store.metrics()
+    target = run / "metrics"
+    for old in target.glob("events.out.tfevents.*") if target.exists() else []:
+        old.unlink()
+    writer = SummaryWriter(str(target))
+    for iteration, name, value in rows:
+        writer.add_scalar(name, value, iteration + 1)
+    writer.close()

@@ -39,6 +39,7 @@ from sparring.agents.updates import (
     SPINUpdate,
     SPPOUpdate,
     Update,
+    minibatches,
 )
 from sparring.arenas.arena import Arena
 from sparring.arenas.qa_eval import QAEval
@@ -100,35 +101,6 @@ def reference_reply(arena: Arena) -> Callable[[Transcript, Any], str | None]:
     return fn
 
 
-def load_initial_weights(pool: ModelPool, adapter: str, folder: Path) -> None:
-    """Start ``adapter`` from a saved peft folder (``adapters.<name>.init_from``)."""
-    if not (folder / "adapter_model.safetensors").exists() and not (folder / "adapter_model.bin").exists():
-        raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {folder} holds no saved peft adapter "
-                          f"(adapter_model.safetensors); point it at a folder like RUN/adapters/{adapter}/v<N>")
-    try:
-        load_adapter_weights(pool, MODEL, adapter, folder)
-    except (ValueError, RuntimeError) as err:
-        raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {folder} does not fit adapter "
-                          f"{adapter!r} (rank and target_modules must match): {err}") from err
-
-
-def minibatches(data: list[Any], count: int, rng: random.Random) -> list[list[Any]]:
-    """Split ``data`` into ``count`` shuffled mini-batches (fewer if there are fewer units).
-
-    Samples sharing a ``group_id`` form one unit and stay in the same mini-batch, because
-    group-relative advantages are computed over the batch a step receives.
-    """
-    if count == 1:
-        return [data]
-    units: dict[Any, list[Any]] = {}
-    for i, item in enumerate(data):
-        units.setdefault(getattr(item, "group_id", ("item", i)), []).append(item)
-    order = list(units.values())
-    rng.shuffle(order)
-    count = min(count, len(order))
-    return [[item for unit in order[k::count] for item in unit] for k in range(count)]
-
-
 class Trainer:
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
@@ -151,7 +123,10 @@ class Trainer:
             self.pool.add_adapter(MODEL, adapter, rank=shape.rank, alpha=shape.alpha,
                                   target_modules=shape.target_modules, seed=derive_seed(recipe.train.seed, adapter))
             if shape.init_from:  # a resumed run then loads its checkpoint's weights over these
-                load_initial_weights(self.pool, adapter, Path(shape.init_from))
+                try:
+                    load_adapter_weights(self.pool, MODEL, adapter, Path(shape.init_from))
+                except (FileNotFoundError, ValueError, RuntimeError) as err:
+                    raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {err}") from err
         self.roles = self._bind_roles(self.arena)
         self.rewards = {seat: (r.reward or default_reward(self.arena, seat))
                         for seat, r in recipe.roles.items() if r.update != "none"}
@@ -337,11 +312,10 @@ class Trainer:
                 for batch in (b for epoch in plan for b in epoch):
                     steps.append(self.updates[adapter].step(batch))
                     advance()
-            # averaged over the iteration's optimizer steps; the version is the last one
+            # means over the iteration's optimizer steps, except the last version and total samples
             metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
-            metrics["version"] = steps[-1]["version"]
-            metrics["samples"] = sum(m.get("samples", 0.0) for m in steps)
-            metrics["steps"] = float(len(steps))
+            metrics.update(version=steps[-1]["version"], samples=sum(m["samples"] for m in steps),
+                           steps=float(len(steps)))
             if algo in ("spin", "sppo"):
                 self._advance_reference(adapter)
             update_s += time.perf_counter() - tu
@@ -407,7 +381,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         raise
     finally:
         trainer.store.close()
-        _write_tensorboard(trainer.run.path)
+        monitors.write_tensorboard(trainer.run.path)
     return reports
 
 
@@ -437,22 +411,3 @@ def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log:
 
 def _fmt(values: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.3g}" for k, v in values.items())
-
-
-def _write_tensorboard(run: Path) -> None:
-    """Mirror the store's metrics table into TensorBoard event files (if installed)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return
-    from sparring.runs.store import Store
-
-    with Store(run / "store.sqlite") as store:
-        rows = store.metrics()
-    target = run / "metrics"
-    for old in target.glob("events.out.tfevents.*") if target.exists() else []:
-        old.unlink()
-    writer = SummaryWriter(str(target))
-    for iteration, name, value in rows:
-        writer.add_scalar(name, value, iteration + 1)
-    writer.close()

@@ -11,7 +11,7 @@
 """
 
 from sparring.agents.updates.base import Update, adapter_parameters
-from sparring.agents.updates.batch import GroupSample, PreferencePair, SFTSample
+from sparring.agents.updates.batch import GroupSample, PreferencePair, SFTSample, minibatches
 from sparring.agents.updates.logprobs import reference_logprobs, sequence_logprobs, use_adapter
 from sparring.agents.updates.losses import (
     dpo_loss,
@@ -36,7 +36,7 @@ from sparring.agents.updates.step import (
 __all__ = [
     "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
     "PreferenceUpdate", "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update",
-    "adapter_parameters", "dpo_loss", "group_advantages", "grpo_loss", "ipo_loss",
+    "adapter_parameters", "dpo_loss", "group_advantages", "grpo_loss", "ipo_loss", "minibatches",
     "reference_logprobs", "rloo_advantages", "sequence_logprobs", "sft_loss", "spin_loss",
     "sppo_loss", "use_adapter",
 ]

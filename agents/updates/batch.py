@@ -8,6 +8,7 @@ that turn transcripts and rewards into samples live with the rewards and runs.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,3 +95,20 @@ class SFTSample:
 
     def __post_init__(self) -> None:
         _check_prompt("SFTSample", self.prompt_ids)
+
+
+def minibatches(data: list[Any], count: int, rng: random.Random) -> list[list[Any]]:
+    """Split ``data`` into ``count`` shuffled mini-batches (fewer if there are fewer units).
+
+    Samples sharing a ``group_id`` form one unit and stay in the same mini-batch, because
+    group-relative advantages are computed over the batch a step receives.
+    """
+    if count == 1:
+        return [data]
+    units: dict[Any, list[Any]] = {}
+    for i, item in enumerate(data):
+        units.setdefault(getattr(item, "group_id", ("item", i)), []).append(item)
+    order = list(units.values())
+    rng.shuffle(order)
+    count = min(count, len(order))
+    return [[item for unit in order[k::count] for item in unit] for k in range(count)]
