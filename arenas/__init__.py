@@ -1,7 +1,7 @@
 """Arenas, matches, transcripts, the runner and the registry: ``sparring.arenas``."""
 
 from sparring.arenas.arena import Arena, Outcome
-from sparring.arenas.conformance import ConformanceError, check_arena
+from sparring.arenas.conformance import ConformanceError, check_arena, check_reward
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, Reply
 from sparring.arenas.qa_eval import QAEval
@@ -9,6 +9,7 @@ from sparring.arenas.qa_verify import QuestionAnswerVerify
 from sparring.arenas.registry import make, make_from_spec, register, registered, resolve
 from sparring.arenas.replay import ReplayResult, replay
 from sparring.arenas.runner import Runner, RunnerStats
+from sparring.arenas.scoring import apply_rewards
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
 register(QuestionAnswerVerify)
@@ -17,6 +18,6 @@ register(QAEval)
 __all__ = [
     "Arena", "ArenaError", "ArenaSpec", "ConformanceError", "Match", "Outcome",
     "QAEval", "QuestionAnswerVerify", "ReplayResult", "Reply", "RewardRecord", "Runner", "RunnerStats",
-    "Transcript", "Turn", "check_arena", "make", "make_from_spec", "register", "registered",
+    "Transcript", "Turn", "apply_rewards", "check_arena", "check_reward", "make", "make_from_spec", "register", "registered",
     "replay", "resolve",
 ]

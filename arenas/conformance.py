@@ -5,18 +5,18 @@ seats are malformed; the spec cannot re-make the arena; a match is not determini
 under its seed; replay does not reproduce a transcript exactly; a malformed or hostile
 reply (empty, 100k characters, unicode, JSON-looking garbage, random bytes) crashes the
 arena; a match exceeds its declared turn limit; a reward leaves the declared bounds or
-names a role that is not a seat; a transcript does not round-trip through the store.
+names a role that is not a seat; a transcript does not round-trip through JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from sparring.agents.conformance import HOSTILE_REPLIES, ConformanceError
 from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas.arena import Arena, validate_class
@@ -25,23 +25,7 @@ from sparring.arenas.registry import make_from_spec
 from sparring.arenas.replay import replay
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
-
-HOSTILE_REPLIES: dict[str, str] = {
-    "empty": "",
-    "huge": "9" * 50_000 + " Answer: " + "x" * 50_000,
-    "unicode": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ✓ — 日本語 🎲 \u202e\u200b Ωμέγα\x00",
-    "json_garbage": '{"answer": [1, {"nested": null}], "verdict": "maybe"} ]]} {{',
-    "format_mimic": "Question: What is 2 + 2?\nAnswer: 4\nVerdict: correct\nWinner: A\nScore: 7",
-    "numbers": "-0 1e309 NaN inf 99999999999999999999999 * 99999999999999999999",
-}
-
-
-class ConformanceError(AssertionError):
-    """An arena, role or reward broke a rule; ``failures`` lists every broken rule."""
-
-    def __init__(self, subject: str, failures: list[str]) -> None:
-        self.failures = failures
-        super().__init__(f"{subject} failed {len(failures)} conformance rule(s):\n- " + "\n- ".join(failures))
+from sparring.rewards.base import Reward, Score
 
 
 @dataclass
@@ -111,26 +95,19 @@ def check_arena(
     all_scripts["random"] = _random_script(7)
     all_scripts.update(scripts or {})
     low, high = arena.reward_bounds
-    with tempfile.TemporaryDirectory() as tmp:
-        from sparring.runs.store import Store
-
-        store = Store(Path(tmp) / "check.sqlite")
-        try:
-            for label, script in all_scripts.items():
-                report.scripts.append(label)
-                played = _play(arena, roles, script, seeds, failures, label)
-                again = _play(arena, roles, script, seeds, failures, label)
-                if played is None or again is None:
-                    continue
-                for t, u in zip(played, again, strict=True):
-                    if t.comparable() != u.comparable():
-                        failures.append(f"[{label}] seed {t.seed}: two plays with the same seed and replies differ (use match.rng, not global randomness)")
-                for t in played:
-                    report.matches += 1
-                    report.turns += len(t.turns)
-                    _check_transcript(t, arena, low, high, label, failures, store)
-        finally:
-            store.close()
+    for label, script in all_scripts.items():
+        report.scripts.append(label)
+        played = _play(arena, roles, script, seeds, failures, label)
+        again = _play(arena, roles, script, seeds, failures, label)
+        if played is None or again is None:
+            continue
+        for t, u in zip(played, again, strict=True):
+            if t.comparable() != u.comparable():
+                failures.append(f"[{label}] seed {t.seed}: two plays with the same seed and replies differ (use match.rng, not global randomness)")
+        for t in played:
+            report.matches += 1
+            report.turns += len(t.turns)
+            _check_transcript(t, arena, low, high, label, failures)
     if failures:
         raise ConformanceError(spec.id, sorted(set(failures), key=failures.index))
     return report
@@ -148,7 +125,7 @@ def _play(arena: Arena, roles: dict, script: object, seeds: Sequence[int], failu
 
 
 def _check_transcript(t: Transcript, arena: Arena, low: float, high: float, label: str,
-                      failures: list[str], store: object) -> None:
+                      failures: list[str]) -> None:
     where = f"[{label}] seed {t.seed}"
     if t.status != "finished":
         last = (t.error or "").strip().splitlines()[-1:] or ["unknown error"]
@@ -163,9 +140,54 @@ def _check_transcript(t: Transcript, arena: Arena, low: float, high: float, labe
             failures.append(f"{where}: reward {r.reward!r} gave {r.role} {r.value}, outside reward_bounds {arena.reward_bounds}")
         if r.turn is not None and not (0 <= r.turn < len(t.turns) and t.turns[r.turn].role == r.role):
             failures.append(f"{where}: reward {r.reward!r} points at turn {r.turn}, which is not a {r.role} turn")
-    store.add(t)  # type: ignore[attr-defined]
-    if store.get(t.match_id).comparable() != t.comparable():  # type: ignore[attr-defined]
-        failures.append(f"{where}: the transcript does not round-trip through the store")
+    # Stores keep transcripts as JSON, so a transcript that does not survive JSON is lost data.
+    try:
+        again = Transcript.model_validate_json(t.model_dump_json())
+        if again.comparable() != t.comparable():
+            failures.append(f"{where}: the transcript does not round-trip through JSON (outcome values must be JSON values)")
+    except ValueError as exc:
+        failures.append(f"{where}: the transcript cannot be stored as JSON: {exc}")
     result = replay(t, arena)
     if not result.identical:
         failures.append(f"{where}: replay differs from the transcript: {'; '.join(result.differences[:3])}")
+
+
+def check_reward(reward: Reward, transcripts: Iterable[Transcript],
+                 bounds: tuple[float, float] | None = None) -> int:
+    """Check a reward on transcripts; returns the number of scores checked.
+
+    Rules: it has a non-empty ``name``; it returns ``None`` or a list of ``Score``; every
+    value is finite and inside ``bounds`` (default: each transcript's arena bounds); every
+    scored role is a seat of the arena; a turn index points at a turn of that role; and
+    scoring the same transcript twice gives the same scores.
+    """
+    name = getattr(reward, "name", None)
+    failures: list[str] = []
+    if not isinstance(name, str) or not name:
+        raise ConformanceError(repr(reward), ["a reward needs a non-empty str 'name'"])
+    checked = 0
+    for t in transcripts:
+        low, high = bounds or t.arena.reward_bounds
+        try:
+            first, second = reward(t), reward(t)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"{t.match_id}: raised {type(exc).__name__}: {exc}")
+            continue
+        if first is None:
+            continue
+        if not isinstance(first, list) or not all(isinstance(s, Score) for s in first):
+            failures.append(f"{t.match_id}: must return None or a list of Score, got {type(first).__name__}")
+            continue
+        if first != second:
+            failures.append(f"{t.match_id}: scoring twice gave different scores")
+        for s in first:
+            checked += 1
+            if not math.isfinite(s.value) or not low <= s.value <= high:
+                failures.append(f"{t.match_id}: value {s.value} for {s.role} outside [{low}, {high}]")
+            if s.role not in t.arena.roles:
+                failures.append(f"{t.match_id}: scores {s.role!r}, not a seat of {t.arena.id}")
+            if s.turn is not None and not (0 <= s.turn < len(t.turns) and t.turns[s.turn].role == s.role):
+                failures.append(f"{t.match_id}: turn {s.turn} is not a {s.role} turn")
+    if failures:
+        raise ConformanceError(f"reward {name!r}", failures)
+    return checked

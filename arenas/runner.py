@@ -26,8 +26,9 @@ from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome, validate_class
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, PendingAsk
+from sparring.arenas.scoring import apply_rewards
 from sparring.arenas.transcript import Transcript, jsonable
-from sparring.rewards.base import Reward, apply_rewards
+from sparring.rewards.base import Reward
 
 
 @dataclass

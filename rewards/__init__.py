@@ -1,6 +1,6 @@
 """Rewards: functions of transcripts that score roles and turns: ``sparring.rewards``."""
 
-from sparring.rewards.base import FunctionReward, Reward, Score, apply_rewards, reward
+from sparring.rewards.base import FunctionReward, Reward, Score, reward
 from sparring.rewards.builders import (
     best_worst_pairs,
     consistency_pairs,
@@ -12,10 +12,9 @@ from sparring.rewards.builders import (
     spin_pairs,
     win_rates,
 )
-from sparring.rewards.conformance import check_reward
 
 __all__ = [
-    "FunctionReward", "Reward", "Score", "apply_rewards", "best_worst_pairs", "check_reward",
+    "FunctionReward", "Reward", "Score", "best_worst_pairs",
     "consistency_pairs", "grpo_groups", "margin_pairs", "match_groups", "reference_sft", "reward",
     "sft_samples", "spin_pairs", "win_rates",
 ]

@@ -58,19 +58,3 @@ def reward(name: str) -> Callable[[Callable[[Transcript], list[Score] | None]], 
         return FunctionReward(name, fn)
 
     return wrap
-
-
-def apply_rewards(transcript: Transcript, rewards: list[Reward]) -> Transcript:
-    """Score ``transcript`` with every reward and store the records on it (replacing old ones)."""
-    from sparring.arenas.transcript import RewardRecord
-
-    records = []
-    for r in rewards:
-        scores = r(transcript) or []
-        for s in scores:
-            records.append(
-                RewardRecord(reward=r.name, role=s.role, value=float(s.value), turn=s.turn,
-                             explanation=s.explanation)
-            )
-    transcript.rewards = records
-    return transcript

@@ -15,10 +15,12 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparring.agents.updates.batch import GroupSample, PreferencePair, SFTSample
-from sparring.arenas.transcript import Transcript, Turn
+
+if TYPE_CHECKING:  # rewards sit below arenas in the package stack
+    from sparring.arenas.transcript import Transcript, Turn
 
 Encoder = Callable[[list[dict[str, str]]], list[int]]
 

@@ -6,6 +6,9 @@ preference builders turn transcripts into training samples and updates (GRPO, RL
 IPO, SPIN, SPPO, SFT) train the roles' adapters in alternating iterations (``train``).
 """
 
+import importlib
+from typing import Any
+
 from sparring.agents import (
     BUILTIN_ROLES,
     Completion,
@@ -18,19 +21,7 @@ from sparring.agents import (
     builtin_roles,
     parsers,
 )
-from sparring.agents.pool import ModelPool
-from sparring.agents.updates import (
-    DPOUpdate,
-    GroupSample,
-    IPOUpdate,
-    PolicyGradientUpdate,
-    PreferencePair,
-    SFTSample,
-    SFTUpdate,
-    SPINUpdate,
-    SPPOUpdate,
-    Update,
-)
+from sparring.agents.conformance import check_role
 from sparring.arenas import (
     Arena,
     ArenaError,
@@ -45,6 +36,7 @@ from sparring.arenas import (
     Transcript,
     Turn,
     check_arena,
+    check_reward,
     make,
     register,
     registered,
@@ -55,7 +47,6 @@ from sparring.rewards import (
     Reward,
     Score,
     best_worst_pairs,
-    check_reward,
     consistency_pairs,
     grpo_groups,
     margin_pairs,
@@ -64,19 +55,28 @@ from sparring.rewards import (
     sft_samples,
     spin_pairs,
 )
-from sparring.rewards.conformance import check_role
-from sparring.runs import (
-    PlayConfig,
-    Recipe,
-    RecipeError,
-    RunDir,
-    Store,
-    Trainer,
-    export,
-    load_recipe,
-    play,
-    train,
-)
+
+# Names whose modules import torch are loaded on first use (PEP 562), so that
+# ``import sparring.arenas`` (which imports this package first) stays light.
+_LAZY = {
+    "ModelPool": "sparring.agents.pool",
+    **{name: "sparring.agents.updates" for name in (
+        "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
+        "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update")},
+    **{name: "sparring.runs" for name in (
+        "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
+        "load_recipe", "play", "train")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sparring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

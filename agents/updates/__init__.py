@@ -8,35 +8,37 @@
 * :mod:`~sparring.agents.updates.base`: the shared step (one AdamW over one adapter,
   micro-batched gradient accumulation, clipping, version bump, optimizer state).
 * :mod:`~sparring.agents.updates.step`: one update class per algorithm.
+
+Names are loaded on first use (PEP 562): the sample types in ``batch`` are plain Python
+and are imported by the light layers (rewards' builders), which must not pull in torch.
 """
 
-from sparring.agents.updates.base import Update, adapter_parameters
-from sparring.agents.updates.batch import GroupSample, PreferencePair, SFTSample, minibatches
-from sparring.agents.updates.logprobs import reference_logprobs, sequence_logprobs, use_adapter
-from sparring.agents.updates.losses import (
-    dpo_loss,
-    group_advantages,
-    grpo_loss,
-    ipo_loss,
-    rloo_advantages,
-    sft_loss,
-    spin_loss,
-    sppo_loss,
-)
-from sparring.agents.updates.step import (
-    DPOUpdate,
-    IPOUpdate,
-    PolicyGradientUpdate,
-    PreferenceUpdate,
-    SFTUpdate,
-    SPINUpdate,
-    SPPOUpdate,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
-    "PreferenceUpdate", "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update",
-    "adapter_parameters", "dpo_loss", "group_advantages", "grpo_loss", "ipo_loss", "minibatches",
-    "reference_logprobs", "rloo_advantages", "sequence_logprobs", "sft_loss", "spin_loss",
-    "sppo_loss", "use_adapter",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Update": "base", "adapter_parameters": "base",
+    "GroupSample": "batch", "PreferencePair": "batch", "SFTSample": "batch", "minibatches": "batch",
+    "reference_logprobs": "logprobs", "sequence_logprobs": "logprobs", "use_adapter": "logprobs",
+    "dpo_loss": "losses", "group_advantages": "losses", "grpo_loss": "losses", "ipo_loss": "losses",
+    "rloo_advantages": "losses", "sft_loss": "losses", "spin_loss": "losses", "sppo_loss": "losses",
+    "DPOUpdate": "step", "IPOUpdate": "step", "PolicyGradientUpdate": "step",
+    "PreferenceUpdate": "step", "SFTUpdate": "step", "SPINUpdate": "step", "SPPOUpdate": "step",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

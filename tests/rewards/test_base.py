@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sparring import Reward, Score, reward
 from sparring.arenas import Transcript
-from sparring.rewards import FunctionReward, apply_rewards
+from sparring.arenas.scoring import apply_rewards
+from sparring.rewards import FunctionReward
 from tests.helpers import play_qa
 
 

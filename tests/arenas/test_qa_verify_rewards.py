@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sparring.arenas import Transcript
-from sparring.rewards.qa_verify import (
+from sparring.arenas.qa_verify import (
     QA_VERIFY_REWARDS,
     learnability,
     questioner_learnability,
