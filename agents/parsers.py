@@ -2,6 +2,11 @@
 
 Parsers are plain functions ``str -> value``. A malformed reply is data, not a crash:
 the match records the error message, and the arena decides what to do with it.
+
+Each parser here carries ``examples``: a few replies it accepts. ``check_arena`` uses
+them (when an arena declares no ``examples`` of its own) to drive the arena with
+well-formed replies, so the success paths of its rewards run too. A parser of your own
+can carry them the same way (``my_parser.examples = ("Move: e4",)``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ MAX_PARSE_CHARS = 20_000
 
 class ParseError(ValueError):
     """A reply did not have the form its role asked for; the message says what was expected."""
+
+
+def with_examples(parser: Callable[[str], Any], *examples: str) -> Callable[[str], Any]:
+    """Attach replies ``parser`` accepts as ``parser.examples`` (read by the conformance check)."""
+    parser.examples = examples  # type: ignore[attr-defined]
+    return parser
 
 
 def _clip(text: str) -> str:
@@ -41,6 +52,9 @@ def last_number(text: str) -> int | float:
         raise ParseError(f"could not read {found[-1]!r} as a number") from exc
 
 
+with_examples(last_number, "42", "The result is -7.")
+
+
 def field_value(name: str) -> Callable[[str], str]:
     """Parser for a ``Name: value`` line; returns the value of the last such line."""
     # Leading blanks exclude newlines: ``^\s*`` would let every line start of a reply of
@@ -54,7 +68,7 @@ def field_value(name: str) -> Callable[[str], str]:
         return found[-1]
 
     parse.__name__ = f"field_value_{name.lower()}"
-    return parse
+    return with_examples(parse, f"{name}: 42")
 
 
 def answer_number(text: str) -> int | float:
@@ -64,6 +78,8 @@ def answer_number(text: str) -> int | float:
     except ParseError:
         return last_number(text)
 
+
+with_examples(answer_number, "12 + 30 = 42.\nAnswer: 42", "Answer: 41")
 
 _YES = {"correct", "yes", "true", "right", "valid", "accept"}
 _NO = {"incorrect", "no", "false", "wrong", "invalid", "reject"}
@@ -84,6 +100,9 @@ def verdict(text: str) -> bool:
     raise ParseError("expected a verdict: 'correct' or 'incorrect'")
 
 
+with_examples(verdict, "Verdict: correct", "Verdict: incorrect")
+
+
 def score(low: float, high: float) -> Callable[[str], float]:
     """Parser for ``Score: x`` with ``low <= x <= high``."""
 
@@ -97,7 +116,7 @@ def score(low: float, high: float) -> Callable[[str], float]:
         return value
 
     parse.__name__ = f"score_{low:g}_{high:g}"
-    return parse
+    return with_examples(parse, f"Score: {low:g}", f"Score: {(low + high) / 2:g}", f"Score: {high:g}")
 
 
 def choice(*options: str) -> Callable[[str], str]:
@@ -118,7 +137,7 @@ def choice(*options: str) -> Callable[[str], str]:
         raise ParseError(f"expected one of {', '.join(options)}")
 
     parse.__name__ = "choice_" + "_".join(options)
-    return parse
+    return with_examples(parse, *(f"Winner: {o}" for o in options))
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -137,9 +156,15 @@ def json_object(text: str) -> dict[str, Any]:
     raise ParseError("expected a JSON object")
 
 
+with_examples(json_object, '{"answer": 42}')
+
+
 def text(reply: str) -> str:
     """Any non-empty reply, stripped."""
     stripped = reply.strip()
     if not stripped:
         raise ParseError("expected a non-empty reply")
     return stripped
+
+
+with_examples(text, "A short, well-formed reply.")

@@ -20,7 +20,7 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,8 +30,10 @@ from sparring.arenas.errors import ArenaError
 from sparring.arenas.transcript import ArenaSpec
 
 if TYPE_CHECKING:
+    from sparring.arenas.evaluation import Evaluation
     from sparring.arenas.match import Match
     from sparring.rewards.base import Reward
+    from sparring.rewards.metrics import Metric
 
 _ID = re.compile(r"^[a-z0-9_.-]+/[a-z0-9_.-]+-v\d+$")
 
@@ -55,6 +57,11 @@ class Arena:
         reward_bounds: Bounds every reward of this arena stays within.
         max_turns: Most replies (samples) a match may ask for; a match that asks for more
             fails, which keeps every match finite.
+        default_rewards: The reward (by name) that trains each seat when a recipe names
+            none, e.g. ``{"solver": "solver_verdict"}``. An arena with a single reward
+            needs no entry: that reward trains every seat it scores.
+        examples: Well-formed replies per seat (``{"judge": ["Winner: A"]}``); the
+            conformance check drives the arena with them so rewards' success paths run.
     """
 
     id: ClassVar[str] = ""
@@ -63,6 +70,8 @@ class Arena:
     zero_sum: ClassVar[bool] = False
     reward_bounds: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     max_turns: ClassVar[int] = 64
+    default_rewards: ClassVar[Mapping[str, str]] = {}
+    examples: ClassVar[Mapping[str, Sequence[str]]] = {}
 
     _kwargs: dict[str, Any]
 
@@ -101,6 +110,18 @@ class Arena:
 
     def rewards(self) -> Sequence[Reward]:
         """Rewards applied to every finished match of this arena (none by default)."""
+        return ()
+
+    def evaluation(self) -> Evaluation | None:
+        """The held-out evaluation of this arena (``None``: mean rewards on held-out seeds).
+
+        See :mod:`sparring.arenas.evaluation`.
+        """
+        return None
+
+    def monitors(self) -> Sequence[Metric]:
+        """Arena-specific metrics of each training iteration's transcripts (logged as is,
+        beside the generic per-seat monitors)."""
         return ()
 
     async def play(self, match: Match) -> Outcome:

@@ -13,7 +13,12 @@ outcome records whether the proposal was right, so the verifier's false-positive
 Evaluation seeds are kept disjoint from training seeds by the training loop; the
 questions never come from the questioner, so the set does not drift with training.
 
-Versions: v1, first version.
+Metrics (``QA_EVAL_METRICS``): ``solver_accuracy``, ``verifier_accuracy`` and
+``verifier_false_positive_rate`` (over wrong proposals). This arena is qa-verify's
+declared evaluation (``QuestionAnswerVerify.evaluation()``).
+
+Versions: v1, first version (the outcome gained ``expression`` for de-duplication
+against training questions; no change to play or rewards).
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from sparring.agents import builtin_roles
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.arithmetic import evaluate
+from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.match import Match
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.metrics import Metric, metric
 
 
-@reward("eval_solver_truth")
+@reward("eval_solver_truth", bounds=(0.0, 1.0))
 def eval_solver_truth(t: Transcript) -> list[Score] | None:
     """1 when the solver's answer equals the truth."""
     o = t.outcome or {}
@@ -40,7 +47,7 @@ def eval_solver_truth(t: Transcript) -> list[Score] | None:
     return [Score("solver", float(right), f"answer {o.get('answer')!r} vs truth {o.get('truth')}", turn=turns[0])]
 
 
-@reward("eval_verifier_truth")
+@reward("eval_verifier_truth", bounds=(0.0, 1.0))
 def eval_verifier_truth(t: Transcript) -> list[Score] | None:
     """1 when the verdict matches whether the proposed answer is right."""
     o = t.outcome or {}
@@ -49,6 +56,36 @@ def eval_verifier_truth(t: Transcript) -> list[Score] | None:
         return None
     right = o.get("verdict") is o.get("proposed_correct")
     return [Score("verifier", float(right), f"verdict {o.get('verdict')} on a {'right' if o.get('proposed_correct') else 'wrong'} answer", turn=turns[0])]
+
+
+@metric("solver_accuracy", per_match=True)
+def solver_accuracy(t: Transcript) -> bool | None:
+    """The greedy answer equals the truth."""
+    o = t.outcome or {}
+    return o.get("answer") == o["truth"] if "truth" in o else None
+
+
+@metric("verifier_accuracy", per_match=True)
+def verifier_accuracy(t: Transcript) -> bool | None:
+    """The verdict matches whether the proposed answer is right."""
+    o = t.outcome or {}
+    return o.get("verdict") is o.get("proposed_correct") if "truth" in o else None
+
+
+@metric("verifier_false_positive_rate", per_match=True)
+def verifier_false_positive_rate(t: Transcript) -> bool | None:
+    """Over wrong proposals only: the verifier called it correct."""
+    o = t.outcome or {}
+    return o.get("verdict") is True if "truth" in o and not o.get("proposed_correct") else None
+
+
+QA_EVAL_METRICS: tuple[Metric, ...] = (solver_accuracy, verifier_accuracy, verifier_false_positive_rate)
+
+
+def expression_key(t: Transcript) -> str | None:
+    """The arithmetic expression a match is about, spacing normalised (``12+34``)."""
+    expression = (t.outcome or {}).get("expression")
+    return "".join(str(expression).split()) if expression else None
 
 
 class QAEval(Arena):
@@ -82,6 +119,10 @@ class QAEval(Arena):
         """Solver and verifier accuracy against the truth."""
         return (eval_solver_truth, eval_verifier_truth)
 
+    def evaluation(self) -> Evaluation:
+        """Played as is (greedy); reports solver/verifier accuracy and false positives."""
+        return Evaluation(metrics=QA_EVAL_METRICS, item=expression_key)
+
     async def play(self, match: Match) -> Outcome:
         """One question, one greedy answer, one verdict on a right-or-wrong proposal."""
         low, high = 10 ** (self.digits - 1), 10**self.digits - 1
@@ -96,7 +137,7 @@ class QAEval(Arena):
                                   f"Proposed answer: {proposed}\nIs the proposed answer correct?",
                       temperature=0.0),
         )
-        values = {"question": question, "truth": truth, "answer": answer.parsed,
+        values = {"question": question, "expression": f"{a} {op} {b}", "truth": truth, "answer": answer.parsed,
                   "proposed": proposed, "proposed_correct": proposed_correct,
                   "verdict": verdict.parsed if verdict.ok else None}
         return Outcome(values, f"{question} solver={answer.parsed} truth={truth}; verdict={values['verdict']} on {'right' if proposed_correct else 'wrong'}")

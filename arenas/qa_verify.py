@@ -36,9 +36,12 @@ from sparring.agents import builtin_roles, parsers
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.arithmetic import evaluate, find_expression
+from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.match import Match, Reply
+from sparring.arenas.qa_eval import QAEval, expression_key
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.metrics import Metric, metric
 
 _OPS = {"+": "addition", "-": "subtraction", "*": "multiplication"}
 
@@ -76,7 +79,7 @@ def _outcome(t: Transcript) -> dict | None:
     return t.outcome if t.outcome and t.outcome.get("valid_question") else None
 
 
-@reward("solver_verdict")
+@reward("solver_verdict", bounds=(0.0, 1.0))
 def solver_verdict(t: Transcript) -> list[Score] | None:
     """1 per solver answer the verifier judged correct, else 0."""
     o = _outcome(t)
@@ -88,7 +91,7 @@ def solver_verdict(t: Transcript) -> list[Score] | None:
     ]
 
 
-@reward("solver_truth")
+@reward("solver_truth", bounds=(0.0, 1.0))
 def solver_truth(t: Transcript) -> list[Score] | None:
     """1 per solver answer equal to the true value of the expression, else 0."""
     o = _outcome(t)
@@ -107,14 +110,14 @@ def _questioner(t: Transcript, judged: list[bool]) -> list[Score]:
     return [Score("questioner", learnability(p), f"{sum(judged)}/{len(judged)} right: p={p:.2f}")]
 
 
-@reward("questioner_learnability")
+@reward("questioner_learnability", bounds=(-1.0, 1.0))
 def questioner_learnability(t: Transcript) -> list[Score] | None:
     """Learnability of the question as judged by the verifier."""
     o = t.outcome or {}
     return _questioner(t, [bool(v) for v in o.get("verdicts", [])])
 
 
-@reward("questioner_truth")
+@reward("questioner_truth", bounds=(-1.0, 1.0))
 def questioner_truth(t: Transcript) -> list[Score] | None:
     """Learnability against the truth; 0 when the reference answer itself is wrong."""
     o = t.outcome or {}
@@ -124,12 +127,26 @@ def questioner_truth(t: Transcript) -> list[Score] | None:
     return scores
 
 
+@reward("questioner_checked", bounds=(-1.0, 1.0))
+def questioner_checked(t: Transcript) -> list[Score] | None:
+    """Learnability as judged by the verifier, but 0 when the reference answer is wrong.
+
+    The verifier compares answers with the questioner's own reference, so a questioner
+    can make the solver look right half the time by writing wrong references; checking
+    the reference against the logged truth removes that gain (see the module docs).
+    """
+    o = t.outcome or {}
+    if o.get("valid_question") and not o.get("reference_correct"):
+        return [Score("questioner", 0.0, f"reference {o['reference']} != truth {o['truth']}")]
+    return _questioner(t, [bool(v) for v in o.get("verdicts", [])])
+
+
 def _majority(verdicts: list[bool | None]) -> bool:
     yes = sum(1 for v in verdicts if v)
     return yes * 2 > len(verdicts)
 
 
-@reward("verifier_majority")
+@reward("verifier_majority", bounds=(0.0, 1.0))
 def verifier_majority(t: Transcript) -> list[Score] | None:
     """1 per verdict that agrees with the majority of this match's verdicts."""
     o = _outcome(t)
@@ -142,7 +159,7 @@ def verifier_majority(t: Transcript) -> list[Score] | None:
     ]
 
 
-@reward("verifier_truth")
+@reward("verifier_truth", bounds=(0.0, 1.0))
 def verifier_truth(t: Transcript) -> list[Score] | None:
     """1 per verdict that matches whether the answer is truly correct."""
     o = _outcome(t)
@@ -155,9 +172,46 @@ def verifier_truth(t: Transcript) -> list[Score] | None:
 
 
 QA_VERIFY_REWARDS: tuple[Reward, ...] = (
-    solver_verdict, solver_truth, questioner_learnability, questioner_truth,
+    solver_verdict, solver_truth, questioner_learnability, questioner_checked, questioner_truth,
     verifier_majority, verifier_truth,
 )
+
+
+# -- monitors (logged every training iteration)
+
+@metric("questioner/difficulty")
+def questioner_difficulty(transcripts: list[Transcript]) -> dict[str, float] | None:
+    """Histogram of the fraction of answers truly right per question."""
+    bins = [0, 0, 0, 0, 0]
+    for t in transcripts:
+        right = (t.outcome or {}).get("answers_correct")
+        if right:
+            bins[min(4, int(sum(right) / len(right) * 5))] += 1
+    total = sum(bins)
+    labels = ["0-20", "20-40", "40-60", "60-80", "80-100"]
+    return {label: b / total for label, b in zip(labels, bins, strict=True)} if total else None
+
+
+@metric("questioner/reference_wrong_rate", per_match=True)
+def reference_wrong_rate(t: Transcript) -> bool | None:
+    """Valid questions whose reference answer is not the truth (the gaming measurement)."""
+    o = t.outcome or {}
+    return not o["reference_correct"] if o.get("valid_question") else None
+
+
+@metric("questioner/learnability_gain_from_wrong_references")
+def wrong_reference_gain(transcripts: list[Transcript]) -> float | None:
+    """Mean verdict-learnability of wrong-reference questions minus right-reference ones
+    (positive: the verdict reward pays for wrong references)."""
+    groups: dict[bool, list[float]] = {True: [], False: []}
+    for t in transcripts:
+        o = t.outcome or {}
+        if o.get("valid_question") and o.get("verdicts"):
+            p = sum(bool(v) for v in o["verdicts"]) / len(o["verdicts"])
+            groups[bool(o["reference_correct"])].append(learnability(p))
+    if not groups[True] or not groups[False]:
+        return None
+    return sum(groups[False]) / len(groups[False]) - sum(groups[True]) / len(groups[True])
 
 
 class QuestionAnswerVerify(Arena):
@@ -175,6 +229,13 @@ class QuestionAnswerVerify(Arena):
     roles = ("questioner", "solver", "verifier")
     reward_bounds = (-1.0, 1.0)
     max_turns = 40
+    default_rewards = {"solver": "solver_verdict", "questioner": "questioner_checked",
+                       "verifier": "verifier_majority"}
+    examples = {
+        "questioner": ["Question: What is 12 + 34?\nAnswer: 46", "Question: What is 3 - 5?\nAnswer: -2"],
+        "solver": ["12 + 34 = 46.\nAnswer: 46", "Answer: 7"],
+        "verifier": ["Verdict: correct", "Verdict: incorrect"],
+    }
 
     def __init__(self, digits: int = 2, ops: Sequence[str] = ("+", "-"), group_size: int = 4,
                  retries: int = 1) -> None:
@@ -202,6 +263,17 @@ class QuestionAnswerVerify(Arena):
     def rewards(self) -> Sequence[Reward]:
         """Verdict, learnability and majority rewards, plus their programmatic-truth twins."""
         return QA_VERIFY_REWARDS
+
+    def evaluation(self) -> Evaluation:
+        """Held-out arithmetic of the same digits and operations (``sparring/qa-eval-v1``):
+        greedy solver accuracy, verifier accuracy and false-positive rate; questions the
+        training questioner also wrote are left out and counted."""
+        return Evaluation(arena=QAEval(digits=self.digits, ops=self.ops), metrics=QAEval().evaluation().metrics,
+                          item=expression_key)
+
+    def monitors(self) -> Sequence[Metric]:
+        """Question difficulty histogram and the wrong-reference measurements."""
+        return (questioner_difficulty, reference_wrong_rate, wrong_reference_gain)
 
     def topic(self, match: Match) -> tuple[str, str]:
         """Draw the topic and a format example from the match's RNG."""

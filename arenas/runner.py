@@ -126,6 +126,14 @@ class Runner:
                 self._drive(arena, list(seeds), roles, run_id, iteration, on_finish, match_prefix)
             )
         finally:
+            # On an interrupt (Ctrl-C inside an engine call) or a runner error, matches are
+            # still suspended in their asks: cancel them and let them unwind before closing
+            # the loop, or asyncio warns 'Task was destroyed but it is pending' for each.
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _drive(

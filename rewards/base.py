@@ -39,8 +39,10 @@ class Reward(Protocol):
 class FunctionReward:
     """A reward made from a plain function (see :func:`reward`)."""
 
-    def __init__(self, name: str, fn: Callable[[Transcript], list[Score] | None]) -> None:
+    def __init__(self, name: str, fn: Callable[[Transcript], list[Score] | None],
+                 bounds: tuple[float, float] | None = None) -> None:
         self.name = name
+        self.bounds = bounds
         self._fn = fn
         self.__doc__ = fn.__doc__
 
@@ -51,10 +53,20 @@ class FunctionReward:
         return f"reward({self.name!r})"
 
 
-def reward(name: str) -> Callable[[Callable[[Transcript], list[Score] | None]], FunctionReward]:
-    """Decorator turning ``fn(transcript) -> list[Score] | None`` into a named reward."""
+def reward(name: str, *, bounds: tuple[float, float] | None = None,
+           ) -> Callable[[Callable[[Transcript], list[Score] | None]], FunctionReward]:
+    """Decorator turning ``fn(transcript) -> list[Score] | None`` into a named reward.
+
+    Args:
+        name: The reward's name (recipes and stored records refer to it).
+        bounds: The range this reward's values stay in, when narrower than the arena's
+            ``reward_bounds`` (e.g. ``(0, 1)`` for a correctness reward); soft-DPO labels
+            and the conformance check use it.
+    """
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise ValueError(f"reward {name!r}: bounds must be (low, high) with low < high, got {bounds}")
 
     def wrap(fn: Callable[[Transcript], list[Score] | None]) -> FunctionReward:
-        return FunctionReward(name, fn)
+        return FunctionReward(name, fn, bounds)
 
     return wrap

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from sparring.agents.pool import ModelPool
+from sparring.runs import faults
 from sparring.runs.rundir import write_atomic
 
 
@@ -90,6 +91,7 @@ def write_checkpoint(run: Path, iteration: int, state: dict[str, Any], updates: 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    faults.point("checkpoint")
     write_atomic(root / "LATEST", name.encode())
     old = sorted(p for p in root.glob("iter-*") if p.is_dir() and p.name != name)
     for stale in old[: max(0, len(old) - (keep - 1))]:

@@ -1,28 +1,33 @@
-"""Per-iteration measurements of play: reward means, collapse monitors, eval accuracy.
+"""Per-iteration measurements of play: reward means, generic per-seat monitors, and the
+monitors an arena declares. Nothing here knows any particular arena.
 
-Collapse monitors, per seat, from one iteration's transcripts:
+Generic monitors, per seat, from one iteration's transcripts:
     ``entropy``: mean of -log p of sampled tokens, an unbiased estimate of the sampling
         distribution's per-token entropy (the recorded log-probs are under it).
     ``distinct``: distinct reply texts / replies.
     ``length``: mean reply length in tokens.
-    ``reward_std``: spread of the seat's training reward (0 means no learning signal).
+    ``parse_failure_rate``: replies the seat's parser rejected / replies.
+    ``reward_std``: spread of each reward the seat gets (0 means no learning signal).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from sparring.arenas.arena import Arena
 from sparring.arenas.transcript import Transcript
+from sparring.rewards.metrics import compute_all
 
 THRESHOLDS = {"entropy": 0.05, "distinct": 0.2}
 
 
 def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
-    """Entropy, distinct-reply rate and length per seat (``"<seat>/<monitor>"``)."""
+    """Entropy, distinct-reply rate, length and parse failures per seat (``"<seat>/<monitor>"``)."""
     logps: dict[str, list[float]] = defaultdict(list)
+    failed: dict[str, int] = defaultdict(int)
     texts: dict[str, list[str]] = defaultdict(list)
     lengths: dict[str, list[int]] = defaultdict(list)
     for t in transcripts:
@@ -30,12 +35,14 @@ def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
             logps[u.role].extend(u.logprobs)
             texts[u.role].append(u.text.strip())
             lengths[u.role].append(len(u.token_ids))
+            failed[u.role] += u.parse_error is not None
     out: dict[str, float] = {}
     for role in texts:
         if logps[role]:
             out[f"{role}/entropy"] = -sum(logps[role]) / len(logps[role])
         out[f"{role}/distinct"] = len(set(texts[role])) / len(texts[role])
         out[f"{role}/length"] = sum(lengths[role]) / len(lengths[role])
+        out[f"{role}/parse_failure_rate"] = failed[role] / len(texts[role])
     return out
 
 
@@ -62,41 +69,15 @@ def warnings_for(metrics: dict[str, float]) -> list[str]:
     return out
 
 
-def eval_summary(transcripts: Iterable[Transcript]) -> dict[str, float]:
-    """Held-out solver accuracy, verifier accuracy and false-positive rate (qa-eval)."""
-    solver, verifier, fp, wrong = [], [], 0, 0
-    for t in transcripts:
-        o = t.outcome or {}
-        if t.status != "finished" or "truth" not in o:
-            continue
-        solver.append(o.get("answer") == o["truth"])
-        verifier.append(o.get("verdict") is o.get("proposed_correct"))
-        if not o.get("proposed_correct"):
-            wrong += 1
-            fp += o.get("verdict") is True
-    out: dict[str, float] = {}
-    if solver:
-        out["eval/solver_accuracy"] = sum(solver) / len(solver)
-        out["eval/verifier_accuracy"] = sum(verifier) / len(verifier)
-    if wrong:
-        out["eval/verifier_false_positive_rate"] = fp / wrong
-    return out
+def arena_monitors(arena: Arena, transcripts: Sequence[Transcript]) -> dict[str, float]:
+    """The metrics the arena declares in ``monitors()``, over these transcripts."""
+    return compute_all(arena.monitors(), transcripts)
 
 
-def questioner_difficulty(transcripts: Iterable[Transcript]) -> dict[str, float]:
-    """Histogram of the fraction of answers truly right per question (qa-verify)."""
-    bins = [0, 0, 0, 0, 0]
-    for t in transcripts:
-        o = t.outcome or {}
-        right = o.get("answers_correct")
-        if right:
-            p = sum(right) / len(right)
-            bins[min(4, int(p * 5))] += 1
-    total = sum(bins)
-    if not total:
-        return {}
-    labels = ["0-20", "20-40", "40-60", "60-80", "80-100"]
-    return {f"questioner/difficulty_{label}": b / total for label, b in zip(labels, bins, strict=True)}
+def iteration_monitors(arena: Arena, transcripts: Sequence[Transcript]) -> dict[str, float]:
+    """Everything logged about one iteration's play: per-seat reward means and spreads,
+    generic per-seat monitors, and the arena's own monitors."""
+    return {**reward_stats(transcripts), **collapse_monitors(transcripts), **arena_monitors(arena, transcripts)}
 
 
 def write_tensorboard(run: Path) -> None:

@@ -9,13 +9,25 @@ settings. Unknown fields and bad values are errors that name the field and the f
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-UpdateName = Literal["none", "grpo", "rloo", "dpo", "ipo", "sppo", "spin", "soft_dpo", "sft"]
+from sparring.runs.algorithms import get_algorithm
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _check_adapter_name(name: str) -> str:
+    if not _NAME.match(name) or name in (".", ".."):
+        raise ValueError(
+            f"adapter name {name!r} must be letters, digits, '_', '-' or '.' (it names a folder "
+            "under adapters/); to start from a saved adapter folder use adapters.<name>.init_from = \"PATH\""
+        )
+    return name
 
 
 class RecipeError(ValueError):
@@ -23,7 +35,8 @@ class RecipeError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: TOML has real types, so `true` where a number is expected is a mistake
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ModelSection(_Section):
@@ -31,10 +44,10 @@ class ModelSection(_Section):
 
     source: str = "default"
     """``default`` (embedded SmolLM2-135M-Instruct), ``tiny[:seed]`` or a local folder."""
-    dtype: str = "auto"
+    dtype: Literal["auto", "fp32", "bf16"] = "auto"
     """``auto`` (bf16 only with native hardware support), ``fp32``, ``bf16``."""
-    device: str = "cpu"
-    """``cpu`` or ``cuda``."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """``cpu`` or ``cuda`` (checked against the machine before the model loads)."""
     batch_size: int = Field(32, ge=1)
     """Most rows per generation batch."""
 
@@ -68,8 +81,9 @@ class RoleSection(_Section):
     adapter: str | None = None
     """LoRA adapter of this seat; seats naming the same adapter share one set of tensors.
     Omit for the frozen base weights."""
-    update: UpdateName = "none"
-    """Update algorithm for this seat's data (``none`` keeps it frozen)."""
+    update: str = "none"
+    """Update algorithm for this seat's data (``none`` keeps it frozen); a name in the
+    algorithm table (``sparring.runs.algorithms``; ``sparring.register_update`` adds one)."""
     temperature: float | None = Field(None, ge=0)
     """Sampling temperature override."""
     top_p: float | None = Field(None, gt=0, le=1)
@@ -81,6 +95,18 @@ class RoleSection(_Section):
     targets: Literal["own", "reference"] = "own"
     """For ``sft``: imitate the seat's own well-rewarded replies (``own``, rejection
     sampling) or the arena's ground-truth replies (``reference``, an SFT control)."""
+
+    @field_validator("update")
+    @classmethod
+    def _known_update(cls, value: str) -> str:
+        if value != "none":
+            get_algorithm(value)
+        return value
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_adapter_name(value)
 
     @model_validator(mode="after")
     def _needs_adapter(self) -> RoleSection:
@@ -110,9 +136,11 @@ class TrainSection(_Section):
     lr: float = Field(5e-5, gt=0)
     """AdamW learning rate of adapter updates."""
     beta: float = Field(0.1, gt=0)
-    """DPO/IPO/SPIN beta, GRPO KL coefficient when ``kl_coef`` is unset."""
+    """DPO / soft-DPO / IPO / SPIN temperature of the implicit reward (not used by GRPO)."""
     kl_coef: float = Field(0.0, ge=0)
-    """GRPO/RLOO KL penalty to the base weights."""
+    """GRPO/RLOO KL penalty to the base weights (0: none, and no reference forward)."""
+    sppo_eta: float = Field(10.0, gt=0)
+    """SPPO's eta: the loss pulls log(pi/pi_ref) of a reply toward eta * (P(win) - 1/2)."""
     clip_eps: float = Field(0.2, gt=0)
     """GRPO/RLOO ratio clipping."""
     micro_batch_size: int = Field(8, ge=1)
@@ -127,7 +155,11 @@ class TrainSection(_Section):
 
 
 class EvalSection(_Section):
-    """Held-out evaluation (seeded, never used for training)."""
+    """Held-out evaluation (seeded, never used for training).
+
+    By default the arena's own declared evaluation runs (see
+    :mod:`sparring.arenas.evaluation`); ``arena`` names a different held-out arena.
+    """
 
     every: int = Field(1, ge=0)
     """Evaluate every N iterations (0: only before and after training)."""
@@ -135,6 +167,13 @@ class EvalSection(_Section):
     """Held-out questions."""
     seed: int = 10_000
     """Seed of the held-out set (kept disjoint from training seeds)."""
+    arena: str | None = None
+    """Another arena to evaluate on (id, short name, ``file.py:Class``); its own declared
+    metrics are reported, else its per-seat mean rewards."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments of ``eval.arena``."""
+    greedy: bool | None = None
+    """Sample every seat at temperature 0 (default: what the evaluation declares, greedy)."""
 
 
 class Recipe(_Section):
@@ -146,6 +185,13 @@ class Recipe(_Section):
     arena: ArenaSection = Field(default_factory=ArenaSection)
     adapters: dict[str, AdapterSection] = Field(default_factory=dict)
     """Adapter shapes by name (adapters not listed use the defaults)."""
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapter_names(cls, value: dict[str, AdapterSection]) -> dict[str, AdapterSection]:
+        for name in value:
+            _check_adapter_name(name)
+        return value
     roles: dict[str, RoleSection] = Field(default_factory=dict)
     """Per-seat bindings; seats not listed play on the base weights, untrained."""
     schedule: list[PhaseSection] = Field(default_factory=list)
@@ -229,8 +275,12 @@ def _format(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field; check its spelling against docs (sparring.runs.recipe)"
+    given = ""
+    if "input" in err and err["type"] != "extra_forbidden" and not isinstance(err["input"], dict):
+        text = repr(err["input"])
+        given = f" = {text if len(text) <= 60 else text[:57] + '...'}"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"recipe field '{where}': {msg}{more}"
+    return f"recipe field '{where}'{given}: {msg}{more}"
 
 
 def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
@@ -239,6 +289,9 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
         data = dict(source)
     else:
         path = Path(source)
+        if path.is_dir():
+            hint = " (a run directory: continue it with --resume DIR)" if (path / "recipe.toml").exists() else ""
+            raise RecipeError(f"recipe {source} is a directory, not a .toml file{hint}")
         if not path.exists():
             builtin = Path(__file__).resolve().parent.parent / "recipes" / f"{source}.toml"
             if builtin.exists():
@@ -247,6 +300,8 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
                 raise RecipeError(f"recipe {source} does not exist (a path to a .toml file, or a name in recipes/)")
         try:
             data = tomllib.loads(path.read_text())
+        except UnicodeDecodeError:
+            raise RecipeError(f"{path} is not a text file (a recipe is TOML)") from None
         except tomllib.TOMLDecodeError as exc:
             raise RecipeError(f"{path} is not valid TOML: {exc}") from None
     data = apply_overrides(data, overrides or [])

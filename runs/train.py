@@ -31,23 +31,18 @@ import tomli_w
 from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
 from sparring.agents.sampling import derive_seed
-from sparring.agents.updates import (
-    DPOUpdate,
-    IPOUpdate,
-    PolicyGradientUpdate,
-    SFTUpdate,
-    SPINUpdate,
-    SPPOUpdate,
-    Update,
-    minibatches,
-)
+from sparring.agents.updates import Update, minibatches
 from sparring.arenas.arena import Arena
-from sparring.arenas.qa_eval import QAEval
-from sparring.arenas.registry import make
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
-from sparring.rewards import builders
-from sparring.runs import monitors
+from sparring.runs import evaluate, faults, monitors
+from sparring.runs.algorithms import (
+    BuildContext,
+    UpdateContext,
+    get_algorithm,
+    reward_bounds,
+    training_reward,
+)
 from sparring.runs.checkpoint import (
     adapter_dir,
     load_adapter_weights,
@@ -58,6 +53,7 @@ from sparring.runs.checkpoint import (
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
+from sparring.runs.validate import validate
 
 MODEL = "default"
 
@@ -79,28 +75,6 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-def eval_seeds(recipe: Recipe) -> list[int]:
-    """Seeds of the held-out set (a different derivation than training, never overlapping)."""
-    return [derive_seed(recipe.eval.seed, "eval", i) % (1 << 31) for i in range(recipe.eval.size)]
-
-
-def default_reward(arena: Arena, seat: str) -> str:
-    """The reward that trains ``seat``: the arena's first reward named after the seat."""
-    for r in arena.rewards():
-        if r.name.startswith(f"{seat}_"):
-            return r.name
-    names = ", ".join(r.name for r in arena.rewards()) or "none"
-    raise RecipeError(f"roles.{seat}.reward: no default reward for seat {seat!r} in {arena.id} (rewards: {names}); set roles.{seat}.reward")
-
-
-def reference_reply(arena: Arena) -> Callable[[Transcript, Any], str | None]:
-    """Ground-truth replies for SPIN, from the arena's ``reference_reply`` method."""
-    fn = getattr(arena, "reference_reply", None)
-    if fn is None:
-        raise RecipeError(f"update 'spin' needs ground-truth replies, but {arena.id} has no reference_reply(transcript, turn) method")
-    return fn
-
-
 class Trainer:
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
@@ -110,11 +84,8 @@ class Trainer:
         self.log = log
         if self.run.exists() and not resume:
             raise FileExistsError(f"{self.run.path} already holds a run; resume it with 'sparring train --resume {self.run.path}' or pick another --out")
-        self.arena = make(recipe.arena.name, **recipe.arena.kwargs)
-        seats = set(self.arena.roles)
-        for seat in recipe.roles:
-            if seat not in seats:
-                raise RecipeError(f"recipe field 'roles.{seat}': {seat!r} is not a seat of {self.arena.id} (seats: {', '.join(self.arena.roles)})")
+        self.arena = validate(recipe)  # every recipe error surfaces here, before a model loads
+        self.held_out = evaluate.plan(recipe, self.arena)
         self.store = self.run.open_store()
         self.pool = ModelPool(device=recipe.model.device, dtype=recipe.model.dtype)
         self.loaded = self.pool.load(MODEL, recipe.model.source)
@@ -128,12 +99,16 @@ class Trainer:
                 except (FileNotFoundError, ValueError, RuntimeError) as err:
                     raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {err}") from err
         self.roles = self._bind_roles(self.arena)
-        self.rewards = {seat: (r.reward or default_reward(self.arena, seat))
-                        for seat, r in recipe.roles.items() if r.update != "none"}
+        self.rewards: dict[str, str | None] = {}
+        for seat, r in recipe.roles.items():
+            if r.update != "none":
+                needs_reward = "reward" in get_algorithm(r.update).requires and r.targets != "reference"
+                self.rewards[seat] = training_reward(self.arena, seat, r.reward) if needs_reward or r.reward else None
         self.updates: dict[str, Update] = {}
         for seat, r in recipe.roles.items():
             if r.update != "none" and r.adapter not in self.updates:
-                self.updates[r.adapter] = self._make_update(r.update, r.adapter, seat)  # type: ignore[arg-type]
+                context = UpdateContext(self.pool, MODEL, r.adapter, seat, self.roles[seat], recipe.train, r)  # type: ignore[arg-type]
+                self.updates[r.adapter] = get_algorithm(r.update).make_update(context)  # type: ignore[index]
         from sparring.agents.engines.hf import HFEngine
 
         self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
@@ -170,27 +145,6 @@ class Trainer:
             roles[seat] = role
         return roles
 
-    def _make_update(self, algo: str, adapter: str, seat: str) -> Update:
-        t = self.recipe.train
-        common = {"lr": t.lr, "micro_batch_size": t.micro_batch_size}
-        if algo in ("grpo", "rloo"):
-            temperature = self.roles[seat].sampling.temperature or 1.0
-            return PolicyGradientUpdate(self.pool, MODEL, adapter, advantage=algo, clip_eps=t.clip_eps,
-                                        kl_coef=t.kl_coef, temperature=temperature, **common)
-        if algo in ("dpo", "soft_dpo"):
-            return DPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
-        if algo == "ipo":
-            return IPOUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
-        if algo == "spin" or self.recipe.roles[seat].targets == "reference":
-            reference_reply(self.arena)
-        if algo == "spin":
-            return SPINUpdate(self.pool, MODEL, adapter, beta=t.beta, **common)
-        if algo == "sppo":  # anchored to the iterate that generates the data (moved on each iteration)
-            return SPPOUpdate(self.pool, MODEL, adapter, reference=self.pool.snapshot(MODEL, adapter), **common)
-        if algo == "sft":
-            return SFTUpdate(self.pool, MODEL, adapter, **common)
-        raise RecipeError(f"unknown update {algo!r}")
-
     def _write_config(self) -> None:
         data = self.recipe.model_dump(mode="json", exclude_none=True)
         write_atomic(self.run.path / "recipe.toml", tomli_w.dumps(data).encode())
@@ -223,62 +177,68 @@ class Trainer:
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
     # -- the loop ------------------------------------------------------------------
-    def play(self, iteration: int) -> list[Transcript]:
-        """Play this iteration's matches (reusing any already stored) and return them all."""
-        prefix = ""
-        stored = set(self.store.match_ids(iteration=iteration, arena=self.arena.id))
-        seeds = [s for s in iteration_seeds(self.recipe, iteration) if f"i{iteration}-s{s}" not in stored]
-        runner = Runner({MODEL: self.engine}, self.roles, max_in_flight=self.recipe.train.max_in_flight,
+    def _play_all(self, arena: Arena, roles: dict[str, Role], seeds: list[int], iteration: int, prefix: str,
+                  label: str, fault: str) -> Runner:
+        """Play ``seeds`` and store each match as it finishes (stored ones are kept as they are).
+
+        A partly stored set is played again *whole*: batch composition decides float
+        rounding, so playing only the missing seeds would sample differently than the
+        uninterrupted run did. Replayed matches already in the store are not written again.
+        """
+        stored = set(self.store.match_ids(iteration=iteration, arena=arena.id))
+        ids = [f"{prefix}i{iteration}-s{s}" for s in seeds]
+        runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
                         version_of=lambda role: self.pool.version(role.model, role.adapter))
-        if seeds:
-            with self._task(f"iteration {iteration + 1}: playing", len(seeds)) as advance:
-                runner.play(self.arena, seeds, run_id=self.run.path.name, iteration=iteration,
-                            on_finish=lambda t: (self.store.add(t), advance()), match_prefix=prefix)
+        if all(i in stored for i in ids):
+            return runner
+
+        def finish(t: Transcript, advance: Callable[[], None]) -> None:
+            if t.match_id not in stored:
+                self.store.add(t)
+                faults.point(fault)
+            advance()
+
+        with self._task(label, len(seeds)) as advance:
+            runner.play(arena, seeds, run_id=self.run.path.name, iteration=iteration,
+                        on_finish=lambda t: finish(t, advance), match_prefix=prefix)
+        return runner
+
+    def play(self, iteration: int) -> list[Transcript]:
+        """Play this iteration's matches (see :meth:`_play_all`) and return them all."""
+        runner = self._play_all(self.arena, self.roles, iteration_seeds(self.recipe, iteration), iteration, "",
+                                f"iteration {iteration + 1}: playing", "play")
         self.last_tokens = runner.stats.generated_tokens
         self.last_engine_seconds = runner.stats.engine_seconds
         return list(self.store.transcripts(iteration=iteration, arena=self.arena.id))
 
     def evaluate(self, label: int) -> dict[str, float]:
-        """Held-out accuracy with the current adapters (stored as ``eval-i<label>-s<seed>``)."""
-        kwargs = {k: v for k, v in self.recipe.arena.kwargs.items() if k in ("digits", "ops")}
-        arena = QAEval(**kwargs)
-        roles = self._bind_roles(arena)
-        runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
-                        version_of=lambda role: self.pool.version(role.model, role.adapter))
-        stored = set(self.store.match_ids(iteration=label, arena=arena.id))
-        seeds = [s for s in eval_seeds(self.recipe) if f"eval-i{label}-s{s}" not in stored]
-        if seeds:
-            with self._task("held-out evaluation", len(seeds)) as advance:
-                runner.play(arena, seeds, run_id=self.run.path.name, iteration=label,
-                            on_finish=lambda t: (self.store.add(t), advance()), match_prefix="eval-")
-        return monitors.eval_summary(self.store.transcripts(iteration=label, arena=arena.id))
+        """Held-out metrics with the current adapters (matches stored as ``eval-i<label>-s<seed>``)."""
+        held_out = self.held_out
+        roles = self._bind_roles(held_out.arena)
+        if held_out.greedy:
+            roles = {seat: role.bind(temperature=0.0) for seat, role in roles.items()}
+        self._play_all(held_out.arena, roles, evaluate.seeds(self.recipe), label, "eval-", "held-out evaluation", "eval")
+        items: set[str] = set()
+        if held_out.item is not None:
+            for t in self.store.transcripts(arena=self.arena.id):
+                if not t.match_id.startswith("eval-") and t.iteration < label:
+                    key = held_out.item(t)
+                    if key is not None:
+                        items.add(key)
+        transcripts = list(self.store.transcripts(iteration=label, arena=held_out.arena.id))
+        return evaluate.summarise(held_out, [t for t in transcripts if t.match_id.startswith("eval-")], items)
 
     def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
-        """Training data of one seat from this iteration's transcripts."""
-        encode = self.engine.encode
-        reward = self.rewards[seat]
-        if algo in ("grpo", "rloo"):
-            return builders.grpo_groups(transcripts, seat, reward, encode)
-        if algo == "sppo":
-            low, high = self.arena.reward_bounds
-            return builders.win_rates(builders.grpo_groups(transcripts, seat, reward, encode), low, high)
-        if algo in ("dpo", "ipo"):
-            return builders.best_worst_pairs(transcripts, seat, reward, encode)
-        if algo == "soft_dpo":
-            low, high = self.arena.reward_bounds
-            return builders.margin_pairs(transcripts, seat, reward, encode, margin=1e-6, span=high - low)
+        """Training data of one seat from this iteration's transcripts (the algorithm's builder)."""
         tok = self.loaded.tokenizer
 
         def encode_reply(text: str) -> list[int]:
             return tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
 
-        if algo == "sft" and self.recipe.roles[seat].targets == "reference":
-            return builders.reference_sft(transcripts, seat, reference_reply(self.arena), encode, encode_reply)
-        if algo == "sft":
-            return builders.sft_samples(transcripts, seat, reward, encode)
-        if algo == "spin":
-            return builders.spin_pairs(transcripts, seat, reference_reply(self.arena), encode, encode_reply)
-        raise RecipeError(f"unknown update {algo!r}")
+        reward = self.rewards.get(seat)
+        context = BuildContext(transcripts, seat, reward, reward_bounds(self.arena, reward), self.arena,
+                               self.recipe.roles[seat], self.engine.encode, encode_reply)
+        return get_algorithm(algo).build(context)
 
     def iteration(self, it: int) -> IterationReport:
         """Run one iteration (play, build, update, save, evaluate, log, checkpoint)."""
@@ -286,9 +246,7 @@ class Trainer:
         t0 = time.perf_counter()
         transcripts = [t for t in self.play(it) if t.status == "finished"]
         t1 = time.perf_counter()
-        report.metrics.update(monitors.reward_stats(transcripts))
-        report.metrics.update(monitors.collapse_monitors(transcripts))
-        report.metrics.update(monitors.questioner_difficulty(transcripts))
+        report.metrics.update(monitors.iteration_monitors(self.arena, transcripts))
         report.metrics["play/tokens_per_s"] = self.last_tokens / (t1 - t0) if t1 > t0 else 0.0
         seats = self.recipe.trained_seats(it)
         by_adapter: dict[str, list[str]] = {}
@@ -311,18 +269,20 @@ class Trainer:
             with self._task(f"iteration {it + 1}: updating {adapter} ({algo})", sum(map(len, plan))) as advance:
                 for batch in (b for epoch in plan for b in epoch):
                     steps.append(self.updates[adapter].step(batch))
+                    faults.point("update")
                     advance()
             # means over the iteration's optimizer steps, except the last version and total samples
             metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
             metrics.update(version=steps[-1]["version"], samples=sum(m["samples"] for m in steps),
                            steps=float(len(steps)))
-            if algo in ("spin", "sppo"):
+            if get_algorithm(algo).reference == "iterate":
                 self._advance_reference(adapter)
             update_s += time.perf_counter() - tu
             report.updated[adapter] = metrics
             for k, v in metrics.items():
                 report.metrics[f"update/{adapter}/{k}"] = v
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
+            faults.point("save")
         # play = generate (engine time) + score (arena logic, rewards, store writes)
         generate_s = min(self.last_engine_seconds, t1 - t0)
         report.seconds = {"play": t1 - t0, "generate": generate_s, "score": t1 - t0 - generate_s,
@@ -335,6 +295,7 @@ class Trainer:
             report.metrics[f"time/{k}"] = v
         report.warnings.extend(monitors.warnings_for(report.metrics))
         self.store.add_metrics(it, report.metrics)
+        faults.point("metrics")
         self._checkpoint(it + 1)
         return report
 
@@ -388,7 +349,8 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
 def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
           progress: bool) -> None:
     """The iterations of :func:`train`, logging one summary line each."""
-    if trainer.start == 0 and not trainer.store.metrics("eval/solver_accuracy"):
+    if trainer.start == 0 and not any(i == -1 for i, _, _ in trainer.store.metrics()):
+        log(trainer.held_out.describe())
         base = trainer.evaluate(0)
         trainer.store.add_metrics(-1, base)
         log(f"[bold]before training[/]: {_fmt(base)}")

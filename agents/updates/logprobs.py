@@ -6,20 +6,134 @@ returns the log-prob of every reply token. :func:`use_adapter` switches which Lo
 ``torch.no_grad()`` for reference policies. A reference is therefore another adapter on
 the same weights (a frozen ``"adapter@vN"`` snapshot) or the base with adapters disabled,
 never a second copy of the model.
+
+Memory. The vocabulary makes the LM head's output the largest tensor of a training step
+(SmolLM2: 49,152 floats per position, 197 KB), so two things keep it small:
+
+* Only reply positions reach the LM head. transformers releases whose models take a
+  boolean ``logits_to_keep`` mask get exactly those positions, row by row; older ones
+  get the union of every row's reply columns (which, with right padding and prompts of
+  different lengths, can be most of the width) and the reply positions are picked after.
+* :func:`selective_logprobs` computes ``logit[target] - logsumexp(logits)`` in chunks of
+  rows and recomputes the softmax chunk by chunk in the backward pass, so no
+  full-vocabulary log-softmax (nor its gradient temporaries) exists for all positions
+  at once: beyond the logits themselves, a step holds one ``[chunk, vocab]`` block and
+  the logits' gradient.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+#: Rows of ``[rows, vocab]`` logits processed at once by :func:`selective_logprobs`:
+#: 1024 x 49,152 fp32 values is 200 MB per temporary block.
+CHUNK_ROWS = 1024
 
 
 def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
+
+
+@functools.cache
+def _takes_row_masks(model_class: type) -> bool:
+    """Whether ``model_class`` accepts a 2-D boolean ``logits_to_keep`` (one mask per row).
+
+    transformers models that slice with ``slice_logits_to_keep`` (5.x) do; that helper is
+    imported by the module defining the model class, so its presence there is the test.
+    Older releases and remote code index hidden states with a 1-D tensor only.
+    """
+    return hasattr(sys.modules.get(model_class.__module__), "slice_logits_to_keep")
+
+
+def _base_class(model: Any) -> type:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return type(base)
+
+
+class _SelectiveLogprobs(torch.autograd.Function):
+    """``logits[rows] / T`` log-softmaxed at ``targets``, chunk by chunk, forward and backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, logits: Tensor, rows: Tensor, targets: Tensor, temperatures: Tensor, chunk: int
+    ) -> Tensor:
+        out = torch.empty(len(rows), dtype=torch.float32, device=logits.device)
+        lse = torch.empty_like(out)
+        for s in range(0, len(rows), chunk):
+            # fp32 so a bf16 base does not round the logsumexp.
+            x = logits[rows[s : s + chunk]].float() / temperatures[s : s + chunk, None]
+            lse[s : s + chunk] = torch.logsumexp(x, dim=-1)
+            out[s : s + chunk] = x.gather(1, targets[s : s + chunk, None]).squeeze(1) - lse[s : s + chunk]
+        ctx.save_for_backward(logits, rows, targets, temperatures, lse)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        logits, rows, targets, temperatures, lse = ctx.saved_tensors
+        chunk = ctx.chunk
+        # d(x[t] - logsumexp(x)) / dx = onehot(t) - softmax(x), and x = logits / T.
+        grad_logits = torch.zeros_like(logits)
+        for s in range(0, len(rows), chunk):
+            x = logits[rows[s : s + chunk]].float() / temperatures[s : s + chunk, None]
+            g = -torch.exp(x - lse[s : s + chunk, None])
+            g.scatter_add_(1, targets[s : s + chunk, None], torch.ones_like(g[:, :1]))
+            g *= (grad[s : s + chunk] / temperatures[s : s + chunk])[:, None]
+            grad_logits[rows[s : s + chunk]] = g.to(logits.dtype)
+        return grad_logits, None, None, None, None
+
+
+def selective_logprobs(
+    logits: Tensor,
+    targets: Tensor,
+    temperatures: Tensor | float = 1.0,
+    rows: Tensor | None = None,
+    chunk: int = CHUNK_ROWS,
+) -> Tensor:
+    """``log_softmax(logits[rows] / T)[target]`` per row, without a full log-softmax.
+
+    Equal (fp32 rounding aside) in value and gradient to
+    ``(logits[rows].float() / T).log_softmax(-1).gather(-1, targets[:, None])[:, 0]``, but
+    the ``[rows, vocab]`` temporaries exist one chunk at a time, in the forward pass and in
+    the backward pass (which recomputes each chunk's softmax rather than storing it).
+
+    Args:
+        logits: ``[M, V]`` logits (any float dtype); only ``rows`` of them are scored.
+        targets: ``[N]`` token id to score in each selected row.
+        temperatures: Divide the logits by this first; a float or ``[N]`` values (> 0).
+        rows: ``[N]`` distinct row indices into ``logits``; ``None`` means all ``M`` rows.
+        chunk: Rows per block.
+
+    Returns:
+        ``[N]`` fp32 log-probs.
+    """
+    if rows is None:
+        rows = torch.arange(logits.shape[0], device=logits.device)
+    temps = torch.as_tensor(temperatures, dtype=torch.float32, device=logits.device).expand(len(rows))
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    return _SelectiveLogprobs.apply(logits, rows, targets, temps.contiguous(), chunk)
+
+
+def _row_temperatures(temperature: float | Sequence[float], rows: int) -> list[float]:
+    temps = [float(temperature)] * rows if isinstance(temperature, (int, float)) else [float(t) for t in temperature]
+    if len(temps) != rows:
+        raise ValueError(f"{len(temps)} temperatures for {rows} rows; give one float or one per row")
+    if any(t <= 0 for t in temps):
+        raise ValueError(
+            f"temperatures must be > 0, got {temps}; a greedy (temperature 0) reply's log-probs are of "
+            "the raw logits, so score it at temperature 1"
+        )
+    return temps
 
 
 def sequence_logprobs(
@@ -27,14 +141,14 @@ def sequence_logprobs(
     prompt_ids: Sequence[Sequence[int]],
     completion_ids: Sequence[Sequence[int]],
     pad_id: int,
-    temperature: float = 1.0,
+    temperature: float | Sequence[float] = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Log-prob of each completion token given its prompt, for a batch, in one forward.
 
     Rows are ``prompt + completion`` padded on the right, so real tokens never sit after
     padding and need no position fix-up. Only the positions that predict a completion
-    token reach the LM head (via ``logits_to_keep``), which matters when the vocabulary
-    is large and the prompts are long.
+    token reach the LM head (via ``logits_to_keep``), and their log-probs are computed by
+    :func:`selective_logprobs` (see the module docs for the memory this saves).
 
     Args:
         model: A causal LM (a peft model or a plain transformers model) whose forward
@@ -43,7 +157,9 @@ def sequence_logprobs(
         completion_ids: Completion token ids per row (may be empty).
         pad_id: Token id used for padding (masked out; its value does not matter).
         temperature: Divide logits by this first, to score tokens under the distribution
-            they were sampled from (``Completion.logprobs`` are temperature-scaled).
+            they were sampled from (``Completion.logprobs`` are temperature-scaled); one
+            float for every row or one per row. Must be > 0: greedy replies were scored
+            on raw logits, which is temperature 1.
 
     Returns:
         ``(token_logps, mask)``, both ``[B, T]`` with ``T`` the longest completion:
@@ -53,8 +169,9 @@ def sequence_logprobs(
         raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions; give one each per row")
     if any(len(p) == 0 for p in prompt_ids):
         raise ValueError("every prompt needs at least one token: the first completion token is predicted from it")
-    device = _device(model)
     rows = len(prompt_ids)
+    temps = _row_temperatures(temperature, rows)
+    device = _device(model)
     width = max((len(p) + len(c) for p, c in zip(prompt_ids, completion_ids, strict=True)), default=0)
     longest = max((len(c) for c in completion_ids), default=0)
     mask = torch.zeros(rows, longest, device=device)
@@ -63,35 +180,43 @@ def sequence_logprobs(
 
     input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
     attention = torch.zeros(rows, width, dtype=torch.long)
-    # source[b, t]: column whose logits predict completion token t of row b (prompt end - 1 + t).
-    source = torch.zeros(rows, longest, dtype=torch.long)
-    targets = torch.zeros(rows, longest, dtype=torch.long)
+    # keep[b, j]: column j of row b predicts a completion token (prompt end - 1 + t).
+    keep = torch.zeros(rows, width, dtype=torch.bool)
+    targets: list[int] = []
+    token_temps: list[float] = []
     for b, (p, c) in enumerate(zip(prompt_ids, completion_ids, strict=True)):
         ids = list(p) + list(c)
         input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention[b, : len(ids)] = 1
-        source[b, : len(c)] = torch.arange(len(p) - 1, len(p) - 1 + len(c))
-        targets[b, : len(c)] = torch.tensor(list(c), dtype=torch.long)
+        keep[b, len(p) - 1 : len(p) - 1 + len(c)] = True
         mask[b, : len(c)] = 1
-    # Keep only columns some row needs; remap each row's columns into that kept set.
-    keep = torch.unique(source[mask.cpu().bool()])
-    lookup = torch.zeros(width, dtype=torch.long)
-    lookup[keep] = torch.arange(len(keep))
-    source = lookup[source].to(device)
-    targets = targets.to(device)
+        targets.extend(c)  # row-major, the order in which keep[b, j] is True
+        token_temps.extend([temps[b]] * len(c))
+    kwargs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device), "use_cache": False}
 
-    out = model(
-        input_ids=input_ids.to(device),
-        attention_mask=attention.to(device),
-        logits_to_keep=keep.to(device),
-        use_cache=False,
+    if _takes_row_masks(_base_class(model)):
+        logits = model(**kwargs, logits_to_keep=keep.to(device)).logits  # [N, V]: reply positions only
+        picked = None
+    else:
+        # Keep the columns some row needs; the reply positions are picked from [B, K, V].
+        columns = keep.any(0).nonzero().flatten()
+        lookup = torch.zeros(width, dtype=torch.long)
+        lookup[columns] = torch.arange(len(columns))
+        b_idx, j_idx = keep.nonzero(as_tuple=True)
+        picked = (b_idx * len(columns) + lookup[j_idx]).to(device)
+        logits = model(**kwargs, logits_to_keep=columns.to(device)).logits
+        logits = logits.reshape(-1, logits.shape[-1])  # [B * K, V], a view
+    if picked is None and logits.shape[0] != len(targets):
+        raise RuntimeError(
+            f"{_base_class(model).__name__} returned logits of shape {tuple(logits.shape)} for a boolean "
+            f"logits_to_keep selecting {len(targets)} positions; expected ({len(targets)}, vocab)"
+        )
+    flat = selective_logprobs(
+        logits, torch.tensor(targets, device=device), torch.tensor(token_temps, device=device), rows=picked
     )
-    logits = out.logits.float()  # [B, K, V]; fp32 so a bf16 base does not round the logsumexp
-    if temperature != 1.0:
-        logits = logits / temperature
-    token_logits = logits[torch.arange(rows, device=device).unsqueeze(-1), source, targets]
-    token_logps = token_logits - torch.logsumexp(logits, dim=-1).gather(1, source)
-    return token_logps * mask, mask
+    token_logps = torch.zeros(rows, longest, device=device, dtype=flat.dtype)
+    token_logps = token_logps.masked_scatter(mask.bool(), flat)
+    return token_logps, mask
 
 
 @contextmanager
@@ -143,7 +268,7 @@ def reference_logprobs(
     prompt_ids: Sequence[Sequence[int]],
     completion_ids: Sequence[Sequence[int]],
     pad_id: int,
-    temperature: float = 1.0,
+    temperature: float | Sequence[float] = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """:func:`sequence_logprobs` under ``adapter`` (``None``: the base), without gradients.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -16,8 +17,10 @@ from sparring import (
     QuestionAnswerVerify,
     Role,
     Score,
+    Transcript,
     check_arena,
     make,
+    parsers,
     registered,
     reward,
 )
@@ -30,16 +33,19 @@ from tests.helpers import Echo, well_formed_script
 def test_every_registered_arena_passes(arena_id: str) -> None:
     report = check_arena(registered()[arena_id]())
     assert report.arena == arena_id
-    assert report.scripts == [*HOSTILE_REPLIES, "random"]
+    assert report.scripts == [*HOSTILE_REPLIES, "random", "well_formed"]
     assert report.matches == 3 * len(report.scripts) and report.turns >= report.matches
+    assert report.warnings == []  # every seat of a built-in arena has well-formed replies
+    assert any("replay" in rule for rule in report.rules)
+    assert any(rule.startswith("well-formed replies for ") for rule in report.rules)
 
 
-def test_qa_verify_passes_with_well_formed_replies() -> None:
+def test_qa_verify_passes_with_a_scripted_protocol() -> None:
     report = check_arena(QuestionAnswerVerify(group_size=2, ops=["*"]), seeds=(4, 5),
-                         scripts={"well_formed": well_formed_script()})
-    assert report.scripts[-1] == "well_formed"
+                         scripts={"qa_script": well_formed_script()})
+    assert report.scripts[-2:] == ["well_formed", "qa_script"]
     assert report.matches == 2 * len(report.scripts)
-    # format_mimic and well_formed replies play the full protocol: 1 + 2 + 2 turns.
+    # format_mimic and well-formed replies play the full protocol: 1 + 2 + 2 turns.
     assert report.turns > report.matches * 2
 
 
@@ -49,7 +55,16 @@ def test_example_arena_passes() -> None:
 
 
 def test_user_arena_passes() -> None:
-    check_arena(Echo(times=3))
+    report = check_arena(Echo(times=3))
+    assert report.warnings == []  # a seat without a parser takes any text as well-formed
+
+
+def test_report_lists_the_rules_it_checked() -> None:
+    report = check_arena(Echo())
+    assert report.rules[0].startswith("class declarations: id 'namespace/name-vN'")
+    assert "replies from 8 scripts (empty, huge, unicode, json_garbage, format_mimic, numbers, random, well_formed) never crash a match" in report.rules
+    assert "rewards stay within reward_bounds (0.0, 1.0) (or a reward's own narrower bounds), score seats only, and point at turns of the seat they score" in report.rules
+    assert "well-formed replies for speaker are played, so rewards' success paths run" in report.rules
 
 
 # -- broken arenas: each breaks one rule ------------------------------------------------
@@ -248,6 +263,109 @@ def test_arena_that_cannot_be_remade() -> None:
 
     failures = _failures(Local())
     assert failures[0].startswith("cannot re-make the arena from its spec tests/local-v1: ")
+
+
+# -- well-formed replies: rewards' success paths are checked too ------------------------
+
+
+@reward("bonus")
+def bonus(t: Transcript) -> list[Score]:
+    """Meant to be 1 per parsed guess; sums over turns instead, so two guesses give 2."""
+    return [Score("guesser", float(sum(u.parse_error is None for u in t.turns)), "guesses")]
+
+
+class Guessing(Arena):
+    """Hostile replies never parse here; only well-formed ones reach the broken branch."""
+
+    id = "tests/guessing-v1"
+    roles = ("guesser",)
+    reward_bounds = (0.0, 1.0)
+
+    def default_roles(self) -> dict[str, Role]:
+        return {"guesser": Role(name="guesser", parser=parsers.field_value("Guess"))}
+
+    def rewards(self) -> Sequence[Reward]:
+        return [bonus]
+
+    async def play(self, match: Match) -> Outcome:
+        first = await match.ask("guesser", "Guess a number. Reply 'Guess: <n>'.")
+        second = await match.ask("guesser", "Guess again.")
+        return Outcome({"guesses": [first.parsed, second.parsed]})
+
+
+class GuessingWithExamples(Guessing):
+    id = "tests/guessing-examples-v1"
+    examples: ClassVar[dict[str, list[str]]] = {"guesser": ["Guess: 7"]}
+
+    def default_roles(self) -> dict[str, Role]:  # a parser without examples
+        return {"guesser": Role(name="guesser", parser=lambda text: parsers.field_value("Guess")(text))}
+
+
+def test_well_formed_replies_catch_a_reward_that_breaks_only_on_success() -> None:
+    # Driven by hostile replies only (the well-formed script replaced by one), it passes:
+    check_arena(Guessing(), scripts={"well_formed": [HOSTILE_REPLIES["empty"]]})
+    with pytest.raises(ConformanceError) as info:
+        check_arena(Guessing())  # the parser's examples ("Guess: 42") parse
+    assert info.value.failures == [
+        f"[well_formed] seed {seed}: reward 'bonus' gave guesser 2.0, outside reward_bounds (0.0, 1.0)"
+        for seed in (0, 1, 2)
+    ]
+
+
+def test_well_formed_replies_come_from_the_arena_examples() -> None:
+    with pytest.raises(ConformanceError) as info:
+        check_arena(GuessingWithExamples())
+    assert info.value.failures[0] == (
+        "[well_formed] seed 0: reward 'bonus' gave guesser 2.0, outside reward_bounds (0.0, 1.0)"
+    )
+
+
+class ExamplesThatDoNotParse(Echo):
+    id = "tests/examples-do-not-parse-v1"
+    examples: ClassVar[dict[str, list[str]]] = {"speaker": ["Verdict: maybe"], "ghost": ["boo"]}
+
+    def default_roles(self) -> dict[str, Role]:
+        return {"speaker": Role(name="speaker", parser=parsers.verdict)}
+
+
+def test_declared_examples_must_parse_and_name_seats() -> None:
+    failures = _failures(ExamplesThatDoNotParse())
+    assert failures == [
+        "examples names 'ghost', which is not a seat (seats: speaker)",
+        "examples['speaker'][0] does not parse with the speaker role's parser: "
+        "expected a verdict: 'correct' or 'incorrect'",
+    ]
+
+
+class Opaque(Echo):
+    id = "tests/opaque-v1"
+
+    def default_roles(self) -> dict[str, Role]:  # a parser without examples
+        return {"speaker": Role(name="speaker", parser=lambda text: parsers.field_value("Move")(text))}
+
+
+def test_a_seat_without_well_formed_replies_is_a_warning() -> None:
+    report = check_arena(Opaque())
+    assert report.warnings == [
+        "no well-formed replies were available for seat 'speaker': set Opaque.examples['speaker'] "
+        "or give its role's parser an 'examples' attribute; it got a hostile reply instead"
+    ]
+    assert "well_formed" not in report.scripts
+
+
+def test_a_reward_outside_its_own_bounds() -> None:
+    @reward("narrow", bounds=(0.0, 0.5))
+    def narrow(t: Transcript) -> list[Score]:
+        return [Score("speaker", 0.75)]
+
+    class Narrow(Echo):
+        id = "tests/narrow-v1"
+
+        def rewards(self) -> Sequence[Reward]:
+            return [narrow]
+
+    failures = _failures(Narrow())
+    assert "[empty] seed 0: reward 'narrow' gave speaker 0.75, outside its own bounds (0.0, 0.5)" in failures
 
 
 def test_conformance_error_is_an_assertion_error() -> None:

@@ -88,7 +88,8 @@ def test_no_valid_question_ends_the_match() -> None:
     assert t.summary == "no valid question"
     assert t.turns[0].parse_error == "the question must contain an arithmetic expression like '12 + 34'"
     assert {(r.reward, r.role, r.value) for r in t.rewards} == {
-        ("questioner_learnability", "questioner", -1.0), ("questioner_truth", "questioner", -1.0)
+        ("questioner_learnability", "questioner", -1.0), ("questioner_checked", "questioner", -1.0),
+        ("questioner_truth", "questioner", -1.0),
     }
 
 
@@ -167,9 +168,11 @@ def test_default_roles_and_rewards() -> None:
     assert set(roles) == {"questioner", "solver", "verifier"}
     assert roles["questioner"].parser is parse_question
     assert [r.name for r in arena.rewards()] == [
-        "solver_verdict", "solver_truth", "questioner_learnability", "questioner_truth",
-        "verifier_majority", "verifier_truth",
+        "solver_verdict", "solver_truth", "questioner_learnability", "questioner_checked",
+        "questioner_truth", "verifier_majority", "verifier_truth",
     ]
+    assert arena.default_rewards == {"solver": "solver_verdict", "questioner": "questioner_checked",
+                                     "verifier": "verifier_majority"}
 
 
 def test_seat_helper_sees_every_request() -> None:

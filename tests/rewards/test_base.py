@@ -41,7 +41,7 @@ def test_apply_rewards_records_scores_in_order() -> None:
 
 def test_apply_rewards_replaces_old_records() -> None:
     [t], _ = play_qa([0])
-    assert len(t.rewards) == 18  # the arena's own rewards
+    assert len(t.rewards) == 19  # the arena's own rewards
     apply_rewards(t, [abstains])
     assert t.rewards == []
 

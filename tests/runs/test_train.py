@@ -156,7 +156,7 @@ def test_adapter_starts_from_a_saved_folder(tmp_path: Path) -> None:
 def test_init_from_a_folder_without_an_adapter_is_a_recipe_error(tmp_path: Path) -> None:
     from sparring.runs.recipe import RecipeError
 
-    with pytest.raises(RecipeError, match=r"adapters.solver.init_from.*holds no saved peft adapter"):
+    with pytest.raises(RecipeError, match=r"adapters.solver.init_from.*not a saved adapter folder"):
         Trainer(load_recipe(RECIPE, [f"adapters.solver.init_from={json.dumps(str(tmp_path))}"]), tmp_path / "run", log=_quiet)
 
 
@@ -213,5 +213,6 @@ def test_progress_bars_and_summary_lines(tmp_path: Path) -> None:
     lines: list[str] = []
     reports = train(RECIPE, tmp_path / "run", progress=True, log=lines.append, overrides=["train.iterations=1"])
     assert len(reports) == 1
-    assert lines[0].startswith("[bold]before training")
-    assert "iteration 1/1" in lines[1] and "ETA" in lines[1] and "tokens/s=" in lines[1]
+    assert lines[0].startswith("held-out evaluation on sparring/qa-eval-v1 (greedy): solver_accuracy")
+    assert lines[1].startswith("[bold]before training")
+    assert "iteration 1/1" in lines[2] and "ETA" in lines[2] and "tokens/s=" in lines[2]

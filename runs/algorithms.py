@@ -1,0 +1,220 @@
+"""The algorithm table: one entry per update name, read by the trainer and the validator.
+
+Each :class:`Algorithm` says, in one place, how a seat trained with it is updated
+(``make_update``), how its data is built from scored transcripts (``build``), which
+reference policy it is anchored to (``"base"``: the adapter disabled; ``"iterate"``: a
+frozen snapshot of the adapter that generated the data, moved on every iteration;
+``"none"``), and what it needs from the arena (``requires``). The recipe validator
+checks those requirements against the arena before any model loads.
+
+A new algorithm, including a user's own, is one call::
+
+    sparring.register_update(Algorithm(
+        name="my_dpo", make_update=lambda c: DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta,
+                                                       **c.common),
+        build=lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode),
+        reference="base", requires=("reward",)))
+
+after which ``roles.<seat>.update = "my_dpo"`` is a valid recipe field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sparring.rewards import builders
+
+if TYPE_CHECKING:
+    from sparring.agents.pool import ModelPool
+    from sparring.agents.roles import Role
+    from sparring.agents.updates import Update
+    from sparring.arenas.arena import Arena
+    from sparring.arenas.transcript import Transcript
+    from sparring.runs.recipe import RoleSection, TrainSection
+
+REQUIREMENTS = {
+    "reward": "a training reward for the seat (roles.<seat>.reward or the arena's default)",
+    "reference_reply": "ground-truth replies: a method reference_reply(transcript, turn) on the arena",
+}
+
+
+@dataclass
+class UpdateContext:
+    """What an algorithm's ``make_update`` receives."""
+
+    pool: ModelPool
+    model: str
+    adapter: str
+    seat: str
+    role: Role
+    train: TrainSection
+    spec: RoleSection
+
+    @property
+    def common(self) -> dict[str, Any]:
+        """Keyword arguments every update takes (learning rate, micro-batch size)."""
+        return {"lr": self.train.lr, "micro_batch_size": self.train.micro_batch_size}
+
+
+@dataclass
+class BuildContext:
+    """What an algorithm's ``build`` receives: one seat's scored transcripts and encoders."""
+
+    transcripts: list[Transcript]
+    seat: str
+    reward: str | None
+    reward_bounds: tuple[float, float]
+    arena: Arena
+    spec: RoleSection
+    encode: Callable[[list[dict[str, str]]], list[int]]
+    encode_reply: Callable[[str], list[int]]
+
+    def reference(self) -> Callable[[Transcript, Any], str | None]:
+        """The arena's ground-truth replies (checked at load time by ``requires``)."""
+        return self.arena.reference_reply  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One update algorithm: how to make its update, build its data, and what it needs."""
+
+    name: str
+    make_update: Callable[[UpdateContext], Update]
+    build: Callable[[BuildContext], list[Any]]
+    reference: Literal["base", "iterate", "none"] = "none"
+    requires: Sequence[str] = field(default=("reward",))
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.requires if r not in REQUIREMENTS]
+        if unknown:
+            raise ValueError(f"algorithm {self.name!r}: unknown requirement(s) {unknown}; known: {sorted(REQUIREMENTS)}")
+        if self.reference not in ("base", "iterate", "none"):
+            raise ValueError(f"algorithm {self.name!r}: reference must be 'base', 'iterate' or 'none'")
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register_update(algorithm: Algorithm, *, replace: bool = False) -> Algorithm:
+    """Add an algorithm to the table (its name becomes a valid ``roles.<seat>.update``)."""
+    if not algorithm.name or algorithm.name == "none" or not algorithm.name.replace("_", "").isalnum():
+        raise ValueError(f"algorithm name must be letters, digits and '_' (not 'none'), got {algorithm.name!r}")
+    if algorithm.name in ALGORITHMS and not replace:
+        raise ValueError(f"update {algorithm.name!r} is already registered; pass replace=True to override it")
+    ALGORITHMS[algorithm.name] = algorithm
+    return algorithm
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The algorithm registered under ``name``; a clear error otherwise."""
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown update {name!r} (known: none, {', '.join(sorted(ALGORITHMS))})") from None
+
+
+# -- built-ins --------------------------------------------------------------------------
+
+def _updates() -> Any:
+    # torch loads here, when an update is made, not when a recipe is validated
+    from sparring.agents import updates
+
+    return updates
+
+
+def _policy_gradient(kind: str) -> Callable[[UpdateContext], Update]:
+    def make(c: UpdateContext) -> Update:
+        t = c.train
+        return _updates().PolicyGradientUpdate(
+            c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps,
+            kl_coef=t.beta if t.kl_coef is None else t.kl_coef,
+            temperature=c.role.sampling.temperature or 1.0, **c.common)
+    return make
+
+
+def _groups(c: BuildContext) -> list[Any]:
+    return builders.grpo_groups(c.transcripts, c.seat, c.reward, c.encode)
+
+
+def _own_or_reference_sft(c: BuildContext) -> list[Any]:
+    if c.spec.targets == "reference":
+        return builders.reference_sft(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply)
+    return builders.sft_samples(c.transcripts, c.seat, c.reward, c.encode)
+
+
+for _algorithm in (
+    Algorithm("grpo", _policy_gradient("grpo"), _groups, "base",
+              description="group-relative policy gradient (clipped ratio, KL to the base when train.kl_coef > 0)"),
+    Algorithm("rloo", _policy_gradient("rloo"), _groups, "base",
+              description="leave-one-out baseline policy gradient"),
+    Algorithm("dpo", lambda c: _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+              lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode), "base",
+              description="DPO on best/worst replies of each group"),
+    Algorithm("soft_dpo", lambda c: _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+              lambda c: builders.margin_pairs(c.transcripts, c.seat, c.reward, c.encode, margin=1e-6,
+                                              span=c.reward_bounds[1] - c.reward_bounds[0]), "base",
+              description="DPO on every ordered pair, labels from the reward gap over the reward's span"),
+    Algorithm("ipo", lambda c: _updates().IPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+              lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode), "base",
+              description="IPO on best/worst replies of each group"),
+    Algorithm("sppo", lambda c: _updates().SPPOUpdate(c.pool, c.model, c.adapter, eta=c.train.sppo_eta,
+                                                       reference=c.pool.snapshot(c.model, c.adapter), **c.common),
+              lambda c: builders.win_rates(_groups(c), *c.reward_bounds), "iterate",
+              description="SPPO: squared loss to eta*(P(win) - 1/2), anchored to the generating iterate"),
+    Algorithm("spin", lambda c: _updates().SPINUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+              lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
+              "iterate", requires=("reference_reply",),
+              description="SPIN: ground-truth reply preferred over the model's own, anchored to the generating iterate"),
+    Algorithm("sft", lambda c: _updates().SFTUpdate(c.pool, c.model, c.adapter, **c.common),
+              _own_or_reference_sft, "none",
+              description="SFT on well-rewarded own replies (targets='own') or ground truth (targets='reference')"),
+):
+    register_update(_algorithm)
+
+
+# -- validation against an arena ----------------------------------------------------------
+
+def training_reward(arena: Arena, seat: str, named: str | None) -> str:
+    """The reward that trains ``seat``: the recipe's, else the arena's declared default,
+    else the arena's only reward; a :class:`ValueError` naming the field otherwise."""
+    names = [r.name for r in arena.rewards()]
+    listed = ", ".join(names) or "none"
+    if named is not None:
+        if named not in names:
+            raise ValueError(f"recipe field 'roles.{seat}.reward': {named!r} is not a reward of {arena.id} (rewards: {listed})")
+        return named
+    declared = dict(arena.default_rewards).get(seat)
+    if declared is not None:
+        if declared not in names:
+            raise ValueError(f"{type(arena).__name__}.default_rewards names {declared!r} for seat {seat!r}, "
+                             f"but rewards() has no such reward (rewards: {listed})")
+        return declared
+    if len(names) == 1:
+        return names[0]
+    raise ValueError(f"recipe field 'roles.{seat}.reward': {arena.id} declares no default reward for seat {seat!r}; "
+                     f"set roles.{seat}.reward to one of: {listed}")
+
+
+def reward_bounds(arena: Arena, name: str | None) -> tuple[float, float]:
+    """The declared bounds of reward ``name`` (its own, else the arena's)."""
+    for r in arena.rewards():
+        if r.name == name and getattr(r, "bounds", None) is not None:
+            low, high = r.bounds  # type: ignore[attr-defined]
+            return float(low), float(high)
+    low, high = arena.reward_bounds
+    return float(low), float(high)
+
+
+def check_requirements(arena: Arena, seat: str, spec: RoleSection) -> None:
+    """Refuse, naming the field, an update the arena cannot feed."""
+    algorithm = get_algorithm(spec.update)
+    needs = set(algorithm.requires)
+    if spec.targets == "reference":
+        needs.add("reference_reply")
+    for need in sorted(needs):
+        if need == "reference_reply" and not callable(getattr(arena, "reference_reply", None)):
+            what = "targets = \"reference\"" if algorithm.name != "spin" or spec.targets == "reference" and "reference_reply" not in algorithm.requires else f"update {algorithm.name!r}"
+            raise ValueError(f"recipe field 'roles.{seat}.update': {what} needs {REQUIREMENTS[need]}, which {arena.id} does not have")
