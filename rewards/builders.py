@@ -7,11 +7,14 @@ to the same prompt. Every sample is tagged (``meta``) with the role, adapter and
 version that produced it, the match and turn, and the texts (for export).
 
 Prompt token ids come from the model's chat template applied to the recorded messages,
-exactly as the engine encoded them; reply token ids are the recorded generated ids.
+exactly as the engine encoded them; reply token ids are the recorded generated ids, and
+the sampling temperature each reply was generated at is carried along for the
+importance ratios of GRPO/RLOO.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -70,14 +73,29 @@ def _groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[l
     return groups if groups else match_groups(transcripts, role, reward)
 
 
+def sampled_temperature(turn: Turn) -> float | None:
+    """The temperature ``turn`` was sampled at (``0``: greedy), from its recorded sampling.
+
+    ``None`` when the transcript did not record one (the update then uses its default).
+    """
+    value = turn.sampling.get("temperature")
+    return None if value is None else float(value)
+
+
 def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder) -> list[GroupSample]:
-    """GRPO/RLOO samples: each ask's replies form a group; sampling log-probs kept for ratios."""
+    """GRPO/RLOO samples: each ask's replies form a group; sampling log-probs kept for ratios.
+
+    Each sample carries the temperature its reply was sampled at, because its recorded
+    log-probs are under that temperature's distribution (an arena may override the
+    role's default per ask).
+    """
     out = []
     for gi, group in enumerate(_groups(transcripts, role, reward)):
         for t, turn, value in group:
             out.append(GroupSample(
                 encode(turn.messages), list(turn.token_ids), list(turn.logprobs) or None, value,
                 group_id=f"{t.match_id}/{turn.ask}" if len(group) > 1 and _same_ask(group) else f"g{gi}",
+                temperature=sampled_temperature(turn),
                 meta=_meta(t, turn, completion=turn.text),
             ))
     return out
@@ -107,18 +125,46 @@ def best_worst_pairs(transcripts: Iterable[Transcript], role: str, reward: str, 
 
 
 def margin_pairs(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder,
-                 margin: float = 0.5, span: float = 1.0) -> list[PreferencePair]:
-    """All pairs in a group whose rewards differ by at least ``margin``.
+                 margin: float = 0.5, bounds: tuple[float, float] | None = None) -> list[PreferencePair]:
+    """All pairs in a group whose rewards differ by at least ``margin``, with soft labels.
 
-    Strength (the soft label) grows with the gap: ``0.5 + 0.5 * min(gap / span, 1)``.
+    A pair's strength (its soft-DPO label) grows with the reward gap measured on the scale
+    of the training reward itself::
+
+        strength = 0.5 + 0.5 * min(gap / (high - low), 1)
+
+    so a gap spanning the whole reward range is a hard preference (1.0): with a 0/1
+    reward, a 1-vs-0 pair gets 1.0 whatever bounds the arena declares for its other rewards.
+
+    Args:
+        transcripts: Scored transcripts.
+        role: The seat whose replies are paired.
+        reward: The training reward.
+        encode: Chat messages to prompt token ids.
+        margin: Smallest gap that makes a pair.
+        bounds: ``(low, high)`` of ``reward``, when the reward has known bounds. ``None``
+            uses the range of the values ``reward`` gave ``role`` in ``transcripts`` (the
+            largest observed gap then counts as a hard preference), so labels follow the
+            data rather than a guess.
     """
+    groups = scored_groups(transcripts, role, reward)
+    if bounds is None:
+        values = [value for group in groups for _, _, value in group]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    else:
+        low, high = bounds
+        if not high >= low:
+            raise ValueError(f"margin_pairs: bounds must be (low, high) with low <= high, got {bounds}")
+    span = high - low
     pairs = []
-    for group in scored_groups(transcripts, role, reward):
+    for group in groups:
         for a, b in itertools.combinations(group, 2):
             hi, lo = (a, b) if a[2] >= b[2] else (b, a)
             gap = hi[2] - lo[2]
             if gap >= margin and gap > 0:
-                pairs.append(_pair(hi[0], hi[1], lo[1], 0.5 + 0.5 * min(gap / span, 1.0), encode, margin=gap))
+                # span == 0 cannot pair (gap > 0 needs two values); guard the division anyway.
+                strength = 0.5 + 0.5 * min(gap / span, 1.0) if span > 0 else 1.0
+                pairs.append(_pair(hi[0], hi[1], lo[1], strength, encode, margin=gap))
     return pairs
 
 
@@ -148,12 +194,21 @@ def spin_pairs(transcripts: Iterable[Transcript], role: str, reference: Callable
 
 def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str, previous_reward: str,
                       encode: Encoder) -> list[PreferencePair]:
-    """CREAM: best/worst pairs weighted by how consistently two rewards rank the group.
+    """CREAM: best/worst pairs whose soft label is the two rankings' consistency rate.
 
-    ``previous_reward`` is the same judgement made by the previous iteration's model. The
-    consistency rate is the fraction of concordant pairs between the two rankings
-    (Kendall-style: a tie in only one ranking counts half); the pair's strength is ``0.5 + 0.5 * rate``, so an
-    inconsistent judgement is trained on as a weak preference.
+    ``previous_reward`` is the same judgement made by the previous iteration's model. For a
+    group of replies ranked by ``reward`` (``r``) and by ``previous_reward`` (``r'``), the
+    consistency rate (CREAM, Wang et al. 2024) is Kendall's tau mapped to [0, 1]::
+
+        C = (1 / P) * sum over the P reply pairs (i, j) of a_ij, where a_ij =
+              1    if r and r' order (i, j) the same way, or both tie it,
+              1/2  if exactly one of them ties it,
+              0    if they order it oppositely,
+
+    which is ``(tau + 1) / 2`` when neither ranking has ties. The pair (best by ``reward``
+    over worst) gets strength ``C`` itself, the label of soft DPO: ``C = 1`` is a hard
+    preference, ``C = 1/2`` (rankings unrelated, e.g. random) pulls the margin to zero,
+    and ``C = 0`` (reversed ranking) trains the flipped pair, worst over best.
     """
     pairs = []
     transcripts = list(transcripts)
@@ -176,7 +231,7 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
         best = max(group, key=lambda x: x[2])
         worst = min(group, key=lambda x: x[2])
         if best[2] > worst[2]:
-            pairs.append(_pair(best[0], best[1], worst[1], 0.5 + 0.5 * rate, encode, consistency=rate))
+            pairs.append(_pair(best[0], best[1], worst[1], rate, encode, consistency=rate))
     return pairs
 
 
@@ -215,18 +270,44 @@ def reference_sft(transcripts: Iterable[Transcript], role: str, reference: Calla
     return out
 
 
-def win_rates(samples: Sequence[GroupSample], low: float, high: float) -> list[GroupSample]:
-    """Rescale group rewards to [0, 1] win-rate estimates for SPPO (rank within group)."""
-    by_group: dict[Any, list[GroupSample]] = defaultdict(list)
+def win_rates(samples: Sequence[GroupSample], seat: str | None = None) -> list[GroupSample]:
+    """SPPO targets: each reply's rewards turned into its win rate against its siblings.
+
+    SPPO regresses on ``P(y beats the current policy | x)``, estimated for a reply ``y`` to
+    prompt ``x`` by its mean win (1, tie 1/2, loss 0, by reward) over the other replies to
+    the *same* prompt. Samples are therefore grouped by ``group_id`` and prompt tokens:
+    per-turn rewards already group by ask, and a match-level group (one reply per match,
+    pooled across matches) is split into replies that share a prompt, since comparing
+    replies to different prompts says nothing about either.
+
+    A reply without a sibling has no estimate and is left out. If no prompt has two
+    replies (e.g. a seat asked once per match with ``n=1``), SPPO cannot train the seat
+    and this raises ``ValueError``.
+
+    Args:
+        samples: Scored replies, e.g. from :func:`grpo_groups`.
+        seat: Seat named in errors; defaults to the samples' ``meta["role"]``.
+
+    Returns:
+        The samples that have siblings, with ``reward`` replaced by the win rate in [0, 1].
+    """
+    by_prompt: dict[Any, list[GroupSample]] = defaultdict(list)
     for s in samples:
-        by_group[s.group_id].append(s)
+        by_prompt[(s.group_id, tuple(s.prompt_ids))].append(s)
     out = []
-    for group in by_group.values():
+    for group in by_prompt.values():
+        if len(group) < 2:
+            continue
         for s in group:
             others = [o for o in group if o is not s]
-            if others:
-                rate = sum(1.0 if s.reward > o.reward else 0.5 if s.reward == o.reward else 0.0 for o in others) / len(others)
-            else:
-                rate = (s.reward - low) / (high - low) if high > low else 0.5
-            out.append(GroupSample(s.prompt_ids, s.completion_ids, s.old_logprobs, rate, s.group_id, meta=s.meta))
+            rate = sum(1.0 if s.reward > o.reward else 0.5 if s.reward == o.reward else 0.0 for o in others) / len(others)
+            out.append(dataclasses.replace(s, reward=rate))
+    if samples and not out:
+        name = seat or next((s.meta["role"] for s in samples if "role" in s.meta), "?")
+        raise ValueError(
+            f"SPPO cannot train seat {name!r}: every prompt of it has only one reply ({len(samples)} replies to "
+            f"{len(by_prompt)} prompts), and SPPO estimates each reply's win rate against other replies to the "
+            f"same prompt; it needs several samples per prompt (n>1 in match.ask), or train this seat with "
+            f"another update (grpo, rloo, dpo)"
+        )
     return out

@@ -1,28 +1,56 @@
 """Play matches of an arena on real models and store them in a run directory.
 
-This is what ``sparring play`` runs: load the base model(s) once, bind roles (optionally
-to LoRA adapters), play ``matches`` concurrently with the runner, store each transcript
-as soon as it finishes, and summarise rewards and throughput. Playing again into the same
-directory with the same seed skips the matches already stored, so an interrupted play
-is completed, never duplicated.
+This is what ``sparring play`` runs: check the settings, load the base model once, bind
+roles (optionally to LoRA adapters: fresh ones, or saved peft folders such as a training
+run's ``adapters/judge/v3``), play ``matches`` concurrently with the runner, store each
+transcript as soon as it finishes, and summarise rewards and throughput.
+
+A run directory belongs to one set of settings. Playing again into it with the same
+arena, model, seed, roles and adapters skips the matches already stored, so an
+interrupted play is completed, never duplicated (and ``matches`` may grow); other
+settings are refused with the differences named, before any model loads, rather than
+mixing two experiments under one ``config.toml``.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import statistics
 import time
+import tomllib
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
-from sparring.agents.sampling import derive_seed
+from sparring.agents.sampling import SamplingParams, derive_seed
+from sparring.arenas.arena import Arena
 from sparring.arenas.registry import make
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
+from sparring.runs import monitors
 from sparring.runs.progress import progress_bar
 from sparring.runs.rundir import RunDir
+
+MODEL = "default"
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+"""Adapter names: letters, digits, ``_``, ``-``, ``.`` (a name is a folder under ``adapters/``)."""
+
+_SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
+ROLE_FIELDS: tuple[str, ...] = ("adapter", *_SAMPLING_FIELDS)
+"""Fields a seat override may set (``--role SEAT.FIELD=VALUE``)."""
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "adapter": ((str,), "an adapter name"),
+    "temperature": ((int, float), "a number"),
+    "top_p": ((int, float), "a number"),
+    "max_new_tokens": ((int,), "an integer"),
+    "stop": ((str, list), "a string or a list of strings"),
+}
 
 
 @dataclass
@@ -40,8 +68,13 @@ class PlayConfig:
         batch_size: Most rows per forward batch.
         max_in_flight: Most matches alive at once.
         arena_kwargs: Constructor arguments of the arena.
-        roles: Per-seat overrides: ``adapter`` (a LoRA adapter name, created if missing) and
-            sampling fields (``temperature``, ``top_p``, ``max_new_tokens``).
+        roles: Per-seat overrides (see :data:`ROLE_FIELDS`): ``adapter`` (an adapter name:
+            one of ``adapters``, else a fresh adapter created on the spot) and sampling
+            fields (``temperature``, ``top_p``, ``max_new_tokens``, ``stop``).
+        adapters: Saved peft adapter folders to load, by adapter name, e.g.
+            ``{"judge": "RUN/adapters/judge/v3"}``; rank and target modules come from the
+            folder's ``adapter_config.json``. A seat plays on one with
+            ``roles={"judge": {"adapter": "judge"}}``.
     """
 
     arena: str
@@ -55,15 +88,66 @@ class PlayConfig:
     max_in_flight: int = 64
     arena_kwargs: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adapters: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.matches < 1:
             raise ValueError(f"matches must be >= 1, got {self.matches}")
+        for name in self.adapters:
+            check_adapter_name(name, f"adapters.{name}")
+        for seat, opts in self.roles.items():
+            for key, value in opts.items():
+                _check_role_field(seat, key, value, self.adapters)
+        used = {opts.get("adapter") for opts in self.roles.values()}
+        for name, path in self.adapters.items():
+            if name not in used:
+                raise ValueError(
+                    f"adapter {name!r} is loaded from {path} but no seat plays on it; "
+                    f"bind a seat to it with --role SEAT.adapter={name}"
+                )
+
+
+def check_adapter_name(name: Any, where: str) -> str:
+    """An adapter name, or a ``ValueError`` saying what a name may hold."""
+    if not isinstance(name, str) or not ADAPTER_NAME.match(name) or name in (".", ".."):
+        raise ValueError(
+            f"{where}: adapter name {name!r} must be letters, digits, '_', '-' or '.' "
+            "(it names a folder under adapters/)"
+        )
+    return name
+
+
+def _check_role_field(seat: str, key: str, value: Any, adapters: dict[str, str]) -> None:
+    where = f"roles.{seat}.{key}"
+    if key not in ROLE_FIELDS:
+        hint = ""
+        if key in ("init_from", "from", "path", "weights", "checkpoint"):
+            hint = (f"; to play {seat} on a saved adapter folder, load it with --adapter NAME=PATH "
+                    f"and bind it with --role {seat}.adapter=NAME")
+        raise ValueError(f"{where}: unknown field {key!r}; a seat takes {', '.join(ROLE_FIELDS)}{hint}")
+    types, what = _FIELD_TYPES.get(key, ((object,), "a value"))
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise ValueError(f"{where} must be {what}, got {value!r}")
+    if key == "stop" and isinstance(value, list) and not all(isinstance(s, str) for s in value):
+        raise ValueError(f"{where} must be a string or a list of strings, got {value!r}")
+    if key == "adapter":
+        if "/" in value or "\\" in value:
+            raise ValueError(
+                f"{where} = {value!r} is a path, not an adapter name; load the folder with "
+                f"--adapter {seat}={value} and bind it with --role {seat}.adapter={seat}"
+            )
+        check_adapter_name(value, where)
 
 
 @dataclass
 class PlaySummary:
-    """What a play produced."""
+    """What a play produced.
+
+    Attributes:
+        rewards: ``{"<reward>/<seat>": {"mean", "std", "count"}}`` over the matches played.
+        seats: ``{seat: {"turns", "parse_errors", "parse_error_rate"}}`` over those matches.
+        monitors: The metrics the arena declares (``Arena.monitors()``) over those matches.
+    """
 
     out: Path
     matches: int
@@ -75,6 +159,8 @@ class PlaySummary:
     engine_seconds: float
     turns: int = 0
     parse_errors: int = 0
+    seats: dict[str, dict[str, float]] = field(default_factory=dict)
+    monitors: dict[str, float] = field(default_factory=dict)
 
     @property
     def tokens_per_second(self) -> float:
@@ -88,55 +174,183 @@ def match_seeds(seed: int, matches: int) -> list[int]:
 
 
 def reward_means(transcripts: list[Transcript]) -> dict[str, dict[str, float]]:
-    """Mean value and count of every (reward, role) over the transcripts."""
-    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+    """Mean, population std and count of every (reward, seat) over the transcripts."""
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
     for t in transcripts:
         for r in t.rewards:
-            sums[(r.reward, r.role)].append(r.value)
+            values[(r.reward, r.role)].append(r.value)
     return {
-        f"{name}/{role}": {"mean": sum(v) / len(v), "count": float(len(v))}
-        for (name, role), v in sorted(sums.items())
+        f"{name}/{role}": {"mean": sum(v) / len(v), "std": statistics.pstdev(v), "count": float(len(v))}
+        for (name, role), v in sorted(values.items())
     }
 
 
-def bind_config_roles(arena: Any, pool: ModelPool, model_name: str, overrides: dict[str, dict[str, Any]]) -> dict[str, Role]:
-    """Roles of the arena with per-seat overrides applied (adapters created in the pool)."""
+def seat_parse_stats(transcripts: list[Transcript]) -> dict[str, dict[str, float]]:
+    """Turns, unparseable turns and their rate per seat."""
+    turns: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    for t in transcripts:
+        for u in t.turns:
+            turns[u.role] += 1
+            failed[u.role] += u.parse_error is not None
+    return {seat: {"turns": float(n), "parse_errors": float(failed[seat]), "parse_error_rate": failed[seat] / n}
+            for seat, n in sorted(turns.items())}
+
+
+def resolve_roles(arena: Arena, overrides: dict[str, dict[str, Any]], model: str = MODEL) -> dict[str, Role]:
+    """The arena's roles with per-seat overrides applied, all bound to ``model``.
+
+    Pure: no model is loaded and no adapter created (see :func:`add_adapters`).
+    """
     roles = bind_roles(arena, None)
     for seat, opts in overrides.items():
         if seat not in roles:
             raise ValueError(f"roles.{seat}: {seat!r} is not a seat of {arena.id} (seats: {', '.join(arena.roles)})")
         opts = dict(opts)
         adapter = opts.pop("adapter", roles[seat].adapter)
-        if adapter is not None and adapter not in pool.adapter_names(model_name):
-            pool.add_adapter(model_name, adapter)
-        roles[seat] = roles[seat].bind(model=model_name, adapter=adapter, **opts)
-    for seat in roles:
-        roles[seat] = roles[seat].bind(model=model_name)
-    return roles
+        try:
+            roles[seat] = roles[seat].bind(adapter=adapter, **opts)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"roles.{seat}: {exc}") from None
+    return {seat: role.bind(model=model) for seat, role in roles.items()}
+
+
+def read_adapter_folder(name: str, path: str | Path) -> dict[str, Any]:
+    """Shape and origin of a saved peft LoRA folder: ``source``, ``rank``, ``alpha``,
+    ``target_modules`` and ``version`` (from a ``v<N>`` folder name, else 0)."""
+    folder = Path(path).expanduser()
+    where = f"--adapter {name}={path}"
+    if not folder.exists():
+        raise FileNotFoundError(f"{where}: {folder} does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{where}: {folder} is a file; point it at a peft adapter folder like RUN/adapters/{name}/v3")
+    config_file = folder / "adapter_config.json"
+    weights = [folder / f for f in ("adapter_model.safetensors", "adapter_model.bin")]
+    if not config_file.exists() or not any(w.exists() for w in weights):
+        raise FileNotFoundError(
+            f"{where}: {folder} holds no saved peft adapter (adapter_config.json and "
+            f"adapter_model.safetensors); point it at a folder like RUN/adapters/{name}/v3"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+        if config.get("peft_type", "LORA") != "LORA":
+            raise ValueError(f"it is a {config['peft_type']} adapter; only LoRA adapters can be played")
+        shape = {"rank": int(config["r"]), "alpha": config["lora_alpha"], "target_modules": config["target_modules"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: cannot read {config_file}: {exc}") from None
+    version = re.fullmatch(r"v(\d+)", folder.resolve().name)
+    return {"source": str(folder.resolve()), **shape, "version": int(version.group(1)) if version else 0}
+
+
+def add_adapters(pool: ModelPool, roles: dict[str, Role], saved: dict[str, dict[str, Any]], model: str = MODEL) -> None:
+    """Create every adapter the roles name: loaded from ``saved`` folders, else fresh."""
+    from sparring.runs.checkpoint import load_adapter_weights
+
+    for name in sorted({r.adapter for r in roles.values() if r.adapter}):
+        if name in pool.adapter_names(model):
+            continue
+        if name not in saved:
+            pool.add_adapter(model, name)
+            continue
+        info = saved[name]
+        try:
+            pool.add_adapter(model, name, rank=info["rank"], alpha=info["alpha"], target_modules=info["target_modules"])
+            load_adapter_weights(pool, model, name, Path(info["source"]))
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise ValueError(
+                f"--adapter {name}={info['source']} does not fit model {pool.get(model).source!r}: {exc}"
+            ) from None
+        # Turns record the version the folder holds (``v3`` of the run that trained it).
+        pool.get(model).adapters[name].version = info["version"]
+
+
+def _as_recorded(value: Any) -> Any:
+    """``value`` as it reads back from config.toml (no None, tuples as lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items() if x is not None}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v if x is not None]
+        return v
+
+    return tomllib.loads(tomli_w.dumps({"v": plain(value)}))["v"]
+
+
+def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What makes two plays the same experiment (``matches``, batching and such may differ)."""
+    play = resolved.get("play", {})
+    arena = resolved.get("arena", {})
+    return {
+        "arena": {"id": arena.get("id"), "kwargs": arena.get("kwargs", {})},
+        "model": {"source": play.get("model"), "dtype": play.get("dtype")},
+        "seed": play.get("seed"),
+        "roles": resolved.get("roles", {}),
+        "adapters": {name: a.get("source") for name, a in resolved.get("adapters", {}).items()},
+    }
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            sub = f"{path}.{key}" if path else key
+            if key not in old:
+                out.append(f"{sub}: not set before, now {new[key]!r}")
+            elif key not in new:
+                out.append(f"{sub}: recorded {old[key]!r}, now not set")
+            else:
+                out.extend(_differences(old[key], new[key], sub))
+        return out
+    return [] if old == new else [f"{path}: recorded {old!r}, now {new!r}"]
+
+
+def check_same_run(run: RunDir, resolved: dict[str, Any]) -> None:
+    """Refuse to play into ``run`` when its config.toml records other settings."""
+    if not run.config_path.exists():
+        return
+    recorded = tomllib.loads(run.config_path.read_text())
+    if recorded.get("command") != "play":
+        raise FileExistsError(
+            f"{run.path} holds a {recorded.get('command', 'different')} run (see its config.toml); "
+            "play into another --out directory"
+        )
+    found = _differences(_identity(recorded), _identity(_as_recorded(resolved)))
+    if found:
+        raise FileExistsError(
+            f"{run.path} was played with other settings ({'; '.join(found[:6])}"
+            f"{f'; and {len(found) - 6} more' if len(found) > 6 else ''}); play into a new --out "
+            "directory, or repeat the recorded settings (see its config.toml) to finish that run"
+        )
 
 
 def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     """Play ``config.matches`` matches and store them in ``config.out``."""
     from sparring.agents.engines.hf import HFEngine
 
+    # Everything that can be wrong with the settings is checked before the model loads.
     arena = make(config.arena, **config.arena_kwargs)
+    roles = resolve_roles(arena, config.roles)
+    saved = {name: read_adapter_folder(name, path) for name, path in config.adapters.items()}
     run = RunDir(config.out)
+    resolved = {"command": "play", "play": {**asdict(config), "arena": arena.id},
+                "arena": arena.spec().model_dump(mode="json"),
+                "roles": {seat: role.describe() for seat, role in roles.items()},
+                "adapters": saved}
+    check_same_run(run, resolved)
     store = run.open_store()
     seeds = match_seeds(config.seed, config.matches)
     done = set(store.match_ids())
     todo = [s for s in seeds if f"i0-s{s}" not in done]
     pool = ModelPool(device=config.device, dtype=config.dtype)
-    loaded = pool.load("default", config.model)
-    roles = bind_config_roles(arena, pool, "default", config.roles)
+    loaded = pool.load(MODEL, config.model)
+    add_adapters(pool, roles, saved)
     run_id = run.path.name
-    resolved = {"command": "play", "play": {**asdict(config), "arena": arena.id},
-                "arena": arena.spec().model_dump(mode="json"),
-                "model": loaded.describe(),
-                "roles": {seat: role.describe() for seat, role in roles.items()}}
+    resolved["model"] = loaded.describe()
     run.write_config(resolved)
     store.add_run(run_id, resolved)
     engine = HFEngine(loaded, max_batch_size=config.batch_size)
-    runner = Runner({"default": engine}, roles, max_in_flight=config.max_in_flight,
+    runner = Runner({MODEL: engine}, roles, max_in_flight=config.max_in_flight,
                     version_of=lambda role: pool.version(role.model, role.adapter))
     finished: list[Transcript] = []
 
@@ -158,11 +372,14 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     finally:
         store.close()
     seconds = time.perf_counter() - started
+    scored = [t for t in finished if t.status == "finished"]
     return PlaySummary(
         out=run.path, matches=len(finished), skipped=len(seeds) - len(todo),
-        errors=sum(t.status != "finished" for t in finished), rewards=reward_means(finished),
+        errors=len(finished) - len(scored), rewards=reward_means(finished),
         generated_tokens=runner.stats.generated_tokens, seconds=seconds,
         engine_seconds=runner.stats.engine_seconds,
         turns=sum(len(t.turns) for t in finished),
         parse_errors=sum(1 for t in finished for u in t.turns if u.parse_error),
+        seats=seat_parse_stats(finished),
+        monitors=monitors.arena_monitors(arena, finished) if scored else {},
     )

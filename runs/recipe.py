@@ -283,6 +283,22 @@ def _format(exc: ValidationError) -> str:
     return f"recipe field '{where}'{given}: {msg}{more}"
 
 
+def _anchor_arena_files(data: dict[str, Any], folder: Path) -> None:
+    """``file.py:Class`` arena names resolve against the working directory, else against
+    the recipe's folder (so ``examples/debate.toml`` can name ``debate.py:Debate``); the
+    resolved path is made absolute so that the run's saved recipe works from anywhere."""
+    for section in ("arena", "eval"):
+        node = data.get(section)
+        key = "name" if section == "arena" else "arena"
+        if not isinstance(node, dict) or not isinstance(node.get(key), str) or ".py:" not in node[key]:
+            continue
+        file, _, cls = node[key].rpartition(":")
+        for candidate in (Path(file), folder / file):
+            if candidate.is_file():
+                node[key] = f"{candidate.resolve()}:{cls}"
+                break
+
+
 def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
     """Load and validate a recipe from a TOML file (or a dict), applying dotted overrides."""
     if isinstance(source, dict):
@@ -305,6 +321,8 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
         except tomllib.TOMLDecodeError as exc:
             raise RecipeError(f"{path} is not valid TOML: {exc}") from None
     data = apply_overrides(data, overrides or [])
+    if not isinstance(source, dict):
+        _anchor_arena_files(data, path.parent)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:

@@ -22,6 +22,8 @@ from sparring.agents import (
     parsers,
 )
 from sparring.agents.conformance import check_role
+from sparring.arenas.evaluation import Evaluation
+from sparring.rewards.metrics import Metric, metric
 from sparring.arenas import (
     Arena,
     ArenaError,
@@ -63,6 +65,8 @@ _LAZY = {
     **{name: "sparring.agents.updates" for name in (
         "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
         "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update")},
+    "Algorithm": "sparring.runs.algorithms",
+    "register_update": "sparring.runs.algorithms",
     **{name: "sparring.runs" for name in (
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
@@ -81,14 +85,14 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
-    "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
-    "DPOUpdate", "Engine", "GenerationRequest", "GroupSample", "IPOUpdate", "Match", "ModelPool",
+    "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
+    "DPOUpdate", "Engine", "Evaluation", "GenerationRequest", "GroupSample", "IPOUpdate", "Match", "Metric", "ModelPool",
     "Outcome", "ParseError", "PlayConfig", "PolicyGradientUpdate", "PreferencePair",
     "QuestionAnswerVerify", "Recipe", "RecipeError", "Reply", "Reward", "RewardRecord", "Role",
     "RunDir", "Runner", "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "SamplingParams",
     "Score", "ScriptedEngine", "Store", "Trainer", "Transcript", "Turn", "Update",
     "best_worst_pairs", "builtin_roles", "check_arena", "check_reward", "check_role",
-    "consistency_pairs", "export", "grpo_groups", "load_recipe", "make", "margin_pairs", "parsers",
-    "play", "reference_sft", "register", "registered", "replay", "resolve", "reward",
+    "consistency_pairs", "export", "grpo_groups", "load_recipe", "make", "margin_pairs", "metric", "parsers",
+    "play", "reference_sft", "register", "register_update", "registered", "replay", "resolve", "reward",
     "sft_samples", "spin_pairs", "train",
 ]

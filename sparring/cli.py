@@ -1,40 +1,72 @@
-"""The ``sparring`` command line: play, show, replay, arenas, check."""
+"""The ``sparring`` command line: play, show, replay, arenas, check, train, export.
+
+Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
+recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
+bug in sparring or a library under it: its type, the line that raised it and a hint to
+rerun with ``--debug`` (or ``SPARRING_DEBUG=1``), which prints the full traceback; it
+exits 1. An input mistake is one of the error classes raised on purpose for users
+(``RecipeError``, ``ArenaError``, ``ConformanceError``, the file errors), or a
+``ValueError``/``KeyError``/``TypeError`` raised by a ``raise`` statement in sparring's
+own code (its validation); the same classes raised inside torch, transformers or by a
+failing built-in call are bugs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
+import tomllib
+import traceback
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE_DIRS = ("agents", "arenas", "rewards", "runs", "sparring")
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _pairs(items: list[str], what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _key_values(items: list[str], what: str) -> list[str]:
     for item in items:
         if "=" not in item:
             raise ValueError(f"{what} {item!r} must look like key=value")
-        key, _, value = item.partition("=")
-        out[key.strip()] = _value(value)
-    return out
+    return items
 
 
-def _role_options(items: list[str]) -> dict[str, dict[str, Any]]:
+def arena_kwargs(items: list[str]) -> dict[str, Any]:
+    """``--arena-arg KEY=VALUE`` items as constructor kwargs; values read as TOML (else strings)."""
+    from sparring.runs.recipe import apply_overrides
+
+    return apply_overrides({}, _key_values(items, "--arena-arg"))
+
+
+def role_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--role SEAT.FIELD=VALUE`` items per seat; values read as TOML (else strings)."""
+    from sparring.runs.recipe import parse_override
+
     roles: dict[str, dict[str, Any]] = {}
-    for key, value in _pairs(items, "--role option").items():
-        seat, dot, field = key.partition(".")
-        if not dot:
+    for item in _key_values(items, "--role option"):
+        path, value = parse_override(item)
+        if len(path) != 2:
+            key = item.partition("=")[0].strip()
             raise ValueError(f"--role {key}=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)")
-        roles.setdefault(seat, {})[field] = value
+        roles.setdefault(path[0], {})[path[1]] = value
     return roles
+
+
+def adapter_folders(items: list[str]) -> dict[str, str]:
+    """``--adapter NAME=PATH`` items (the path is taken as written, not parsed)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, path = item.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise ValueError(f"--adapter {item!r} must look like NAME=PATH (e.g. judge=out/run/adapters/judge/v3)")
+        if name.strip() in out:
+            raise ValueError(f"--adapter {name.strip()!r} is given twice")
+        out[name.strip()] = path.strip()
+    return out
 
 
 def cmd_play(args: argparse.Namespace, console: Console) -> int:
@@ -43,25 +75,26 @@ def cmd_play(args: argparse.Namespace, console: Console) -> int:
     config = PlayConfig(
         arena=args.arena, out=args.out, matches=args.matches, seed=args.seed, model=args.model,
         dtype=args.dtype, device=args.device, batch_size=args.batch_size,
-        max_in_flight=args.max_in_flight, arena_kwargs=_pairs(args.arena_arg, "--arena-arg"),
-        roles=_role_options(args.role),
+        max_in_flight=args.max_in_flight, arena_kwargs=arena_kwargs(args.arena_arg),
+        roles=role_options(args.role), adapters=adapter_folders(args.adapter),
     )
     summary = play(config, progress=not args.quiet)
     from rich.table import Table
 
     table = Table(title=f"{summary.matches} matches played → {summary.out}", show_header=True)
-    table.add_column("reward/role")
-    table.add_column("mean", justify="right")
-    table.add_column("n", justify="right")
+    for col, justify in (("reward", "left"), ("seat", "left"), ("mean", "right"), ("std", "right"), ("n", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for key, stat in summary.rewards.items():
-        table.add_row(key, f"{stat['mean']:.3f}", f"{int(stat['count'])}")
+        name, _, seat = key.rpartition("/")
+        table.add_row(name, seat, f"{stat['mean']:.3f}", f"{stat['std']:.3f}", f"{int(stat['count'])}")
     console.print(table)
-    labels = {"solver_verdict/solver": "solver accuracy (judged by the verifier)",
-              "solver_truth/solver": "solver accuracy (programmatic check)",
-              "verifier_truth/verifier": "verifier agreement with the truth"}
-    for key, label in labels.items():
-        if key in summary.rewards:
-            console.print(f"{label}: [bold]{summary.rewards[key]['mean']:.1%}[/]")
+    if summary.seats:
+        console.print("parse failures: " + ", ".join(
+            f"{seat} {int(s['parse_errors'])}/{int(s['turns'])} ({s['parse_error_rate']:.0%})"
+            for seat, s in summary.seats.items()))
+    # Arena-declared monitors (Arena.monitors()): printed as the arena names them.
+    if summary.monitors:
+        console.print("monitors: " + ", ".join(f"{key} {value:.3g}" for key, value in summary.monitors.items()))
     console.print(
         f"matches: {summary.matches} played, {summary.skipped} already stored, {summary.errors} errors; "
         f"turns: {summary.turns} ({summary.parse_errors} unparseable); "
@@ -69,6 +102,14 @@ def cmd_play(args: argparse.Namespace, console: Console) -> int:
         f"[bold]{summary.tokens_per_second:.1f} tokens/s[/]"
     )
     return 0 if summary.errors == 0 else 1
+
+
+def _adapter_sources(run: Path) -> dict[str, str]:
+    config = run / "config.toml"
+    if not config.exists():
+        return {}
+    recorded = tomllib.loads(config.read_text())
+    return {name: info.get("source", "?") for name, info in recorded.get("adapters", {}).items()}
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:

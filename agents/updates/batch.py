@@ -60,6 +60,11 @@ class GroupSample:
             sample is on-policy (the ratio is then exactly 1 at the first step).
         reward: Scalar reward; for SPPO, the reply's estimated win rate in [0, 1].
         group_id: Samples with equal ``group_id`` share a prompt and a baseline.
+        temperature: Temperature the reply was sampled at (the turn's recorded
+            ``sampling["temperature"]``; ``0`` means greedy, whose ``old_logprobs`` are of
+            the raw logits). Policy-gradient updates score the reply under this
+            temperature so the importance ratio compares like with like; ``None`` falls
+            back to the update's ``temperature``.
         meta: Provenance (role, adapter, adapter version, match, turn, texts).
     """
 
@@ -68,6 +73,7 @@ class GroupSample:
     old_logprobs: list[float] | None
     reward: float
     group_id: Hashable
+    temperature: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +83,8 @@ class GroupSample:
                 f"GroupSample: old_logprobs has {len(self.old_logprobs)} values for "
                 f"{len(self.completion_ids)} completion tokens; give one per token or None"
             )
+        if self.temperature is not None and not self.temperature >= 0:
+            raise ValueError(f"GroupSample: temperature must be >= 0 (0 = greedy) or None, got {self.temperature}")
 
 
 @dataclass(frozen=True)

@@ -191,8 +191,9 @@ class SPPOUpdate(Update):
     """SPPO: regress each reply's log-ratio to the reference on its centred win rate.
 
     Items are :class:`GroupSample` whose ``reward`` is the reply's estimated probability
-    of beating the current policy (e.g. its mean preference over the other replies of
-    its group); ``old_logprobs`` and ``group_id`` are not used. The reference should be
+    of beating the current policy given its prompt (its mean preference over the other
+    replies to the same prompt, :func:`sparring.rewards.builders.win_rates`);
+    ``old_logprobs``, ``group_id`` and ``temperature`` are not used. The reference should be
     the iterate the replies came from: call :meth:`snapshot_reference` before generating
     each iteration's data (``reference=None`` anchors to the base instead).
 
@@ -200,7 +201,7 @@ class SPPOUpdate(Update):
         pool: The model pool.
         model_name: Model in the pool.
         adapter: Adapter to train.
-        eta: Target log-ratio scale; ``eta = 1 / beta`` matches TRL's ``sppo_hard``
+        eta: Target log-ratio scale (> 0); ``eta = 1 / beta`` matches TRL's ``sppo_hard``
             (the default 10 is TRL's default ``beta = 0.1``).
         **kwargs: Settings of :class:`~sparring.agents.updates.base.Update`.
     """
@@ -210,6 +211,8 @@ class SPPOUpdate(Update):
 
     def __init__(self, pool: ModelPool, model_name: str, adapter: str, *, eta: float = 10.0, **kwargs: Any) -> None:
         super().__init__(pool, model_name, adapter, **kwargs)
+        if not eta > 0:
+            raise ValueError(f"SPPO's eta must be > 0 (it scales the target log-ratio), got {eta}")
         self.eta = eta
 
     def _prepare(self, batch: Sequence[Any]) -> tuple[Any, Metrics]:
@@ -239,9 +242,12 @@ class PolicyGradientUpdate(Update):
 
     Advantages are computed over the whole batch before micro-batching (a group may
     span micro-batches). ``old_logprobs`` of each sample (the sampling engine's
-    log-probs) give the importance ratio; with ``temperature`` set to the sampling
-    temperature the policy's log-probs are computed under the same distribution (top-p
-    truncation is not modelled). The loss is a token mean over the whole batch.
+    log-probs) give the importance ratio, so the policy's log-probs (and the reference's,
+    for the KL penalty) are computed under the distribution each reply was sampled from:
+    its own ``GroupSample.temperature``, else the update's ``temperature``. A greedy
+    reply (temperature 0) had its log-probs recorded on the raw logits, so it is scored
+    at temperature 1. Top-p truncation is not modelled. The loss is a token mean over
+    the whole batch.
 
     Args:
         pool: The model pool.
@@ -253,7 +259,8 @@ class PolicyGradientUpdate(Update):
         clip_eps: Clip range of the importance ratio.
         kl_coef: Weight of the k3 KL penalty to ``reference`` (base by default); 0 skips
             the reference forward entirely.
-        temperature: Sampling temperature the ``old_logprobs`` were measured at.
+        temperature: Sampling temperature of samples that do not record their own
+            (``GroupSample.temperature is None``); ``0`` means greedy, as above.
         **kwargs: Settings of :class:`~sparring.agents.updates.base.Update`.
     """
 
@@ -268,6 +275,8 @@ class PolicyGradientUpdate(Update):
         super().__init__(pool, model_name, adapter, **kwargs)
         if advantage not in ("grpo", "rloo"):
             raise ValueError(f"advantage must be 'grpo' or 'rloo', got {advantage!r}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
         self.advantage = advantage
         self.normalize_std = normalize_std
         self.clip_eps = clip_eps
@@ -294,17 +303,27 @@ class PolicyGradientUpdate(Update):
         }
         return _PolicyGradientPlan(adv, tokens), metrics
 
+    def scoring_temperature(self, sample: GroupSample) -> float:
+        """Temperature whose distribution ``sample``'s ``old_logprobs`` are under.
+
+        The sample's own recorded temperature, else the update's; greedy (0) maps to 1
+        because engines record greedy log-probs on the raw logits.
+        """
+        t = sample.temperature if sample.temperature is not None else self.temperature
+        return t if t > 0 else 1.0
+
     def _micro_loss(self, items: Sequence[Any], offset: int, plan: Any) -> tuple[Tensor, Metrics, float]:
         prompts = [s.prompt_ids for s in items]
         replies = [s.completion_ids for s in items]
-        logps, mask = sequence_logprobs(self.model, prompts, replies, self.pad_id, self.temperature)
+        temps = [self.scoring_temperature(s) for s in items]
+        logps, mask = sequence_logprobs(self.model, prompts, replies, self.pad_id, temps)
         old = logps.detach().clone()  # on-policy rows: ratio exactly 1
         for row, s in enumerate(items):
             if s.old_logprobs is not None:
                 old[row, : len(s.old_logprobs)] = torch.tensor(s.old_logprobs, dtype=old.dtype)
         ref = None
         if self.kl_coef:
-            ref, _ = reference_logprobs(self.model, self.reference, prompts, replies, self.pad_id, self.temperature)
+            ref, _ = reference_logprobs(self.model, self.reference, prompts, replies, self.pad_id, temps)
         adv = plan.advantages[offset : offset + len(items)].to(logps.device)
         loss, metrics = grpo_loss(logps, old, ref, adv, mask, clip_eps=self.clip_eps, kl_coef=self.kl_coef)
         return loss, metrics, mask.sum().item() / plan.tokens
