@@ -6,9 +6,9 @@ Gemma, ``<|eot_id|>`` in Llama 3), which need not be ``tokenizer.eos_token`` (Ge
 is ``<eos>``; base-model tokenizers of ChatML families name ``<|endoftext|>``). The
 embedded SmolLM2-Instruct happens to use ``<|im_end|>`` for both. Training targets
 that are written rather than sampled (SPIN's chosen replies, reference SFT) must end the
-same way, or the model learns to stop on a token it never emits, and the chosen and
-rejected replies of a pair differ in their last token for a reason that has nothing to do
-with their content.
+same way: otherwise the model is taught to end turns with a token its template never
+writes, and a SPIN pair's chosen and rejected replies differ in their last token for a
+reason that has nothing to do with their content.
 
 :func:`end_of_turn_ids` finds the marker by rendering a short conversation whose last
 assistant message is a sentinel string and tokenizing what the template writes after it.

@@ -73,7 +73,7 @@ def _groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[l
     return groups if groups else match_groups(transcripts, role, reward)
 
 
-def sampled_temperature(turn: Turn) -> float | None:
+def _sampled_temperature(turn: Turn) -> float | None:
     """The temperature ``turn`` was sampled at (``0``: greedy), from its recorded sampling.
 
     ``None`` when the transcript did not record one (the update then uses its default).
@@ -95,7 +95,7 @@ def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encod
             out.append(GroupSample(
                 encode(turn.messages), list(turn.token_ids), list(turn.logprobs) or None, value,
                 group_id=f"{t.match_id}/{turn.ask}" if len(group) > 1 and _same_ask(group) else f"g{gi}",
-                temperature=sampled_temperature(turn),
+                temperature=_sampled_temperature(turn),
                 meta=_meta(t, turn, completion=turn.text),
             ))
     return out

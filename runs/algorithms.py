@@ -65,7 +65,8 @@ class BuildContext:
     transcripts: list[Transcript]
     seat: str
     reward: str | None
-    reward_bounds: tuple[float, float]
+    reward_bounds: tuple[float, float] | None
+    """The training reward's own declared bounds (``None``: it declares none)."""
     arena: Arena
     spec: RoleSection
     encode: Callable[[list[dict[str, str]]], list[int]]
@@ -131,7 +132,7 @@ def _policy_gradient(kind: str) -> Callable[[UpdateContext], Update]:
         return _updates().PolicyGradientUpdate(
             c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps,
             kl_coef=t.beta if t.kl_coef is None else t.kl_coef,
-            temperature=c.role.sampling.temperature or 1.0, **c.common)
+            temperature=c.role.sampling.temperature or 1.0, **c.common)  # fallback: turns carry their own
     return make
 
 
@@ -155,14 +156,14 @@ for _algorithm in (
               description="DPO on best/worst replies of each group"),
     Algorithm("soft_dpo", lambda c: _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: builders.margin_pairs(c.transcripts, c.seat, c.reward, c.encode, margin=1e-6,
-                                              span=c.reward_bounds[1] - c.reward_bounds[0]), "base",
+                                              bounds=c.reward_bounds), "base",
               description="DPO on every ordered pair, labels from the reward gap over the reward's span"),
     Algorithm("ipo", lambda c: _updates().IPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode), "base",
               description="IPO on best/worst replies of each group"),
     Algorithm("sppo", lambda c: _updates().SPPOUpdate(c.pool, c.model, c.adapter, eta=c.train.sppo_eta,
                                                        reference=c.pool.snapshot(c.model, c.adapter), **c.common),
-              lambda c: builders.win_rates(_groups(c), *c.reward_bounds), "iterate",
+              lambda c: builders.win_rates(_groups(c), c.seat), "iterate",
               description="SPPO: squared loss to eta*(P(win) - 1/2), anchored to the generating iterate"),
     Algorithm("spin", lambda c: _updates().SPINUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
@@ -198,14 +199,14 @@ def training_reward(arena: Arena, seat: str, named: str | None) -> str:
                      f"set roles.{seat}.reward to one of: {listed}")
 
 
-def reward_bounds(arena: Arena, name: str | None) -> tuple[float, float]:
-    """The declared bounds of reward ``name`` (its own, else the arena's)."""
+def reward_bounds(arena: Arena, name: str | None) -> tuple[float, float] | None:
+    """The bounds reward ``name`` declares, or ``None``: the arena-wide ``reward_bounds``
+    are not used, since a 0/1 reward in a (-1, 1) arena would get a misleading scale."""
     for r in arena.rewards():
         if r.name == name and getattr(r, "bounds", None) is not None:
             low, high = r.bounds  # type: ignore[attr-defined]
             return float(low), float(high)
-    low, high = arena.reward_bounds
-    return float(low), float(high)
+    return None
 
 
 def check_requirements(arena: Arena, seat: str, spec: RoleSection) -> None:
@@ -216,5 +217,5 @@ def check_requirements(arena: Arena, seat: str, spec: RoleSection) -> None:
         needs.add("reference_reply")
     for need in sorted(needs):
         if need == "reference_reply" and not callable(getattr(arena, "reference_reply", None)):
-            what = "targets = \"reference\"" if algorithm.name != "spin" or spec.targets == "reference" and "reference_reply" not in algorithm.requires else f"update {algorithm.name!r}"
+            what = f"update {algorithm.name!r}" if need in algorithm.requires else 'targets = "reference"'
             raise ValueError(f"recipe field 'roles.{seat}.update': {what} needs {REQUIREMENTS[need]}, which {arena.id} does not have")

@@ -207,6 +207,8 @@ def resolve_roles(arena: Arena, overrides: dict[str, dict[str, Any]], model: str
         if seat not in roles:
             raise ValueError(f"roles.{seat}: {seat!r} is not a seat of {arena.id} (seats: {', '.join(arena.roles)})")
         opts = dict(opts)
+        if isinstance(opts.get("stop"), str):  # one stop string, not its characters
+            opts["stop"] = [opts["stop"]]
         adapter = opts.pop("adapter", roles[seat].adapter)
         try:
             roles[seat] = roles[seat].bind(adapter=adapter, **opts)

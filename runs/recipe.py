@@ -9,6 +9,9 @@ settings. Unknown fields and bad values are errors that name the field and the f
 
 from __future__ import annotations
 
+import copy
+import json
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -19,6 +22,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sparring.runs.algorithms import get_algorithm
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def show_value(value: Any, limit: int = 60) -> str:
+    """``value`` as it would be written in a recipe (TOML: ``true``, ``"text"``, ``[1, 2]``),
+    clipped to ``limit`` characters, for one-line error messages."""
+
+    def toml(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, float) and math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if isinstance(v, float) and math.isnan(v):
+            return "nan"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(toml(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {toml(x)}" for k, x in v.items()) + "}"
+        if v is None:
+            return "(not set)"
+        return str(v)
+
+    text = " ".join(toml(value).split()) if not isinstance(value, str) else toml(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_adapter_name(name: str) -> str:
@@ -35,8 +63,9 @@ class RecipeError(ValueError):
 
 
 class _Section(BaseModel):
-    # strict: TOML has real types, so `true` where a number is expected is a mistake
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # strict: TOML has real types, so `true` where a number is expected is a mistake;
+    # TOML also spells inf and nan, which no setting here means
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ModelSection(_Section):
@@ -50,6 +79,12 @@ class ModelSection(_Section):
     """``cpu`` or ``cuda`` (checked against the machine before the model loads)."""
     batch_size: int = Field(32, ge=1)
     """Most rows per generation batch."""
+
+    @field_validator("source")
+    @classmethod
+    def _home(cls, value: str) -> str:
+        # ``~/models/x`` is a folder to the user; loaders given it verbatim would look it up as a hub id
+        return str(Path(value).expanduser()) if value.startswith("~") else value
 
 
 class ArenaSection(_Section):
@@ -73,6 +108,26 @@ class AdapterSection(_Section):
     init_from: str | None = None
     """A saved peft adapter folder (e.g. ``RUN/adapters/solver/v12``) to start from instead
     of peft's fresh init; its rank and targets must match this section."""
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value or not all(name.strip() for name in value):
+                raise ValueError("must be \"all-linear\" or a non-empty list of module names, e.g. [\"q_proj\", \"v_proj\"]")
+            return value
+        if value != "all-linear":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"a string other than \"all-linear\" is a regular expression of module paths, "
+                                 f"and this one does not compile ({exc}); list names instead: [\"q_proj\", \"v_proj\"]") from None
+        return value
+
+    @field_validator("init_from")
+    @classmethod
+    def _home(cls, value: str | None) -> str | None:
+        return str(Path(value).expanduser()) if value is not None and value.startswith("~") else value
 
 
 class RoleSection(_Section):
@@ -111,7 +166,14 @@ class RoleSection(_Section):
     @model_validator(mode="after")
     def _needs_adapter(self) -> RoleSection:
         if self.update != "none" and self.adapter is None:
-            raise ValueError(f"update={self.update!r} needs an adapter to train; set adapter = \"NAME\"")
+            raise ValueError(f"update = {show_value(self.update)} needs an adapter to train; set adapter = \"NAME\"")
+        # settings that only an update reads would otherwise be ignored without a word
+        if self.update == "none" and self.reward is not None:
+            raise ValueError(f"reward = {show_value(self.reward)} has no effect without an update; "
+                             "set update (e.g. \"grpo\") or remove the reward")
+        if self.targets != "own" and self.update != "sft":
+            raise ValueError(f"targets = {show_value(self.targets)} is read only by update = \"sft\" "
+                             f"(this seat's update is {show_value(self.update)}); remove it or use sft")
         return self
 
 
@@ -209,6 +271,21 @@ class Recipe(_Section):
                         f"schedule[{i}].roles names {seat!r}, which has no update; "
                         f"set roles.{seat}.update or remove it from the phase"
                     )
+        if self.schedule:
+            scheduled = {seat for phase in self.schedule for seat in phase.roles}
+            for seat in sorted(trained - scheduled):
+                raise ValueError(
+                    f"roles.{seat}.update = {show_value(self.roles[seat].update)} never runs: no schedule phase "
+                    f"names {seat!r}; add it to a phase's roles, or set roles.{seat}.update = \"none\""
+                )
+        used = {r.adapter for r in self.roles.values() if r.adapter is not None}
+        for name in self.adapters:
+            if name not in used:
+                raise ValueError(
+                    f"adapters.{name}: no seat plays on adapter {name!r} (adapters in use: "
+                    f"{', '.join(sorted(used)) or 'none'}); bind one with roles.<seat>.adapter = \"{name}\" "
+                    "or fix the name"
+                )
         by_adapter: dict[str, tuple[str, str]] = {}
         for seat, role in self.roles.items():
             if role.adapter is None or role.update == "none":
@@ -245,9 +322,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise RecipeError(f"override {item!r} must look like section.field=value (e.g. train.lr=1e-4)")
     key, _, raw = item.partition("=")
-    path = [p for p in key.strip().split(".") if p]
-    if not path:
-        raise RecipeError(f"override {item!r} has an empty field name")
+    path = [p.strip() for p in key.strip().split(".")]
+    if not key.strip():
+        raise RecipeError(f"override {item!r} has an empty field name (e.g. train.lr=1e-4)")
+    if not all(path):
+        raise RecipeError(f"override {item!r}: field name {key.strip()!r} has an empty part between dots "
+                          "(e.g. train.lr=1e-4)")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -260,27 +340,53 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         path, value = parse_override(item)
         node = data
-        for part in path[:-1]:
+        for i, part in enumerate(path[:-1]):
             child = node.setdefault(part, {})
+            if isinstance(child, list):
+                raise RecipeError(f"override {item!r}: {'.'.join(path[:i + 1])!r} is a list; override it whole, "
+                                  f"e.g. {'.'.join(path[:i + 1])}=[{{roles=[\"solver\"]}}]")
             if not isinstance(child, dict):
-                raise RecipeError(f"override {item!r}: {part!r} is a value, not a section")
+                raise RecipeError(f"override {item!r}: {'.'.join(path[:i + 1])!r} is a value, not a section")
             node = child
         node[path[-1]] = value
     return data
 
 
+_UNION_TAGS = ("str", "list[str]", "int", "float", "bool", "none")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A pydantic location as the recipe spells it: ``schedule[0].roles``, ``adapters.solver.rank``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in _UNION_TAGS:  # which member of ``str | list[str]`` failed is noise
+            out += f".{part}" if out else str(part)
+    return out
+
+
 def _format(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "<recipe>"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    errors = exc.errors()
+    err = errors[0]
+    where = _where(tuple(err["loc"]))
+    msg = " ".join(err["msg"].removeprefix("Value error, ").split())
+    kind = err["type"]
+    if kind == "extra_forbidden":
         msg = "unknown field; check its spelling against docs (sparring.runs.recipe)"
+    elif kind in ("model_type", "dict_type") and where:
+        msg = f"is a section, not a value; set its fields ({where}.FIELD = VALUE, or a [{where}] table)"
+    elif kind == "missing":
+        msg = "is required"
     given = ""
-    if "input" in err and err["type"] != "extra_forbidden" and not isinstance(err["input"], dict):
-        text = repr(err["input"])
-        given = f" = {text if len(text) <= 60 else text[:57] + '...'}"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"recipe field '{where}'{given}: {msg}{more}"
+    if "input" in err and kind not in ("extra_forbidden", "missing") and not isinstance(err["input"], dict):
+        given = f" = {show_value(err['input'])}"
+    # a value failing every member of a union is one mistake, not several
+    more = len({_where(tuple(e["loc"])) for e in errors}) - 1
+    tail = f" (and {more} more)" if more > 0 else ""
+    if not where:
+        return f"recipe: {msg}{tail}"
+    return f"recipe field '{where}'{given}: {msg}{tail}"
 
 
 def _anchor_arena_files(data: dict[str, Any], folder: Path) -> None:
@@ -302,7 +408,7 @@ def _anchor_arena_files(data: dict[str, Any], folder: Path) -> None:
 def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
     """Load and validate a recipe from a TOML file (or a dict), applying dotted overrides."""
     if isinstance(source, dict):
-        data = dict(source)
+        data = copy.deepcopy(source)  # overrides must not reach into the caller's dict
     else:
         path = Path(source)
         if path.is_dir():
@@ -315,11 +421,13 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
             else:
                 raise RecipeError(f"recipe {source} does not exist (a path to a .toml file, or a name in recipes/)")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
-            raise RecipeError(f"{path} is not a text file (a recipe is TOML)") from None
+            raise RecipeError(f"recipe {path} is not a text file (a recipe is UTF-8 TOML)") from None
         except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"{path} is not valid TOML: {exc}") from None
+            raise RecipeError(f"recipe {path} is not valid TOML: {' '.join(str(exc).split())}") from None
+        except OSError as exc:
+            raise RecipeError(f"recipe {path} cannot be read: {exc.strerror or exc}") from None
     data = apply_overrides(data, overrides or [])
     if not isinstance(source, dict):
         _anchor_arena_files(data, path.parent)

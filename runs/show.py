@@ -1,4 +1,10 @@
-"""Render transcripts in the terminal with rich: turns, prompts, replies, parses, rewards."""
+"""Render transcripts in the terminal with rich: turns, prompts, replies, parses, rewards.
+
+Each turn shows everything its role saw, system prompt included (two seats that differ
+only in their system prompt look different), what it replied, the parse and its rewards.
+The match list shows every (reward, seat) of a match separately, never a blend of a
+seat's different rewards.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,9 @@ def render_transcript(t: Transcript, role: str | None = None, full: bool = False
         body = Table.grid(padding=(0, 1))
         body.add_column(style="dim", no_wrap=True)
         body.add_column()
+        system = "\n".join(m["content"] for m in turn.messages if m["role"] == "system")
+        if system:
+            body.add_row("system", Text(_clip(system, limit), style="dim italic"))
         seen = "\n".join(f"{m['role']}: {m['content']}" for m in turn.messages if m["role"] != "system")
         body.add_row("saw", Text(_clip(seen, limit)))
         body.add_row("replied", Text(_clip(turn.text, limit), style=color))
@@ -67,20 +76,35 @@ def render_transcript(t: Transcript, role: str | None = None, full: bool = False
     return Panel(Group(*parts), title=f"match {t.match_id}", title_align="left")
 
 
+def match_rewards(t: Transcript) -> dict[str, float]:
+    """``{"<reward>/<seat>": mean}`` of one match (a reward scoring several turns of a
+    seat is averaged over them; different rewards are never blended)."""
+    values: dict[str, list[float]] = {}
+    for r in t.rewards:
+        values.setdefault(f"{r.reward}/{r.role}", []).append(r.value)
+    return {key: sum(v) / len(v) for key, v in values.items()}
+
+
 def match_table(transcripts: list[Transcript]) -> Table:
-    """One row per match: id, arena, seed, status, turns, summary, mean reward per role."""
+    """One row per match: id, arena, status, turns, summary, each (reward, seat) value."""
     table = Table(title="matches")
     for col in ("match", "arena", "status", "turns", "summary", "rewards"):
         table.add_column(col, overflow="fold")
     for t in transcripts:
-        by_role = {seat: t.reward_of(seat) for seat in t.arena.roles}
-        rewards = " ".join(f"{k}={v:.2f}" for k, v in by_role.items() if v is not None)
+        rewards = " ".join(f"{k}={v:.2f}" for k, v in match_rewards(t).items())
         table.add_row(t.match_id, t.arena.id, t.status, str(len(t.turns)), _clip(t.summary, 80), rewards)
     return table
 
 
-def show(console: Console, transcripts: list[Transcript], role: str | None = None, full: bool = False) -> None:
-    """Print transcripts (a table when many, full panels when one or a few)."""
+def show(console: Console, transcripts: list[Transcript], role: str | None = None, full: bool = False,
+         adapters: dict[str, str] | None = None) -> None:
+    """Print transcripts (a table when many, full panels when one or a few).
+
+    ``adapters`` maps adapter names to the folders they were loaded from (the run's
+    config.toml); they are printed first, so a turn's ``judge v3`` can be traced to its file.
+    """
+    for name, source in (adapters or {}).items():
+        console.print(Text(f"adapter {name}: loaded from {source}", style="dim"))
     if len(transcripts) > 3:
         console.print(match_table(transcripts))
         console.print("[dim]show one match with --match ID[/]")

@@ -28,6 +28,7 @@ from typing import Any
 
 import tomli_w
 
+from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
 from sparring.agents.sampling import derive_seed
@@ -231,9 +232,10 @@ class Trainer:
     def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
         """Training data of one seat from this iteration's transcripts (the algorithm's builder)."""
         tok = self.loaded.tokenizer
+        end = end_of_turn_ids(tok)  # what the model really stops on (e.g. <|im_end|>), not always eos
 
         def encode_reply(text: str) -> list[int]:
-            return tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            return tok(text, add_special_tokens=False)["input_ids"] + end
 
         reward = self.rewards.get(seat)
         context = BuildContext(transcripts, seat, reward, reward_bounds(self.arena, reward), self.arena,

@@ -4,11 +4,12 @@ Errors: a mistake in the input (a bad flag value, an unknown arena, a missing fo
 recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
 bug in sparring or a library under it: its type, the line that raised it and a hint to
 rerun with ``--debug`` (or ``SPARRING_DEBUG=1``), which prints the full traceback; it
-exits 1. An input mistake is one of the error classes raised on purpose for users
-(``RecipeError``, ``ArenaError``, ``ConformanceError``, the file errors), or a
-``ValueError``/``KeyError``/``TypeError`` raised by a ``raise`` statement in sparring's
-own code (its validation); the same classes raised inside torch, transformers or by a
-failing built-in call are bugs.
+exits 1. An input mistake is one of the error classes raised for users (``RecipeError``,
+``ArenaError``, ``ConformanceError``, the file errors), or a ``ValueError``,
+``LookupError``, ``TypeError`` or ``RuntimeError`` raised by a ``raise`` statement in
+sparring's own code (its validation and "install X" messages). The same classes raised
+inside torch or transformers, or by a failing built-in call in our code (``int("x")``,
+``d[missing]``), are bugs.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     if not transcripts:
         console.print("no matches stored")
         return 1
-    show(console, transcripts, role=args.role, full=args.full)
+    show(console, transcripts, role=args.role, full=args.full, adapters=_adapter_sources(Path(args.dir)))
     return 0
 
 
@@ -141,12 +142,14 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
         for match_id in ids:
             result = replay(store.get(match_id))
             if result.identical:
-                console.print(f"[green]✓[/] {match_id}: transcript reproduced exactly")
+                console.print(f"[green]✓[/] {escape(match_id)}: transcript reproduced exactly")
             else:
                 bad += 1
-                console.print(f"[red]✗[/] {match_id}: replay differs")
+                console.print(f"[red]✗[/] {escape(match_id)}: replay differs")
                 for line in result.differences[:10]:
-                    console.print(f"    {line}")
+                    console.print(f"    {escape(line)}")
+    if args.all or len(ids) > 1:
+        console.print(f"{len(ids) - bad}/{len(ids)} reproduced exactly")
     return 1 if bad else 0
 
 
@@ -168,14 +171,21 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from sparring.arenas import ConformanceError, check_arena, make, registered
 
     names = args.arena or sorted(registered())
+    kwargs = arena_kwargs(args.arena_arg)
     failed = 0
     for name in names:
         try:
-            report = check_arena(make(name, **_pairs(args.arena_arg, "--arena-arg")))
-            console.print(f"[green]✓[/] {report.arena}: {report.matches} matches, {report.turns} turns, scripts: {', '.join(report.scripts)}")
+            report = check_arena(make(name, **kwargs))
         except ConformanceError as exc:
             failed += 1
-            console.print(f"[red]✗[/] {exc}")
+            console.print(f"[red]✗[/] {escape(str(exc))}")
+            continue
+        console.print(f"[green]✓[/] {report.arena}: {report.matches} matches, {report.turns} turns")
+        console.print("  checked:")
+        for rule in report.rules:
+            console.print(f"    - {escape(rule)}")
+        for warning in report.warnings:
+            console.print(f"  [yellow]warning:[/] {escape(warning)}")
     return 1 if failed else 0
 
 
@@ -187,7 +197,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
             args.overrides.insert(0, args.recipe)
             args.recipe = None
         out = args.resume
-        recipe = args.recipe or str(__import__("pathlib").Path(out) / "recipe.toml")
+        recipe = args.recipe or str(Path(out) / "recipe.toml")
     else:
         if not args.recipe or not args.out:
             raise ValueError("train needs a RECIPE and --out DIR (or --resume DIR)")
@@ -210,9 +220,17 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sparring`` command."""
     parser = argparse.ArgumentParser(prog="sparring", description="Multi-agent self-play with language models.")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="print the full traceback of any error (also SPARRING_DEBUG=1)")
+    # ``--debug`` is accepted after the command too; SUPPRESS keeps a top-level one from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("play", help="play matches of an arena and store them in a run directory")
+    def add(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    p = add("play", help="play matches of an arena and store them in a run directory")
     p.add_argument("arena", help="arena id, short name (qa-verify), file.py:Class or module:Class")
     p.add_argument("--matches", "-n", type=int, default=32, help="matches to play (default 32)")
     p.add_argument("--out", "-o", required=True, help="run directory to write")
@@ -222,12 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32, help="most rows per forward batch (default 32)")
     p.add_argument("--max-in-flight", type=int, default=64, help="most matches alive at once (default 64)")
-    p.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE", help="arena constructor argument (repeatable)")
-    p.add_argument("--role", action="append", default=[], metavar="SEAT.FIELD=VALUE", help="role override, e.g. solver.temperature=1.0 or solver.adapter=solver (repeatable)")
+    p.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="arena constructor argument, VALUE read as TOML: group_size=8, ops='[\"*\"]' (repeatable)")
+    p.add_argument("--role", action="append", default=[], metavar="SEAT.FIELD=VALUE",
+                   help="seat override, VALUE read as TOML; fields: adapter, temperature, top_p, "
+                        "max_new_tokens, stop; e.g. solver.temperature=1.0 or judge.adapter=judge (repeatable)")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                   help="load a saved peft adapter folder (e.g. RUN/adapters/judge/v3) as adapter NAME; "
+                        "play a seat on it with --role SEAT.adapter=NAME (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_play)
 
-    s = sub.add_parser("show", help="render stored transcripts in the terminal")
+    s = add("show", help="render stored transcripts in the terminal")
     s.add_argument("dir")
     s.add_argument("--match", "-m", action="append", help="match id (repeatable)")
     s.add_argument("--role", "-r", help="only this role's turns")
@@ -236,20 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--full", action="store_true", help="do not clip long prompts and replies")
     s.set_defaults(fn=cmd_show)
 
-    r = sub.add_parser("replay", help="re-run stored matches on their recorded replies and diff")
+    r = add("replay", help="re-run stored matches on their recorded replies and diff")
     r.add_argument("dir")
     r.add_argument("--match", "-m", action="append", help="match id (repeatable); default: the first")
     r.add_argument("--all", action="store_true", help="replay every stored match")
     r.set_defaults(fn=cmd_replay)
 
-    t = sub.add_parser("train", help="self-play training from a recipe (resumable)")
+    t = add("train", help="self-play training from a recipe (resumable)")
     t.add_argument("recipe", nargs="?", help="recipe .toml (or a name in recipes/)")
     t.add_argument("overrides", nargs="*", metavar="FIELD=VALUE", help="dotted overrides, e.g. train.lr=1e-4 roles.solver.adapter=shared")
     t.add_argument("--out", "-o", help="run directory to create")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed iteration")
     t.set_defaults(fn=cmd_train)
 
-    e = sub.add_parser("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft)")
+    e = add("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft)")
     e.add_argument("dir", help="run directory")
     e.add_argument("--format", "-f", required=True, choices=["dpo", "grpo", "sft"])
     e.add_argument("--to", "-o", required=True, help="output file: .jsonl or .parquet")
@@ -261,31 +285,92 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iteration", type=int, help="only matches of this iteration")
     e.set_defaults(fn=cmd_export)
 
-    a = sub.add_parser("arenas", help="list registered arenas")
+    a = add("arenas", help="list registered arenas")
     a.set_defaults(fn=cmd_arenas)
 
-    c = sub.add_parser("check", help="run the arena conformance check (all built-ins by default)")
-    c.add_argument("arena", nargs="*")
-    c.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE")
+    c = add("check", help="run the arena conformance check (all built-ins by default)")
+    c.add_argument("arena", nargs="*", help="arena id, short name, file.py:Class or module:Class")
+    c.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="arena constructor argument, VALUE read as TOML (repeatable)")
     c.set_defaults(fn=cmd_check)
     return parser
 
 
+_INTERRUPTED = {
+    "play": "interrupted; run the same command again to finish; stored matches are kept",
+    "train": "interrupted; continue from the last completed iteration with 'sparring train --resume {out}'",
+}
+
+
+def _ours(filename: str) -> str | None:
+    """``filename`` relative to the source root if it is sparring's own code, else ``None``."""
+    try:
+        relative = Path(filename).resolve().relative_to(_SOURCE_ROOT)
+    except ValueError:
+        return None
+    return str(relative) if relative.parts[0] in _PACKAGE_DIRS else None
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a mistake in the input (one line) rather than a bug (see module docs)."""
+    from sparring.agents.conformance import ConformanceError
+    from sparring.arenas.errors import ArenaError
+    from sparring.runs.recipe import RecipeError
+
+    if isinstance(exc, (RecipeError, ArenaError, ConformanceError, FileNotFoundError, FileExistsError,
+                        NotADirectoryError, IsADirectoryError)):
+        return True
+    if not isinstance(exc, (ValueError, LookupError, TypeError, RuntimeError)):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    return _ours(last.filename) is not None and (last.line or "").lstrip().startswith("raise")
+
+
+def _where(exc: BaseException) -> list[str]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return []
+    last = frames[-1]
+    lines = [f"raised at {_ours(last.filename) or last.filename}:{last.lineno} in {last.name}"]
+    if _ours(last.filename) is None:
+        mine = [f for f in frames if _ours(f.filename)]
+        if mine:
+            lines.append(f"called from {_ours(mine[-1].filename)}:{mine[-1].lineno} in {mine[-1].name}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``sparring`` command."""
+    """Entry point of the ``sparring`` command.
+
+    Exit codes: 0 done, 1 a bug (or matches that errored, or a failed check), 2 a mistake
+    in the input, 130 interrupted.
+    """
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("SPARRING_DEBUG", "").lower() in ("1", "true", "yes")
     console = Console()
     try:
         return args.fn(args, console)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted; stored matches are kept (run the same command, or --resume, to finish)[/]")
+        out = getattr(args, "resume", None) or getattr(args, "out", None) or "DIR"
+        console.print(f"[yellow]{escape(_INTERRUPTED.get(args.command, 'interrupted').format(out=out))}[/]")
         return 130
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError, RuntimeError) as exc:
-        # ArenaError is a RuntimeError and RecipeError a ValueError: user-facing errors
-        # whose message names the problem and the fix, so no traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        console.print(f"[red]error:[/] {message}")
-        return 2
+    except Exception as exc:  # noqa: BLE001 - the one place every error is reported
+        if debug:
+            traceback.print_exception(exc)
+        if is_user_error(exc):
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            console.print(f"[red]error:[/] {escape(str(message))}")
+            return 2
+        console.print(f"[red]bug:[/] {escape(f'{type(exc).__name__}: {exc}')}")
+        for line in _where(exc):
+            console.print(f"  {escape(line)}")
+        if not debug:
+            console.print("  this is a bug in sparring (or a library under it), not in your input; "
+                          "rerun with --debug (or SPARRING_DEBUG=1) for the full traceback")
+        return 1
 
 
 if __name__ == "__main__":

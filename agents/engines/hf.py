@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.agents.pool import LoadedModel
 from sparring.agents.sampling import uniform
@@ -84,9 +85,17 @@ class HFEngine:
             out = out["input_ids"]
         return list(out)
 
+    @functools.cached_property
+    def _stop_id_set(self) -> frozenset[int]:
+        return frozenset(self._stop_ids_uncached())
+
     def _stop_ids(self) -> set[int]:
+        return set(self._stop_id_set)
+
+    def _stop_ids_uncached(self) -> set[int]:
         tok = self.loaded.tokenizer
-        ids = {tok.eos_token_id}
+        # the chat template's end-of-turn marker too: SPIN targets end on it (chat_end)
+        ids = {tok.eos_token_id, *end_of_turn_ids(tok)}
         gen = getattr(self.loaded.base, "generation_config", None)
         eos = getattr(gen, "eos_token_id", None)
         if isinstance(eos, int):

@@ -2,8 +2,9 @@
 
 * :mod:`~sparring.agents.updates.losses`: pure loss functions on log-probs (DPO, soft
   DPO, IPO, SPIN, SPPO, GRPO/RLOO, SFT) and group advantages.
-* :mod:`~sparring.agents.updates.logprobs`: per-token log-probs of replies, and switching
-  adapters (a snapshot or the base) for reference log-probs on the same weights.
+* :mod:`~sparring.agents.updates.logprobs`: per-token log-probs of replies (chunked, so no
+  full-vocabulary log-softmax exists for every position at once), and switching adapters
+  (a snapshot or the base) for reference log-probs on the same weights.
 * :mod:`~sparring.agents.updates.batch`: the samples updates train on.
 * :mod:`~sparring.agents.updates.base`: the shared step (one AdamW over one adapter,
   micro-batched gradient accumulation, clipping, version bump, optimizer state).
@@ -21,7 +22,8 @@ from typing import Any
 _WHERE = {
     "Update": "base", "adapter_parameters": "base",
     "GroupSample": "batch", "PreferencePair": "batch", "SFTSample": "batch", "minibatches": "batch",
-    "reference_logprobs": "logprobs", "sequence_logprobs": "logprobs", "use_adapter": "logprobs",
+    "reference_logprobs": "logprobs", "selective_logprobs": "logprobs", "sequence_logprobs": "logprobs",
+    "use_adapter": "logprobs",
     "dpo_loss": "losses", "group_advantages": "losses", "grpo_loss": "losses", "ipo_loss": "losses",
     "rloo_advantages": "losses", "sft_loss": "losses", "spin_loss": "losses", "sppo_loss": "losses",
     "DPOUpdate": "step", "IPOUpdate": "step", "PolicyGradientUpdate": "step",

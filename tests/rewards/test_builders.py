@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import QuestionAnswerVerify, Runner
+from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 from sparring.rewards import builders
 
 ANSWERS = ["Answer: 42", "Answer: 41", "Answer: 42", "Answer: 40"]
@@ -67,12 +70,98 @@ def test_spin_and_sft(transcripts) -> None:  # noqa: ANN001
 
 def test_consistency_pairs_weight_by_agreement(transcripts) -> None:  # noqa: ANN001
     same = builders.consistency_pairs(transcripts, "solver", "solver_truth", "solver_truth", _encode)
-    assert same and all(p.strength == pytest.approx(1.0 if p.meta["consistency"] == 1.0 else 0.5 + 0.5 * p.meta["consistency"]) for p in same)
-    assert all(p.meta["consistency"] == 1.0 for p in same)
+    assert same and all(p.strength == 1.0 and p.meta["consistency"] == 1.0 for p in same)
     against = builders.consistency_pairs(transcripts, "solver", "solver_truth", "solver_verdict", _encode)
-    assert all(0.5 <= p.strength <= 1.0 for p in against)
+    assert against and all(p.strength == p.meta["consistency"] for p in against)
 
 
 def test_win_rates_rank_within_groups(transcripts) -> None:  # noqa: ANN001
-    samples = builders.win_rates(builders.grpo_groups(transcripts, "solver", "solver_truth", _encode), 0.0, 1.0)
-    assert all(0.0 <= s.reward <= 1.0 for s in samples)
+    samples = builders.win_rates(builders.grpo_groups(transcripts, "solver", "solver_truth", _encode))
+    assert len(samples) == 6 * 4 and all(0.0 <= s.reward <= 1.0 for s in samples)
+
+
+# -- hand-made transcripts: exact rankings, prompts and sampling settings -----------------
+
+
+def _transcript(match_id: str, values: list[float], previous: list[float] | None = None, prompt: str = "q",
+                temperature: float | None = 0.7, match_level: bool = False) -> Transcript:
+    """One ask of ``solver`` with ``len(values)`` replies scored by ``now`` (and ``before``)."""
+    sampling = {"max_new_tokens": 8} if temperature is None else {"max_new_tokens": 8, "temperature": temperature}
+    turns = [
+        Turn(index=i, ask=0, sample=i, role="solver", model="default", messages=[{"role": "user", "content": prompt}],
+             sampling=sampling, seed=i, text=f"reply {i}", token_ids=[10 + i], logprobs=[-1.0])
+        for i in range(len(values))
+    ]
+    records = [RewardRecord(reward="now", role="solver", value=v, turn=None if match_level else i)
+               for i, v in enumerate(values)]
+    records += [RewardRecord(reward="before", role="solver", value=v, turn=i) for i, v in enumerate(previous or [])]
+    return Transcript(match_id=match_id, arena=ArenaSpec(id="tests/hand-v1", roles=["solver"]), seed=0,
+                      roles={}, turns=turns, rewards=records)
+
+
+def _ids(messages):  # noqa: ANN001, ANN202
+    return [ord(c) for m in messages for c in m["content"]]
+
+
+def test_consistency_is_the_pair_strength_itself() -> None:
+    def strength(previous: list[float]) -> float:
+        (pair,) = builders.consistency_pairs([_transcript("m", [3, 2, 1, 0], previous)], "solver", "now", "before", _ids)
+        assert pair.meta["chosen"] == "reply 0" and pair.meta["rejected"] == "reply 3"  # best over worst, by "now"
+        return pair.strength
+
+    assert strength([3, 2, 1, 0]) == 1.0  # same ranking: a hard preference
+    assert strength([0, 1, 2, 3]) == 0.0  # reversed: the soft label trains the flipped pair
+    assert strength([3, 2, 0, 1]) == pytest.approx(5 / 6)  # one discordant pair of six: (tau + 1) / 2
+    assert strength([3, 3, 1, 0]) == pytest.approx(5.5 / 6)  # a tie in one ranking only counts half
+    rng = random.Random(0)
+    groups = [_transcript(f"m{k}", [3, 2, 1, 0], rng.sample(range(4), 4)) for k in range(300)]
+    rates = [p.strength for p in builders.consistency_pairs(groups, "solver", "now", "before", _ids)]
+    assert len(rates) == 300 and sum(rates) / len(rates) == pytest.approx(0.5, abs=0.03)  # unrelated rankings
+
+
+def test_margin_pair_labels_use_the_training_rewards_own_bounds() -> None:
+    binary = [_transcript("m", [1.0, 0.0])]
+    (pair,) = builders.margin_pairs(binary, "solver", "now", _ids, margin=1e-6, bounds=(0.0, 1.0))
+    assert pair.strength == 1.0  # a 1-vs-0 pair of a 0/1 reward is a hard preference
+    (pair,) = builders.margin_pairs(binary, "solver", "now", _ids, margin=1e-6)  # observed range: also (0, 1)
+    assert pair.strength == 1.0
+
+    graded = [_transcript("m", [0.2, 0.4, 0.8])]
+    by_gap = {round(p.meta["margin"], 6): p.strength
+              for p in builders.margin_pairs(graded, "solver", "now", _ids, margin=1e-6, bounds=(0.0, 1.0))}
+    assert by_gap == pytest.approx({0.2: 0.6, 0.4: 0.7, 0.6: 0.8})
+    observed = {round(p.meta["margin"], 6): p.strength
+                for p in builders.margin_pairs(graded, "solver", "now", _ids, margin=1e-6)}
+    assert observed == pytest.approx({0.2: 0.5 + 0.5 / 3, 0.4: 0.5 + 0.5 * 2 / 3, 0.6: 1.0})
+    with pytest.raises(ValueError, match="low <= high"):
+        builders.margin_pairs(graded, "solver", "now", _ids, bounds=(1.0, 0.0))
+
+
+def test_grpo_samples_carry_the_recorded_sampling_temperature(transcripts) -> None:  # noqa: ANN001
+    turns = {(t.match_id, u.index): u for t in transcripts for u in t.turns}
+    samples = builders.grpo_groups(transcripts, "solver", "solver_truth", _encode)
+    assert all(s.temperature == turns[(s.meta["match_id"], s.meta["turn"])].sampling["temperature"] for s in samples)
+    hand = [_transcript("a", [1.0, 0.0], temperature=1.3), _transcript("b", [1.0, 0.0], temperature=0.0),
+            _transcript("c", [1.0, 0.0], temperature=None)]
+    got = {s.meta["match_id"]: s.temperature for s in builders.grpo_groups(hand, "solver", "now", _ids)}
+    assert got == {"a": 1.3, "b": 0.0, "c": None}
+    rates = builders.win_rates(builders.grpo_groups(hand, "solver", "now", _ids))
+    assert {s.meta["match_id"]: s.temperature for s in rates} == got  # win_rates keeps every other field
+
+
+def test_win_rates_compare_replies_to_the_same_prompt_only() -> None:
+    # A match-level reward pools one reply per match into one batch group; replies to
+    # prompt "a" must not be ranked against replies to prompt "b".
+    matches = [_transcript(f"m{k}", [value], prompt=prompt, match_level=True)
+               for k, (prompt, value) in enumerate([("a", 0.9), ("a", 0.8), ("b", 0.1), ("b", 0.0), ("c", 0.5)])]
+    samples = builders.grpo_groups(matches, "solver", "now", _ids)
+    assert len({s.group_id for s in samples}) == 1  # the batch group
+    rates = {s.meta["match_id"]: s.reward for s in builders.win_rates(samples)}
+    assert rates == {"m0": 1.0, "m1": 0.0, "m2": 1.0, "m3": 0.0}  # "c" has no sibling: left out
+
+
+def test_win_rates_refuse_a_seat_with_one_reply_per_prompt(transcripts) -> None:  # noqa: ANN001
+    questions = builders.grpo_groups(transcripts, "questioner", "questioner_learnability", _ids)
+    assert len(questions) == 6
+    with pytest.raises(ValueError, match=r"SPPO cannot train seat 'questioner'.*n>1 in match.ask"):
+        builders.win_rates(questions)

@@ -7,6 +7,7 @@ import torch
 
 from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.agents.engines.hf import HFEngine
+from sparring.agents.engines.multilora import MultiLora
 from sparring.agents.pool import LoadedModel, ModelPool
 from sparring.agents.sampling import SamplingParams
 
@@ -146,10 +147,6 @@ def test_top_p_keeps_to_the_nucleus(tiny_engine: HFEngine) -> None:
 
 
 def test_adapters_mixed_in_one_batch_equal_single_adapter_runs() -> None:
-    pytest.importorskip(
-        "sparring.agents.engines.multilora",
-        reason="agents/engines/multilora.py (MultiLora) is not there yet",
-    )
     pool = ModelPool(dtype="fp32")
     loaded = pool.load("default", "tiny")
     pool.add_adapter("default", "left", rank=4, init="random", seed=1)
@@ -160,6 +157,7 @@ def test_adapters_mixed_in_one_batch_equal_single_adapter_runs() -> None:
     for (p, s, a), c in zip(rows, mixed, strict=True):
         single = engine.generate([_req(p, seed=s, adapter=a, max_new_tokens=10)])[0]
         assert _key(c) == _key(single), f"adapter {a}"
+    assert isinstance(engine._multilora, MultiLora)  # the batched multi-LoRA path really ran
     # The adapters really change the outputs (their B matrices are random, not zero).
     by_adapter = engine.generate([_req(PROMPTS[0], seed=1, adapter=a, temperature=0.0) for a in (None, "left", "right")])
     assert len({tuple(c.logprobs) for c in by_adapter}) == 3

@@ -7,7 +7,9 @@ import torch
 
 from sparring.agents.pool import ModelPool
 from sparring.agents.tiny import tiny_model
+from sparring.agents.updates import logprobs as logprobs_module
 from sparring.agents.updates import reference_logprobs, sequence_logprobs, use_adapter
+from sparring.agents.updates.logprobs import selective_logprobs
 
 PROMPTS = [[1, 60, 61, 62], [1, 70], [5, 6, 7, 8, 9, 10]]
 REPLIES = [[80, 81, 82], [90, 91, 92, 93, 94], []]
@@ -81,3 +83,102 @@ def test_use_adapter_restores_active_adapter_and_grad_flags(pool: ModelPool) -> 
         assert [p.requires_grad for p in model.parameters()] == flags
     with pytest.raises(KeyError, match="not on this model"), use_adapter(model, "nobody"):
         pass
+
+
+# -- memory: selective, chunked log-probs and reply-only LM head -------------------------
+
+
+def _unchunked(logits: torch.Tensor, targets: torch.Tensor, temps: torch.Tensor) -> torch.Tensor:
+    """The formula selective_logprobs must reproduce: a full log-softmax, then a gather."""
+    return (logits.float() / temps[:, None]).log_softmax(-1).gather(-1, targets[:, None])[:, 0]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1024])
+def test_selective_logprobs_equals_full_log_softmax_in_value_and_gradient(chunk: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = (4 * torch.randn(7, 300, generator=g)).requires_grad_()
+    targets = torch.randint(0, 300, (7,), generator=g)
+    temps = torch.tensor([1.0, 0.7, 1.3, 1.0, 0.5, 2.0, 1.0])
+    weights = torch.randn(7, generator=g)  # a non-uniform upstream gradient
+
+    expected = _unchunked(logits, targets, temps)
+    (expected_grad,) = torch.autograd.grad((weights * expected).sum(), logits)
+    got = selective_logprobs(logits, targets, temps, chunk=chunk)
+    (got_grad,) = torch.autograd.grad((weights * got).sum(), logits)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+    assert torch.allclose(got_grad, expected_grad, atol=1e-6, rtol=0)
+
+
+def test_selective_logprobs_on_a_subset_of_rows() -> None:
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(10, 50, generator=g, requires_grad=True)
+    rows = torch.tensor([8, 1, 4])
+    targets = torch.tensor([3, 49, 0])
+    got = selective_logprobs(logits, targets, 0.8, rows=rows, chunk=2)
+    got.sum().backward()
+    expected = _unchunked(logits.detach()[rows], targets, torch.full((3,), 0.8))
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+    untouched = torch.ones(10, dtype=torch.bool)
+    untouched[rows] = False
+    assert (logits.grad[untouched] == 0).all()  # rows not scored get no gradient
+
+
+def test_only_reply_positions_reach_the_lm_head(pool: ModelPool) -> None:
+    # Prompts of different lengths: with right padding the union of reply columns is far
+    # wider than any row's reply, and every row used to pay for all of it.
+    model = pool.get("default").model
+    prompts = [[1] * 3, [1] * 11, [1] * 19]
+    replies = [[80, 81], [90, 91, 92], [100]]
+    seen: list[torch.Size] = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    try:
+        with torch.no_grad():
+            sequence_logprobs(model, prompts, replies, pad_id=0)
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and seen[0][:-1].numel() == sum(len(r) for r in replies)  # 6 rows of logits, not 3 x 6
+
+
+def test_transformers_without_row_masks_gives_the_same_logprobs(
+    pool: ModelPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = pool.get("default").model
+    temps = [1.0, 0.6, 1.7]
+    logps, mask = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=temps)
+    (logps * mask).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    monkeypatch.setattr(logprobs_module, "_takes_row_masks", lambda cls: False)  # 1-D logits_to_keep only
+    old_logps, old_mask = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=temps)
+    (old_logps * old_mask).sum().backward()
+    assert torch.equal(mask, old_mask) and torch.allclose(logps, old_logps, atol=1e-6, rtol=0)
+    assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6, rtol=0) for n, p in model.named_parameters() if n in grads)
+    model.zero_grad(set_to_none=True)
+
+
+def test_sequence_logprobs_per_row_temperatures(pool: ModelPool) -> None:
+    model = pool.get("default").model
+    temps = [0.5, 2.0, 1.0]
+    with torch.no_grad():
+        logps, _ = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=temps)
+    for row, (prompt, reply, t) in enumerate(zip(PROMPTS, REPLIES, temps, strict=True)):
+        if reply:
+            assert torch.allclose(logps[row, : len(reply)], unpadded_logprobs(model, prompt, reply, t), atol=1e-5)
+    with pytest.raises(ValueError, match="one per row"):
+        sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=[1.0])
+    with pytest.raises(ValueError, match="score it at temperature 1"):
+        sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=0.0)
+
+
+def test_selective_logprobs_on_bf16_logits_computes_in_fp32() -> None:
+    g = torch.Generator().manual_seed(2)
+    logits = (4 * torch.randn(5, 200, generator=g)).bfloat16().requires_grad_()
+    targets = torch.randint(0, 200, (5,), generator=g)
+    temps = torch.full((5,), 0.7)
+    got = selective_logprobs(logits, targets, temps, chunk=2)
+    expected = _unchunked(logits, targets, temps)  # upcasts the same bf16 values
+    assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-6, rtol=0)
+    (grad,) = torch.autograd.grad(got.sum(), logits)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), logits)
+    assert grad.dtype == torch.bfloat16 and torch.equal(grad, expected_grad)

@@ -241,3 +241,38 @@ def test_sequence_logprobs_gradient_reaches_only_lora_weights(pool: ModelPool) -
     (logps * mask).sum().backward()
     assert all(p.grad is None for n, p in model.named_parameters() if "lora_" not in n)
     model.zero_grad(set_to_none=True)
+
+
+def test_policy_gradient_scores_each_sample_at_its_own_sampling_temperature(pool: ModelPool) -> None:
+    # One micro-batch mixing replies sampled at 0.5, 1.5, greedy (recorded on raw logits) and
+    # one without a recorded temperature (the update's default, 0.8): with old log-probs taken
+    # under each reply's own distribution, the first step is exactly on-policy.
+    g = torch.Generator().manual_seed(3)
+    prompts = [token_ids(g, 3), token_ids(g, 4), token_ids(g, 2), token_ids(g, 5)]
+    replies = [token_ids(g, 3), token_ids(g, 2), token_ids(g, 4), token_ids(g, 3)]
+    recorded = [0.5, 1.5, 0.0, None]
+    scored_at = [0.5, 1.5, 1.0, 0.8]
+    old, _ = reference_logprobs(pool.get("default").model, "solver", prompts, replies, pad_id=0, temperature=scored_at)
+    samples = [
+        GroupSample(p, r, old[i, : len(r)].tolist(), float(i % 2), "g", temperature=recorded[i])
+        for i, (p, r) in enumerate(zip(prompts, replies, strict=True))
+    ]
+    update = PolicyGradientUpdate(pool, "default", "solver", temperature=0.8, kl_coef=0.1, micro_batch_size=4)
+    assert [update.scoring_temperature(s) for s in samples] == scored_at
+    _, metrics = update.gradients(samples)
+    assert metrics["ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["clip_fraction"] == 0.0
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        GroupSample([1], [2], None, 0.0, "g", temperature=-1.0)
+
+
+def test_greedy_default_temperature_scores_on_raw_logits(pool: ModelPool) -> None:
+    samples = group_samples(pool)  # old log-probs at temperature 1, no recorded temperature
+    metrics = PolicyGradientUpdate(pool, "default", "solver", temperature=0.0).gradients(samples)[1]
+    assert metrics["ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_sppo_eta_must_be_positive(pool: ModelPool) -> None:
+    assert SPPOUpdate(pool, "default", "solver", eta=4.0).eta == 4.0
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        SPPOUpdate(pool, "default", "solver", eta=0.0)

@@ -4,18 +4,32 @@ TRL 1.16 has no standalone DPO loss function: the loss lives inside
 ``DPOTrainer._compute_loss``. We check against the formula TRL documents and, where TRL
 is installed, run that method itself on a stand-in trainer whose "model" returns fixed
 per-token log-probs (so no dataset, tokenizer or accelerator is involved).
+
+What the stand-in mimics is private to TRL: ``trl.trainer.dpo_trainer.DPOTrainer._compute_loss
+(self, model, inputs, return_outputs)``, the trainer attributes it reads (``beta``,
+``loss_types``, ``loss_weights``, ``label_smoothing``, ``precompute_ref_logps``, ``_metrics``,
+...), the inputs it takes (``completion_mask``, ``ref_chosen_logps``, ...) and the fields
+of its model output (``log_probs``, ``entropy``, ...). So the TRL versions it was checked
+against are pinned in :data:`TESTED_TRL`: another version fails loudly (re-check the
+stand-in, then widen the range) instead of skipping, and so does a stand-in that no longer
+fits. Only a machine without TRL at all skips these tests.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from packaging.version import Version
 
 from sparring.agents.updates.losses import dpo_loss, ipo_loss, sppo_loss
+
+#: TRL releases ``[low, high)`` the stand-in trainer below was checked against.
+TESTED_TRL = (Version("1.16"), Version("1.17"))
 
 CHOSEN = torch.tensor([-4.0, -7.5, -2.0])
 REJECTED = torch.tensor([-5.0, -6.0, -2.5])
@@ -32,13 +46,34 @@ def test_dpo_matches_trl_documented_sigmoid_formula() -> None:
     assert ours.item() == pytest.approx(expected.item(), abs=1e-7)
 
 
+def _tested_dpo_trainer() -> ModuleType:
+    """TRL's ``dpo_trainer`` module; skips only when TRL is not installed at all."""
+    if importlib.util.find_spec("trl") is None:
+        pytest.skip("TRL is not installed (pip install -e '.[test]')")
+    import trl  # an import error of an installed TRL fails the test
+    from trl.trainer import dpo_trainer
+
+    low, high = TESTED_TRL
+    if not low <= Version(trl.__version__) < high:
+        pytest.fail(
+            f"TRL {trl.__version__} is outside the range this parity test was checked against "
+            f"(>={low},<{high}); the stand-in trainer mimics DPOTrainer._compute_loss's private "
+            f"internals, so check them against this TRL and then widen TESTED_TRL"
+        )
+    return dpo_trainer
+
+
+def test_installed_trl_is_a_tested_version() -> None:
+    assert callable(_tested_dpo_trainer().DPOTrainer._compute_loss)
+
+
 def _trl_loss(loss_type: str, tokens: int) -> tuple[float, dict[str, list[float]]]:
     """Run TRL's own ``DPOTrainer._compute_loss`` on the log-probs above.
 
     Each row's log-prob is spread evenly over ``tokens`` completion tokens, so TRL's
     token sums give back the sequence log-probs (and its IPO token means give them / tokens).
     """
-    dpo_trainer = pytest.importorskip("trl.trainer.dpo_trainer")
+    dpo_trainer = _tested_dpo_trainer()
     rows = torch.cat([CHOSEN, REJECTED])  # TRL stacks [chosen; rejected]
     width = tokens + 1  # one prompt token, then the completion
     per_token = torch.zeros(2 * len(CHOSEN), width - 1)
@@ -70,7 +105,10 @@ def _trl_loss(loss_type: str, tokens: int) -> tuple[float, dict[str, list[float]
     try:
         loss = dpo_trainer.DPOTrainer._compute_loss(trainer, model, inputs, False)
     except (AttributeError, TypeError, KeyError) as err:  # TRL's private internals moved
-        pytest.skip(f"TRL's DPOTrainer._compute_loss changed shape ({err!r}); update the stand-in")
+        raise AssertionError(
+            f"TRL's DPOTrainer._compute_loss no longer fits the stand-in trainer ({err!r}); update the "
+            f"stand-in to this TRL (see the module docs) rather than skipping the parity check"
+        ) from err
     return float(loss), trainer._metrics["train"]
 
 
@@ -99,3 +137,23 @@ def test_sppo_with_hard_win_rates_matches_trl_sppo_hard() -> None:
         torch.cat([torch.ones(3), torch.zeros(3)]), eta=1 / BETA,
     )
     assert 2 * ours.item() == pytest.approx(trl_loss, rel=1e-6)
+
+
+def test_trl_changes_fail_loudly_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    # BaseException: a pytest.skip (what this module used to do) must not pass as success.
+    dpo_trainer = _tested_dpo_trainer()
+
+    def moved(*_: object) -> None:
+        raise AttributeError("'SimpleNamespace' object has no attribute 'some_new_field'")
+
+    monkeypatch.setattr(dpo_trainer.DPOTrainer, "_compute_loss", moved)
+    with pytest.raises(BaseException, match="no longer fits the stand-in") as info:
+        _trl_loss("sigmoid", tokens=4)
+    assert info.type is AssertionError
+    monkeypatch.undo()
+
+    import trl
+
+    monkeypatch.setattr(trl, "__version__", str(TESTED_TRL[1]))
+    with pytest.raises(pytest.fail.Exception, match="outside the range"):
+        _tested_dpo_trainer()
