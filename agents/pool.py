@@ -9,6 +9,7 @@ copy of the base.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,74 @@ def load_base(source: str, dtype: str | torch.dtype = "auto", device: str = "cpu
                 f"({', '.join(EMBEDDED_ALIASES)}) nor 'tiny[:seed]'"
             )
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(device)
+        model = _load_cast(Path(path).expanduser(), torch_dtype)
+        if model is None:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        model = model.to(device)
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer, torch_dtype
+
+
+_SAFETENSORS_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
+
+
+def _load_cast(folder: Path, dtype: torch.dtype) -> Any | None:
+    """Load a local safetensors checkpoint that needs a cast to ``dtype``, one tensor at a time.
+
+    ``from_pretrained(path, dtype=...)`` memory-maps the checkpoint and keeps every page it
+    read mapped until the whole model is loaded, so casting fp32 weights to bf16 peaked at
+    the fp32 file *plus* the bf16 copy: 1.2 GB for the embedded model (517 MiB file), which
+    is resident at 0.69 GB afterwards. Here each tensor is read on its own (``pread``, no
+    mapping) and cast straight away, so the peak is the cast model plus one source tensor;
+    transformers then builds the model around those tensors without copying them (key
+    renames and weight tying still apply).
+
+    Returns ``None``, for :func:`load_base` to call ``from_pretrained`` as usual, when no cast
+    is needed (then the read-only mapping costs no extra memory and its pages are shared
+    between processes), and for what this path does not handle: hub ids, ``.bin`` weights,
+    quantized checkpoints, remote-code models, safetensors without the ``pread`` backend.
+    """
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoConfig, GenerationConfig
+
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files = [folder / name for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    elif (folder / "model.safetensors").is_file():
+        files = [folder / "model.safetensors"]
+    else:
+        return None
+    config = AutoConfig.from_pretrained(folder)
+    model_class = MODEL_FOR_CAUSAL_LM_MAPPING.get(type(config))
+    if model_class is None or getattr(config, "quantization_config", None) is not None:
+        return None
+    from safetensors import safe_open
+
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        try:
+            handle = safe_open(str(file), framework="pt", device="cpu", backend="pread")
+        except TypeError:  # safetensors < 0.8: memory mapping only
+            return None
+        with handle as f:
+            keys = list(f.keys())
+            stored = {f.get_slice(k).get_dtype() for k in keys}
+            if stored <= {_SAFETENSORS_DTYPES.get(dtype), "I64", "I32", "BOOL", "U8"} and not state:
+                if file == files[-1]:
+                    return None  # nothing to cast: from_pretrained's mapping is the cheaper load
+            for key in keys:
+                tensor = f.get_tensor(key)
+                state[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+                del tensor
+    model = model_class.from_pretrained(None, config=config, state_dict=state, dtype=dtype)
+    model.config._name_or_path = str(folder)  # what from_pretrained(path) records (peft saves it)
+    if model.can_generate():
+        try:
+            model.generation_config = GenerationConfig.from_pretrained(folder)
+        except OSError:  # no generation_config.json: keep the one derived from the config
+            pass
+    return model
 
 
 class ModelPool:

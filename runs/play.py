@@ -91,6 +91,8 @@ class PlayConfig:
     adapters: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.out = str(self.out)  # recorded in config.toml as given
+        self.adapters = {name: str(path) for name, path in self.adapters.items()}
         if self.matches < 1:
             raise ValueError(f"matches must be >= 1, got {self.matches}")
         for name in self.adapters:

@@ -24,9 +24,10 @@ from sparring.runs.algorithms import get_algorithm
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def show_value(value: Any, limit: int = 60) -> str:
+def show_value(value: Any, limit: int = 100) -> str:
     """``value`` as it would be written in a recipe (TOML: ``true``, ``"text"``, ``[1, 2]``),
-    clipped to ``limit`` characters, for one-line error messages."""
+    for one-line error messages; longer than ``limit`` characters, its middle is cut (the
+    end of a path is what tells it apart)."""
 
     def toml(v: Any) -> str:
         if isinstance(v, bool):
@@ -46,7 +47,10 @@ def show_value(value: Any, limit: int = 60) -> str:
         return str(v)
 
     text = " ".join(toml(value).split()) if not isinstance(value, str) else toml(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return text[:head] + "..." + text[len(text) - (limit - head - 3):]
 
 
 def _check_adapter_name(name: str) -> str:
@@ -268,21 +272,21 @@ class Recipe(_Section):
             for seat in phase.roles:
                 if seat not in trained:
                     raise ValueError(
-                        f"schedule[{i}].roles names {seat!r}, which has no update; "
-                        f"set roles.{seat}.update or remove it from the phase"
+                        f"recipe field 'schedule[{i}].roles' = {show_value(phase.roles)}: schedule[{i}].roles names "
+                        f"{seat!r}, which has no update; set roles.{seat}.update or remove it from the phase"
                     )
         if self.schedule:
             scheduled = {seat for phase in self.schedule for seat in phase.roles}
             for seat in sorted(trained - scheduled):
                 raise ValueError(
-                    f"roles.{seat}.update = {show_value(self.roles[seat].update)} never runs: no schedule phase "
+                    f"recipe field 'roles.{seat}.update' = {show_value(self.roles[seat].update)}: never runs, no schedule phase "
                     f"names {seat!r}; add it to a phase's roles, or set roles.{seat}.update = \"none\""
                 )
         used = {r.adapter for r in self.roles.values() if r.adapter is not None}
         for name in self.adapters:
             if name not in used:
                 raise ValueError(
-                    f"adapters.{name}: no seat plays on adapter {name!r} (adapters in use: "
+                    f"recipe field 'adapters.{name}': no seat plays on adapter {name!r} (adapters in use: "
                     f"{', '.join(sorted(used)) or 'none'}); bind one with roles.<seat>.adapter = \"{name}\" "
                     "or fix the name"
                 )
@@ -293,7 +297,8 @@ class Recipe(_Section):
             if role.adapter in by_adapter and by_adapter[role.adapter][1] != role.update:
                 other, algo = by_adapter[role.adapter]
                 raise ValueError(
-                    f"roles.{seat} and roles.{other} share adapter {role.adapter!r} but use "
+                    f"recipe field 'roles.{seat}.update' = {show_value(role.update)}: roles.{seat} and roles.{other} "
+                    f"share adapter {role.adapter!r} but use "
                     f"updates {role.update!r} and {algo!r}; shared adapters need one update"
                 )
             by_adapter.setdefault(role.adapter, (seat, role.update))
@@ -384,8 +389,8 @@ def _format(exc: ValidationError) -> str:
     # a value failing every member of a union is one mistake, not several
     more = len({_where(tuple(e["loc"])) for e in errors}) - 1
     tail = f" (and {more} more)" if more > 0 else ""
-    if not where:
-        return f"recipe: {msg}{tail}"
+    if not where:  # a check across sections: its message names the field itself
+        return f"{msg}{tail}" if msg.startswith("recipe field") else f"recipe: {msg}{tail}"
     return f"recipe field '{where}'{given}: {msg}{tail}"
 
 

@@ -74,7 +74,7 @@ class Store:
             self._conn.executescript(_SCHEMA)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
-                self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
+                self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
             elif int(row[0]) > STORE_SCHEMA:
                 raise RuntimeError(
                     f"{self.path} has store schema {row[0]}, newer than this sparring "
@@ -96,7 +96,7 @@ class Store:
         """Record a run and its resolved config (kept if the run already exists)."""
         with self._conn:
             self._conn.execute(
-                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?)", (run_id, time.time(), _dumps(config))
+                "INSERT OR IGNORE INTO runs (run_id, created, config) VALUES (?, ?, ?)", (run_id, time.time(), _dumps(config))
             )
 
     def add(self, transcript: Transcript) -> None:
@@ -105,13 +105,16 @@ class Store:
         with self._conn:
             self._delete(t.match_id)
             self._conn.execute(
-                "INSERT INTO matches VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO matches (match_id, run_id, iteration, arena_id, seed, status, spec, roles, outcome,"
+                " summary, error, schema_version, started_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (t.match_id, t.run_id, t.iteration, t.arena.id, t.seed, t.status,
                  _dumps(t.arena.model_dump(mode="json")), _dumps(t.roles), _dumps(t.outcome),
                  t.summary, t.error, t.schema_version, t.started_at, t.finished_at),
             )
             self._conn.executemany(
-                "INSERT INTO turns VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO turns (match_id, idx, ask, sample, role, model, adapter, adapter_version, messages,"
+                " sampling, seed, text, token_ids, logprobs, finish_reason, prompt_tokens, parsed, parse_error,"
+                " latency) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(t.match_id, u.index, u.ask, u.sample, u.role, u.model, u.adapter,
                   u.adapter_version, _dumps(u.messages), _dumps(u.sampling), u.seed, u.text,
                   _dumps(u.token_ids), _dumps(u.logprobs), u.finish_reason, u.prompt_tokens,
@@ -127,7 +130,7 @@ class Store:
 
     def _insert_rewards(self, match_id: str, rewards: Iterable[RewardRecord]) -> None:
         self._conn.executemany(
-            "INSERT INTO rewards VALUES (?,?,?,?,?,?)",
+            "INSERT INTO rewards (match_id, reward, role, turn, value, explanation) VALUES (?,?,?,?,?,?)",
             [(match_id, r.reward, r.role, r.turn, r.value, r.explanation) for r in rewards],
         )
 
@@ -140,7 +143,7 @@ class Store:
         now = time.time()
         with self._conn:
             self._conn.executemany(
-                "INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
+                "INSERT OR REPLACE INTO metrics (iteration, name, value, time) VALUES (?,?,?,?)",
                 [(iteration, k, float(v), now) for k, v in values.items()],
             )
 

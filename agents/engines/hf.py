@@ -94,8 +94,10 @@ class HFEngine:
 
     def _stop_ids_uncached(self) -> set[int]:
         tok = self.loaded.tokenizer
-        # the chat template's end-of-turn marker too: SPIN targets end on it (chat_end)
-        ids = {tok.eos_token_id, *end_of_turn_ids(tok)}
+        # the chat template's end-of-turn marker too when it is one token (SPIN targets end
+        # on it; a marker spelled in several ordinary tokens cannot be a stop id)
+        marker = end_of_turn_ids(tok)
+        ids = {tok.eos_token_id, *(marker if len(marker) == 1 else [])}
         gen = getattr(self.loaded.base, "generation_config", None)
         eos = getattr(gen, "eos_token_id", None)
         if isinstance(eos, int):

@@ -124,3 +124,13 @@ def test_reward_without_a_name() -> None:
 
 def test_explicit_bounds() -> None:
     assert check_reward(greedy, _transcripts()[:2], bounds=(0.0, 5.0)) == 2
+
+
+def test_a_reward_is_checked_against_its_own_bounds() -> None:
+    @reward("narrow", bounds=(0.0, 0.5))
+    def narrow(t: Transcript) -> list[Score]:
+        return [Score("solver", 0.75)]  # inside the arena's [-1, 1], outside its own bounds
+
+    with pytest.raises(ConformanceError) as info:
+        check_reward(narrow, _transcripts()[:1])
+    assert info.value.failures == ["i0-s0: value 0.75 for solver outside [0.0, 0.5]"]

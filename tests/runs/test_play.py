@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sparring import PlayConfig, RunDir, play, replay
-from sparring.runs.play import match_seeds, reward_means
+from sparring import PlayConfig, RunDir, make, play, replay
+from sparring.agents.pool import ModelPool
+from sparring.runs import monitors
+from sparring.runs.play import match_seeds, reward_means, seat_parse_stats
 from tests.helpers import play_qa
 
 
@@ -78,9 +80,11 @@ def test_play_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="roles.solvr: 'solvr' is not a seat of sparring/qa-verify-v1"):
         play(PlayConfig(arena="qa-verify", model="tiny", matches=1, out=str(tmp_path / "r"),
                         roles={"solvr": {"temperature": 1.0}}), progress=False)
-    with pytest.raises(TypeError, match="unknown sampling option"):
-        play(PlayConfig(arena="qa-verify", model="tiny", matches=1, out=str(tmp_path / "r"),
-                        roles={"solver": {"temprature": 1.0}}), progress=False)
+    with pytest.raises(ValueError, match=r"roles.solver.temprature: unknown field 'temprature'; a seat takes "
+                                         r"adapter, max_new_tokens, temperature, top_p, stop"):
+        PlayConfig(arena="qa-verify", model="tiny", out=str(tmp_path / "r"), roles={"solver": {"temprature": 1.0}})
+    with pytest.raises(ValueError, match=r"adapters.a/b: adapter name 'a/b' must be letters"):
+        PlayConfig(arena="qa-verify", out=str(tmp_path / "r"), adapters={"a/b": "x"})
 
 
 def test_match_seeds() -> None:
@@ -93,6 +97,69 @@ def test_match_seeds() -> None:
 def test_reward_means() -> None:
     transcripts, _ = play_qa([0, 1])
     means = reward_means(transcripts)
-    assert means["questioner_learnability/questioner"] == {"mean": 0.5, "count": 2.0}
-    assert means["solver_truth/solver"] == {"mean": 0.5, "count": 8.0}
+    assert means["questioner_learnability/questioner"] == {"mean": 0.5, "std": 0.0, "count": 2.0}
+    assert means["solver_truth/solver"] == {"mean": 0.5, "std": 0.5, "count": 8.0}
     assert list(means) == sorted(means)
+
+
+def test_seat_parse_stats() -> None:
+    transcripts, _ = play_qa([0, 1])
+    stats = seat_parse_stats(transcripts)
+    assert stats["solver"] == {"turns": 8.0, "parse_errors": 0.0, "parse_error_rate": 0.0}
+    assert list(stats) == ["questioner", "solver", "verifier"]
+
+
+def test_summary_seats_and_arena_monitors(tmp_path: Path) -> None:
+    summary = play(PlayConfig(arena="qa-verify", model="tiny", matches=2, out=str(tmp_path)), progress=False)
+    with RunDir.existing(tmp_path).open_store() as store:
+        transcripts = list(store.transcripts())
+    assert summary.seats == seat_parse_stats(transcripts)
+    assert summary.monitors == monitors.arena_monitors(make("qa-verify"), transcripts)
+
+
+def _config(out: Path, **changes: object) -> PlayConfig:
+    settings: dict = {"arena": "qa-verify", "model": "tiny", "matches": 1, "out": str(out),
+                      "arena_kwargs": {"group_size": 2}, "roles": {"solver": {"temperature": 1.0}}}
+    return PlayConfig(**{**settings, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "difference"),
+    [
+        ({"arena_kwargs": {"group_size": 3}}, "arena.kwargs.group_size: recorded 2, now 3"),
+        ({"arena_kwargs": {}}, "arena.kwargs.group_size: recorded 2, now 4"),
+        ({"model": "tiny:1"}, "model.source: recorded 'tiny', now 'tiny:1'"),
+        ({"dtype": "fp32"}, "model.dtype: recorded 'auto', now 'fp32'"),
+        ({"seed": 1}, "seed: recorded 0, now 1"),
+        ({"roles": {}}, "roles.solver.sampling.temperature: recorded 1.0, now 0.8"),
+        ({"roles": {"solver": {"temperature": 1.0, "adapter": "s"}}}, "roles.solver.adapter: not set before, now 's'"),
+        ({"arena": "qa-eval", "arena_kwargs": {}, "roles": {}}, "arena.id: recorded 'sparring/qa-verify-v1', now 'sparring/qa-eval-v1'"),
+    ],
+)
+def test_a_run_directory_keeps_its_settings(changes: dict, difference: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    first = play(_config(tmp_path), progress=False)
+    assert first.matches == 1
+
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model must not load before the settings are checked")
+
+    monkeypatch.setattr(ModelPool, "load", no_model)
+    with pytest.raises(FileExistsError) as info:
+        play(_config(tmp_path, **changes), progress=False)
+    assert str(info.value).startswith(f"{tmp_path} was played with other settings (")
+    assert difference in str(info.value)
+    assert tomllib.loads((tmp_path / "config.toml").read_text())["arena"]["kwargs"]["group_size"] == 2
+
+
+def test_same_settings_continue_a_run(tmp_path: Path) -> None:
+    play(_config(tmp_path), progress=False)
+    more = play(_config(tmp_path, matches=2, batch_size=4, max_in_flight=1), progress=False)
+    assert (more.matches, more.skipped) == (1, 1)  # matches and batching may change
+    assert tomllib.loads((tmp_path / "config.toml").read_text())["play"]["matches"] == 2
+
+
+def test_a_training_run_is_not_played_into(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('command = "train"\n')
+    with pytest.raises(FileExistsError, match=r"holds a train run \(see its config.toml\); play into another --out"):
+        play(_config(tmp_path), progress=False)

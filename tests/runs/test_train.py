@@ -45,6 +45,31 @@ def test_train_runs_every_stage(tmp_path: Path) -> None:
     assert list((out / "metrics").glob("events.out.tfevents.*"))
 
 
+def test_every_stage_changes_something(tmp_path: Path) -> None:
+    """Play stores matches, build makes data, the update moves LoRA weights and bumps the
+    version (GRPO and SPPO), save writes the version, evaluation logs held-out metrics."""
+    recipe = tmp_path / "lengths.toml"
+    recipe.write_text(
+        f'[model]\nsource = "tiny"\n[arena]\nname = "{Path(__file__).with_name("lengths_arena.py")}:Lengths"\n'
+        '[roles.writer]\nadapter = "writer"\nupdate = "grpo"\n[roles.editor]\nadapter = "editor"\nupdate = "sppo"\n'
+        '[train]\niterations = 2\nmatches_per_iteration = 4\nlr = 1e-2\n[eval]\nsize = 2\n')
+    out = tmp_path / "run"
+    reports = train(recipe, out, progress=False, log=_quiet)
+    for report in reports:
+        assert set(report.updated) == {"writer", "editor"}
+        assert all(m["samples"] > 0 and m["loss"] == m["loss"] for m in report.updated.values())
+    state = json.loads((out / "checkpoints" / "iter-0002" / "state.json").read_text())
+    assert state["versions"] == {"writer": 2, "editor": 2}
+    for adapter in ("writer", "editor"):
+        first, last = _adapter_weights(out, adapter, 1), _adapter_weights(out, adapter, 2)
+        assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in last.items())  # B starts at 0
+        assert any(not torch.equal(first[k], last[k]) for k in last), f"{adapter}: iteration 2 moved nothing"
+    with Store(out / "store.sqlite") as store:
+        names = {name for _, name, _ in store.metrics()}
+        assert store.count() == 2 * 4 + 3 * 2
+    assert {"eval/mean_reward/variety/writer", "update/writer/loss", "update/editor/loss", "writer/entropy"} <= names
+
+
 def test_existing_run_needs_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     train(RECIPE, out, progress=False, log=_quiet, overrides=["train.iterations=1"])

@@ -1,0 +1,374 @@
+"""Memory: loading the embedded model, 5 roles on 5 adapters, and training the debate judge.
+
+Prints one JSON object on stdout (library logs and progress go to stderr) and writes the
+same JSON to ``--out`` when given. Every figure comes from its own fresh subprocess, so no
+measurement inherits another's heap. Resident figures are the process's ``VmRSS``; peaks
+are the kernel's high-water mark (``VmHWM``, exact), with a sampling thread (every 5 ms)
+attributing the peak to phases. Figures include the interpreter with torch and
+transformers imported (``rss_after_imports_mib``), because that is what a user's process
+costs.
+
+(1) ``load``: ``ModelPool.load("default", "default")`` with the cached safetensors folder
+    already converted, for ``fp32`` and ``bf16`` (``dtype auto`` picks bf16 where the CPU
+    computes it natively). Target: peak while loading <= 1.5x the resident set after
+    loading. ``rss_after_generation_mib`` (after a short generation, which touches every
+    weight) shows the resident set is real, not pages mapped but never read.
+(1') ``convert``: the one-time GGUF -> safetensors conversion into a temporary cache
+    (reported; the target applies to the normal load).
+(2) ``adapters``: resident set after one generation of 32 rows (16 new tokens) holding 5
+    roles on 5 adapters (rank 8, all linear layers, random B) vs one bare model doing the
+    same generation. Target: ratio of resident sets <= 1.25; peaks reported too.
+(3) ``train``: ``sparring.train(examples/debate.toml, ...)`` (the judge of the three-seat
+    debate, GRPO) with 2 iterations x 4 matches, micro-batch 8, eval size 4. Target: peak
+    <= 2.5 GB (2.5e9 bytes). Phases: load (Trainer construction), play, build, update
+    (the rest of an iteration: optimizer steps and saving adapters), eval, checkpoint.
+
+Usage: python benchmarks/memory.py [--out docs/memory.json] [--only load,convert,adapters,train]
+       [--threads 2] [--model default]
+
+To measure another checkout of the package (e.g. a baseline worktree), put a folder that
+maps ``sparring`` to it first on ``PYTHONPATH``; the JSON records where ``sparring`` was
+imported from (``sparring_path``) and the ``PYTHONPATH`` used (``command``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+MIB = 2**20
+ROOT = Path(__file__).resolve().parent.parent
+LOAD_RATIO_TARGET = 1.5
+ADAPTERS_RATIO_TARGET = 1.25
+TRAIN_PEAK_TARGET_MIB = 2.5e9 / MIB
+TRAIN_OVERRIDES = [
+    "train.matches_per_iteration=4",
+    "train.iterations=2",
+    "train.micro_batch_size=8",
+    "eval.size=4",
+]
+
+
+# -- measuring (in the child) ------------------------------------------------------------
+def status_mib(key: str) -> float:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ``RssAnon``...) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+class Sampler:
+    """Samples ``VmRSS`` in a thread and keeps the largest value seen in each phase."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.phase = "start"
+        self.peaks: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(self.interval)
+
+    def sample(self) -> None:
+        """Record the current resident set against the current phase."""
+        phase, rss = self.phase, status_mib("VmRSS")
+        if rss > self.peaks.get(phase, 0.0):
+            self.peaks[phase] = rss
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    @contextlib.contextmanager
+    def during(self, phase: str) -> Iterator[None]:
+        """Attribute samples to ``phase`` inside the block (nests: the outer phase resumes)."""
+        outer, self.phase = self.phase, phase
+        self.sample()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.sample()
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
+            self.phase = outer
+
+    def wrap(self, owner: Any, method: str, phase: str) -> None:
+        """Attribute every call of ``owner.method`` to ``phase`` (skipped if it does not exist)."""
+        fn = getattr(owner, method, None)
+        if fn is None:
+            return
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with self.during(phase):
+                return fn(*args, **kwargs)
+
+        setattr(owner, method, wrapped)
+
+    def report(self) -> dict[str, Any]:
+        """Per-phase sampled peaks and seconds, and the phase holding the largest peak."""
+        peaks = {k: round(v, 1) for k, v in self.peaks.items()}
+        return {"phase_peak_rss_mib": peaks, "phase_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+                "peak_phase": max(peaks, key=peaks.__getitem__) if peaks else None}
+
+
+def _requests(n: int, adapters: list[str | None], new_tokens: int) -> list[Any]:
+    from sparring.agents.builtin_roles import solver
+    from sparring.agents.engines.base import GenerationRequest
+
+    role = solver()
+    sampling = role.sampling.updated(max_new_tokens=new_tokens)
+    return [GenerationRequest(role.render(f"What is {10 + 3 * i} + {20 + 7 * i}?"), adapters[i % len(adapters)],
+                              sampling, i) for i in range(n)]
+
+
+def _parameters_mib(model: Any) -> float:
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / MIB
+
+
+def probe_load(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+    """Load the model with the given dtype; peak while loading vs resident after."""
+    from sparring.agents.engines.hf import HFEngine
+    from sparring.agents.pool import ModelPool
+
+    before = status_mib("VmRSS")
+    t0 = time.perf_counter()
+    with sampler.during("load"):
+        loaded = ModelPool(dtype=args.dtype).load("default", args.model)
+    seconds = time.perf_counter() - t0
+    peak, after = status_mib("VmHWM"), status_mib("VmRSS")
+    anon, file = status_mib("RssAnon"), status_mib("RssFile")
+    with sampler.during("generate"):
+        HFEngine(loaded, max_batch_size=4).generate(_requests(4, [None], 8))
+    ratio = peak / after
+    return {
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "seconds": round(seconds, 2),
+        "rss_after_imports_mib": round(before, 1),
+        "peak_rss_load_mib": round(peak, 1),
+        "rss_after_load_mib": round(after, 1),
+        "rss_after_load_anon_mib": round(anon, 1),
+        "rss_after_load_file_mib": round(file, 1),
+        "rss_after_generation_mib": round(status_mib("VmRSS"), 1),
+        "parameters_mib": round(_parameters_mib(loaded.model), 1),
+        "ratio_peak_over_resident": round(ratio, 3),
+        "target": f"peak_rss_load_mib <= {LOAD_RATIO_TARGET} x rss_after_load_mib",
+        "met": ratio <= LOAD_RATIO_TARGET,
+    }
+
+
+def probe_convert(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+    """The one-time GGUF -> safetensors conversion (into ``$SPARRING_CACHE``, a temporary folder)."""
+    from sparring.agents import embedded
+
+    before = status_mib("VmRSS")
+    t0 = time.perf_counter()
+    with sampler.during("convert"):
+        path = embedded.embedded_model_path(quiet=True)
+    size = sum(f.stat().st_size for f in path.iterdir()) / MIB
+    return {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "rss_after_imports_mib": round(before, 1),
+        "peak_rss_mib": round(status_mib("VmHWM"), 1),
+        "rss_after_mib": round(status_mib("VmRSS"), 1),
+        "folder_mib": round(size, 1),
+        "target": "none (reported; the load target applies to the normal load of the cached folder)",
+    }
+
+
+def probe_adapters(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+    """Load, add 5 adapters (``adapters`` mode) or none (``bare``), generate 32 rows."""
+    from sparring.agents.engines.hf import HFEngine
+    from sparring.agents.pool import ModelPool
+
+    with sampler.during("load"):
+        pool = ModelPool(dtype=args.dtype)
+        loaded = pool.load("default", args.model)
+    after_load = status_mib("VmRSS")
+    adapters: list[str | None] = [None]
+    with sampler.during("adapters"):
+        if args.mode == "adapters":
+            adapters = [f"role{i}" for i in range(5)]
+            for i, name in enumerate(adapters):
+                pool.add_adapter("default", name, init="random", seed=i)
+    after_adapters = status_mib("VmRSS")
+    with sampler.during("generate"):
+        HFEngine(loaded, max_batch_size=32).generate(_requests(32, adapters, 16))
+    return {
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "rss_after_load_mib": round(after_load, 1),
+        "rss_after_adapters_mib": round(after_adapters, 1),
+        "rss_after_generation_mib": round(status_mib("VmRSS"), 1),
+        "peak_rss_mib": round(status_mib("VmHWM"), 1),
+        "parameters_mib": round(_parameters_mib(loaded.model), 1),
+    }
+
+
+def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+    """Train the debate judge (examples/debate.toml) for 2 iterations x 4 matches."""
+    import sparring
+    from sparring.runs import train as train_module
+
+    trainer = train_module.Trainer
+    for method, phase in (("__init__", "load"), ("iteration", "update"), ("play", "play"), ("build", "build"),
+                          ("evaluate", "eval"), ("_checkpoint", "checkpoint")):
+        sampler.wrap(trainer, method, phase)
+    recipe = ROOT / "examples" / "debate.toml"
+    with tempfile.TemporaryDirectory(prefix="sparring-memory-") as tmp:
+        t0 = time.perf_counter()
+        reports = sparring.train(recipe, Path(tmp) / "run", overrides=TRAIN_OVERRIDES, progress=False,
+                                 log=lambda msg: print(msg, file=sys.stderr))
+        seconds = time.perf_counter() - t0
+        dtype = json.loads((Path(tmp) / "run" / "config.json").read_text())["model"]["dtype"]
+    peak = status_mib("VmHWM")
+    return {
+        "recipe": str(recipe.relative_to(ROOT)),
+        "overrides": TRAIN_OVERRIDES,
+        "dtype": dtype,
+        "iterations": len(reports),
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": round(peak, 1),
+        "rss_after_mib": round(status_mib("VmRSS"), 1),
+        "target": f"peak_rss_mib <= {TRAIN_PEAK_TARGET_MIB:.1f} (2.5 GB)",
+        "met": peak <= TRAIN_PEAK_TARGET_MIB,
+    }
+
+
+PROBES: dict[str, Callable[[argparse.Namespace, Sampler], dict[str, Any]]] = {
+    "load": probe_load, "convert": probe_convert, "adapters": probe_adapters, "train": probe_train,
+}
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one probe in this (fresh) process and print its JSON as the only stdout line."""
+    stdout = os.dup(1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr; the JSON goes to the real stdout
+    sys.stdout = sys.stderr
+    import torch
+    import transformers  # noqa: F401  (counted in rss_after_imports_mib, like in any user process)
+
+    import sparring
+
+    torch.set_num_threads(args.threads)
+    with Sampler() as sampler:
+        result = PROBES[args.probe](args, sampler)
+    result.update(sampler.report())
+    result["sparring_path"] = str(Path(sparring.__file__).resolve().parent.parent)
+    result["threads"] = torch.get_num_threads()
+    os.write(stdout, (json.dumps(result) + "\n").encode())
+
+
+# -- orchestrating (in the parent; imports no torch) --------------------------------------
+def run_probe(probe: str, args: argparse.Namespace, env: dict[str, str] | None = None, **extra: str) -> dict[str, Any]:
+    """Run ``probe`` in a fresh interpreter and return its JSON."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", probe, "--threads", str(args.threads),
+           "--model", args.model]
+    for key, value in extra.items():
+        cmd += [f"--{key}", value]
+    print(f"memory: {shlex.join(cmd[1:])}", file=sys.stderr)
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    if res.returncode != 0:
+        return {"error": f"exit code {res.returncode} (traceback on stderr)"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def versions() -> dict[str, str]:
+    """Package versions, read without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "peft", "safetensors"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--only", default="load,convert,adapters,train",
+                        help="comma-separated subset of load, convert, adapters, train")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--probe", choices=sorted(PROBES), help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="bare", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        child(args)
+        return
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(PROBES))
+    if unknown:
+        parser.error(f"unknown measurement {unknown[0]!r}; choose from {', '.join(PROBES)}")
+    prefix = f"PYTHONPATH={os.environ['PYTHONPATH']} " if os.environ.get("PYTHONPATH") else ""
+    out: dict[str, Any] = {
+        "benchmark": "memory",
+        "command": prefix + shlex.join(["python", *sys.argv]),
+        "threads": args.threads,
+        "model": args.model,
+        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), platform.machine()),
+        "versions": versions(),
+        "unit": "MiB (2**20 bytes) of resident memory of the whole process",
+    }
+    if "load" in only or "adapters" in only or "train" in only:
+        run_probe("convert", args)  # make sure the normal cache exists: the loads below must not convert
+    if "load" in only:
+        out["load"] = {name: run_probe("load", args, dtype=name) for name in ("fp32", "bf16")}
+    if "convert" in only:
+        tmp = tempfile.mkdtemp(prefix="sparring-cache-")
+        try:
+            out["convert"] = run_probe("convert", args, env={"SPARRING_CACHE": tmp})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if "adapters" in only:
+        bare = run_probe("adapters", args, mode="bare")
+        five = run_probe("adapters", args, mode="adapters")
+        ok = "error" not in bare and "error" not in five
+        ratio = five["rss_after_generation_mib"] / bare["rss_after_generation_mib"] if ok else None
+        out["adapters"] = {
+            "bare": bare, "five_adapters": five,
+            "ratio_resident_after_generation": round(ratio, 3) if ratio else None,
+            "ratio_peak": round(five["peak_rss_mib"] / bare["peak_rss_mib"], 3) if ok else None,
+            "target": f"ratio_resident_after_generation <= {ADAPTERS_RATIO_TARGET}",
+            "met": ratio is not None and ratio <= ADAPTERS_RATIO_TARGET,
+        }
+    if "train" in only:
+        out["train"] = run_probe("train", args)
+    text = json.dumps(out, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
