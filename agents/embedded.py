@@ -4,6 +4,10 @@ The GGUF file is dequantized once by transformers and saved as a plain safetenso
 folder in the user cache, because loading the GGUF takes ~20 s and the saved folder
 reloads in ~0.1 s. The conversion writes to a temporary folder and renames it into
 place, so an interrupted conversion never leaves a half-written model behind.
+
+The conversion runs in a child process. Dequantizing peaks at about 1.2 GB (the fp32
+model plus transformers' GGUF buffers) and left the caller's heap about 270 MB larger
+for good; in a child, the caller only ever holds the model it then loads.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -56,6 +62,26 @@ def embedded_model_path(quiet: bool = False) -> Path:
             f"[bold]sparring[/]: converting the embedded model {EMBEDDED_NAME} from GGUF to "
             f"safetensors in {target} (once, ~30 s)"
         )
+    convert_in_child(source, target)
+    return target
+
+
+def convert_in_child(source: Path, target: Path) -> None:
+    """Run :func:`convert` in a fresh interpreter (same ``sys.path``); raise if it fails."""
+    code = ("import sys; from pathlib import Path; from sparring.agents.embedded import convert; "
+            "convert(Path(sys.argv[1]), Path(sys.argv[2]))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    # The child's stdout goes to our stderr: callers may print JSON on stdout.
+    done = subprocess.run([sys.executable, "-c", code, str(source), str(target)], env=env, stdout=2)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"converting {source.name} to {target} failed in a child process (exit code "
+            f"{done.returncode}; its traceback is above); nothing was written, so running again retries"
+        )
+
+
+def convert(source: Path, target: Path) -> None:
+    """Dequantize the GGUF file ``source`` into a safetensors folder ``target`` (atomically)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,4 +101,3 @@ def embedded_model_path(quiet: bool = False) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return target

@@ -245,6 +245,8 @@ class QuestionAnswerVerify(Arena):
         bad = [o for o in ops if o not in _OPS]
         if not ops or bad:
             raise ValueError(f"ops must be a non-empty subset of {list(_OPS)}, got {list(ops)}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
         if group_size < 1 or 2 * group_size + retries + 1 > self.max_turns:
             raise ValueError(f"group_size must be in 1..{(self.max_turns - retries - 1) // 2}")
         self.digits = digits

@@ -13,8 +13,9 @@ costs.
     computes it natively). Target: peak while loading <= 1.5x the resident set after
     loading. ``rss_after_generation_mib`` (after a short generation, which touches every
     weight) shows the resident set is real, not pages mapped but never read.
-(1') ``convert``: the one-time GGUF -> safetensors conversion into a temporary cache
-    (reported; the target applies to the normal load).
+(1') ``convert``: first use, ``ModelPool.load`` with an empty (temporary) cache: the
+    one-time GGUF -> safetensors conversion, then the load (dtype auto). Reported, no
+    target. ``child_peak_rss_mib`` is the conversion's when it runs in a child process.
 (2) ``adapters``: resident set after one generation of 32 rows (16 new tokens) holding 5
     roles on 5 adapters (rank 8, all linear layers, random B) vs one bare model doing the
     same generation. Target: ratio of resident sets <= 1.25; peaks reported too.
@@ -39,6 +40,7 @@ import functools
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -183,20 +185,26 @@ def probe_load(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
 
 
 def probe_convert(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
-    """The one-time GGUF -> safetensors conversion (into ``$SPARRING_CACHE``, a temporary folder)."""
-    from sparring.agents import embedded
+    """First use: convert the GGUF (into ``$SPARRING_CACHE``, a temporary folder), then load."""
+    from sparring.agents.pool import ModelPool
 
     before = status_mib("VmRSS")
     t0 = time.perf_counter()
-    with sampler.during("convert"):
-        path = embedded.embedded_model_path(quiet=True)
-    size = sum(f.stat().st_size for f in path.iterdir()) / MIB
+    with sampler.during("convert_and_load"):
+        loaded = ModelPool(dtype=args.dtype).load("default", args.model)
+    folder = Path(loaded.model.name_or_path)
+    # Children this process waited for (a conversion run in a child process).
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    caller = status_mib("VmHWM")
     return {
+        "dtype": str(loaded.dtype).removeprefix("torch."),
         "seconds": round(time.perf_counter() - t0, 2),
         "rss_after_imports_mib": round(before, 1),
-        "peak_rss_mib": round(status_mib("VmHWM"), 1),
-        "rss_after_mib": round(status_mib("VmRSS"), 1),
-        "folder_mib": round(size, 1),
+        "peak_rss_mib": round(max(caller, child), 1),
+        "caller_peak_rss_mib": round(caller, 1),
+        "child_peak_rss_mib": round(child, 1),
+        "rss_after_load_mib": round(status_mib("VmRSS"), 1),
+        "folder_mib": round(sum(f.stat().st_size for f in folder.iterdir()) / MIB, 1),
         "target": "none (reported; the load target applies to the normal load of the cached folder)",
     }
 
@@ -231,10 +239,11 @@ def probe_adapters(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]
 
 def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     """Train the debate judge (examples/debate.toml) for 2 iterations x 4 matches."""
-    import sparring
-    from sparring.runs import train as train_module
+    import importlib
 
-    trainer = train_module.Trainer
+    import sparring
+
+    trainer = importlib.import_module("sparring.runs.train").Trainer
     for method, phase in (("__init__", "load"), ("iteration", "update"), ("play", "play"), ("build", "build"),
                           ("evaluate", "eval"), ("_checkpoint", "checkpoint")):
         sampler.wrap(trainer, method, phase)

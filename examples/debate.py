@@ -4,7 +4,17 @@
 metric is the judge's accuracy against the truth of the claim, which no seat is shown.
 """
 
-from sparring import Arena, Evaluation, Outcome, Role, SamplingParams, Score, metric, parsers, reward
+from sparring import (
+    Arena,
+    Evaluation,
+    Outcome,
+    Role,
+    SamplingParams,
+    Score,
+    metric,
+    parsers,
+    reward,
+)
 
 ARGUE = "You argue one side of a claim about arithmetic in two sentences. Be persuasive."
 pro = Role(name="pro", system_prompt=ARGUE + " You argue the claim is TRUE.",

@@ -217,5 +217,7 @@ def check_requirements(arena: Arena, seat: str, spec: RoleSection) -> None:
         needs.add("reference_reply")
     for need in sorted(needs):
         if need == "reference_reply" and not callable(getattr(arena, "reference_reply", None)):
-            what = f"update {algorithm.name!r}" if need in algorithm.requires else 'targets = "reference"'
-            raise ValueError(f"recipe field 'roles.{seat}.update': {what} needs {REQUIREMENTS[need]}, which {arena.id} does not have")
+            field, what = (("update", f"update {algorithm.name!r}") if need in algorithm.requires
+                           else ("targets", 'targets = "reference"'))
+            raise ValueError(f"recipe field 'roles.{seat}.{field}': {what} needs {REQUIREMENTS[need]}, "
+                             f"which {arena.id} does not have")

@@ -26,8 +26,8 @@ THRESHOLDS = {"entropy": 0.05, "distinct": 0.2}
 
 def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
     """Entropy, distinct-reply rate, length and parse failures per seat (``"<seat>/<monitor>"``)."""
+    transcripts = list(transcripts)
     logps: dict[str, list[float]] = defaultdict(list)
-    failed: dict[str, int] = defaultdict(int)
     texts: dict[str, list[str]] = defaultdict(list)
     lengths: dict[str, list[int]] = defaultdict(list)
     for t in transcripts:
@@ -35,28 +35,48 @@ def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
             logps[u.role].extend(u.logprobs)
             texts[u.role].append(u.text.strip())
             lengths[u.role].append(len(u.token_ids))
-            failed[u.role] += u.parse_error is not None
-    out: dict[str, float] = {}
+    out: dict[str, float] = {f"{seat}/parse_failure_rate": stat["parse_error_rate"]
+                             for seat, stat in seat_parse_stats(transcripts).items()}
     for role in texts:
         if logps[role]:
             out[f"{role}/entropy"] = -sum(logps[role]) / len(logps[role])
         out[f"{role}/distinct"] = len(set(texts[role])) / len(texts[role])
         out[f"{role}/length"] = sum(lengths[role]) / len(lengths[role])
-        out[f"{role}/parse_failure_rate"] = failed[role] / len(texts[role])
     return out
+
+
+def reward_table(transcripts: Iterable[Transcript]) -> dict[str, dict[str, float]]:
+    """Mean, population std and count of every (reward, seat), keyed ``"<reward>/<seat>"``
+    (the play summary's table and the training monitors both read this)."""
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for t in transcripts:
+        for r in t.rewards:
+            values[(r.reward, r.role)].append(r.value)
+    return {
+        f"{name}/{role}": {"mean": sum(v) / len(v), "std": statistics.pstdev(v), "count": float(len(v))}
+        for (name, role), v in sorted(values.items())
+    }
 
 
 def reward_stats(transcripts: Iterable[Transcript]) -> dict[str, float]:
-    """Mean and standard deviation of every (reward, seat) pair."""
-    values: dict[str, list[float]] = defaultdict(list)
-    for t in transcripts:
-        for r in t.rewards:
-            values[f"{r.reward}/{r.role}"].append(r.value)
+    """Mean and standard deviation of every (reward, seat) pair, as flat metric keys."""
     out = {}
-    for key, v in values.items():
-        out[f"reward/{key}"] = sum(v) / len(v)
-        out[f"reward_std/{key}"] = statistics.pstdev(v) if len(v) > 1 else 0.0
+    for key, stat in reward_table(transcripts).items():
+        out[f"reward/{key}"] = stat["mean"]
+        out[f"reward_std/{key}"] = stat["std"]
     return out
+
+
+def seat_parse_stats(transcripts: Iterable[Transcript]) -> dict[str, dict[str, float]]:
+    """Turns, unparseable turns and their rate per seat."""
+    turns: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    for t in transcripts:
+        for u in t.turns:
+            turns[u.role] += 1
+            failed[u.role] += u.parse_error is not None
+    return {seat: {"turns": float(n), "parse_errors": float(failed[seat]), "parse_error_rate": failed[seat] / n}
+            for seat, n in sorted(turns.items())}
 
 
 def warnings_for(metrics: dict[str, float]) -> list[str]:

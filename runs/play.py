@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import time
 import tomllib
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,16 +28,15 @@ from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams, derive_seed
 from sparring.arenas.arena import Arena
-from sparring.arenas.registry import make
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
 from sparring.runs import monitors
 from sparring.runs.progress import progress_bar
+from sparring.runs.recipe import ADAPTER_NAME, RecipeError
 from sparring.runs.rundir import RunDir
+from sparring.runs.validate import check_device, check_model_source, make_arena
 
 MODEL = "default"
-ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-"""Adapter names: letters, digits, ``_``, ``-``, ``.`` (a name is a folder under ``adapters/``)."""
 
 _SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
 ROLE_FIELDS: tuple[str, ...] = ("adapter", *_SAMPLING_FIELDS)
@@ -175,30 +172,6 @@ def match_seeds(seed: int, matches: int) -> list[int]:
     return [derive_seed(seed, "match", i) % (1 << 31) for i in range(matches)]
 
 
-def reward_means(transcripts: list[Transcript]) -> dict[str, dict[str, float]]:
-    """Mean, population std and count of every (reward, seat) over the transcripts."""
-    values: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for t in transcripts:
-        for r in t.rewards:
-            values[(r.reward, r.role)].append(r.value)
-    return {
-        f"{name}/{role}": {"mean": sum(v) / len(v), "std": statistics.pstdev(v), "count": float(len(v))}
-        for (name, role), v in sorted(values.items())
-    }
-
-
-def seat_parse_stats(transcripts: list[Transcript]) -> dict[str, dict[str, float]]:
-    """Turns, unparseable turns and their rate per seat."""
-    turns: dict[str, int] = defaultdict(int)
-    failed: dict[str, int] = defaultdict(int)
-    for t in transcripts:
-        for u in t.turns:
-            turns[u.role] += 1
-            failed[u.role] += u.parse_error is not None
-    return {seat: {"turns": float(n), "parse_errors": float(failed[seat]), "parse_error_rate": failed[seat] / n}
-            for seat, n in sorted(turns.items())}
-
-
 def resolve_roles(arena: Arena, overrides: dict[str, dict[str, Any]], model: str = MODEL) -> dict[str, Role]:
     """The arena's roles with per-seat overrides applied, all bound to ``model``.
 
@@ -328,27 +301,56 @@ def check_same_run(run: RunDir, resolved: dict[str, Any]) -> None:
         )
 
 
+_FLAGS = ((re.compile(r"recipe field 'arena\.kwargs\.([^']+)'"), r"--arena-arg \1"),
+          (re.compile(r"recipe field 'arena\.kwargs'( =)?"), "--arena-arg"),
+          (re.compile(r"recipe field 'arena\.name' ="), "arena"),
+          (re.compile(r"recipe field 'model\.source' ="), "--model"),
+          (re.compile(r"recipe field 'model\.device' ="), "--device"))
+
+
+def _as_flags(message: str) -> str:
+    """The shared checks name recipe fields; ``play`` takes the same values as flags."""
+    for pattern, flag in _FLAGS:
+        message = pattern.sub(flag, message)
+    return message
+
+
 def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     """Play ``config.matches`` matches and store them in ``config.out``."""
     from sparring.agents.engines.hf import HFEngine
 
     # Everything that can be wrong with the settings is checked before the model loads.
-    arena = make(config.arena, **config.arena_kwargs)
+    for flag, value in (("--batch-size", config.batch_size), ("--max-in-flight", config.max_in_flight),
+                        ("--matches", config.matches)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{flag} {value}: must be a whole number >= 1")
+    out = Path(config.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {config.out}: a file is there, not a directory; pick another --out")
+    try:
+        arena = make_arena(config.arena, config.arena_kwargs, "arena")
+    except RecipeError as exc:
+        raise RecipeError(_as_flags(str(exc))) from None
     roles = resolve_roles(arena, config.roles)
     saved = {name: read_adapter_folder(name, path) for name, path in config.adapters.items()}
+    try:
+        check_model_source(config.model)
+        check_device(config.device)
+    except RecipeError as exc:
+        raise RecipeError(_as_flags(str(exc))) from None
     run = RunDir(config.out)
     resolved = {"command": "play", "play": {**asdict(config), "arena": arena.id},
                 "arena": arena.spec().model_dump(mode="json"),
                 "roles": {seat: role.describe() for seat, role in roles.items()},
                 "adapters": saved}
     check_same_run(run, resolved)
-    store = run.open_store()
-    seeds = match_seeds(config.seed, config.matches)
-    done = set(store.match_ids())
-    todo = [s for s in seeds if f"i0-s{s}" not in done]
     pool = ModelPool(device=config.device, dtype=config.dtype)
     loaded = pool.load(MODEL, config.model)
     add_adapters(pool, roles, saved)
+    store = run.open_store()  # only once the model is in: a failed load leaves no run folder
+    seeds = match_seeds(config.seed, config.matches)
+    done = set(store.match_ids())
+    todo = [s for s in seeds if f"i0-s{s}" not in done]
     run_id = run.path.name
     resolved["model"] = loaded.describe()
     run.write_config(resolved)
@@ -379,11 +381,11 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     scored = [t for t in finished if t.status == "finished"]
     return PlaySummary(
         out=run.path, matches=len(finished), skipped=len(seeds) - len(todo),
-        errors=len(finished) - len(scored), rewards=reward_means(finished),
+        errors=len(finished) - len(scored), rewards=monitors.reward_table(finished),
         generated_tokens=runner.stats.generated_tokens, seconds=seconds,
         engine_seconds=runner.stats.engine_seconds,
         turns=sum(len(t.turns) for t in finished),
         parse_errors=sum(1 for t in finished for u in t.turns if u.parse_error),
-        seats=seat_parse_stats(finished),
+        seats=monitors.seat_parse_stats(finished),
         monitors=monitors.arena_monitors(arena, finished) if scored else {},
     )

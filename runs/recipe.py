@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sparring.runs.algorithms import get_algorithm
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+"""Adapter names: letters, digits, ``_``, ``-``, ``.`` (a name is a folder under ``adapters/``)."""
 
 
 def show_value(value: Any, limit: int = 100) -> str:
@@ -54,7 +55,7 @@ def show_value(value: Any, limit: int = 100) -> str:
 
 
 def _check_adapter_name(name: str) -> str:
-    if not _NAME.match(name) or name in (".", ".."):
+    if not ADAPTER_NAME.match(name) or name in (".", ".."):
         raise ValueError(
             f"adapter name {name!r} must be letters, digits, '_', '-' or '.' (it names a folder "
             "under adapters/); to start from a saved adapter folder use adapters.<name>.init_from = \"PATH\""
@@ -150,9 +151,10 @@ class RoleSection(_Section):
     max_new_tokens: int | None = Field(None, ge=1)
     """Reply length cap override."""
     reward: str | None = None
-    """Name of the reward that trains this seat (default: the arena's first for the seat)."""
+    """Name of the reward that trains this seat (default: the arena's declared default for
+    the seat); only with an update, and it must score this seat."""
     targets: Literal["own", "reference"] = "own"
-    """For ``sft``: imitate the seat's own well-rewarded replies (``own``, rejection
+    """For ``sft`` only: imitate the seat's own well-rewarded replies (``own``, rejection
     sampling) or the arena's ground-truth replies (``reference``, an SFT control)."""
 
     @field_validator("update")
@@ -250,7 +252,15 @@ class Recipe(_Section):
     model: ModelSection = Field(default_factory=ModelSection)
     arena: ArenaSection = Field(default_factory=ArenaSection)
     adapters: dict[str, AdapterSection] = Field(default_factory=dict)
-    """Adapter shapes by name (adapters not listed use the defaults)."""
+    """Adapter shapes by name (adapters not listed use the defaults); every name listed
+    must be some seat's adapter."""
+    roles: dict[str, RoleSection] = Field(default_factory=dict)
+    """Per-seat bindings; seats not listed play on the base weights, untrained."""
+    schedule: list[PhaseSection] = Field(default_factory=list)
+    """Alternating phases; empty means every trained seat updates every iteration. When
+    given, every trained seat must be in some phase."""
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
 
     @field_validator("adapters")
     @classmethod
@@ -258,12 +268,6 @@ class Recipe(_Section):
         for name in value:
             _check_adapter_name(name)
         return value
-    roles: dict[str, RoleSection] = Field(default_factory=dict)
-    """Per-seat bindings; seats not listed play on the base weights, untrained."""
-    schedule: list[PhaseSection] = Field(default_factory=list)
-    """Alternating phases; empty means every trained seat updates every iteration."""
-    train: TrainSection = Field(default_factory=TrainSection)
-    eval: EvalSection = Field(default_factory=EvalSection)
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:

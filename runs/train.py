@@ -54,7 +54,7 @@ from sparring.runs.checkpoint import (
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
-from sparring.runs.validate import validate
+from sparring.runs.validate import check_run_dir, validate
 
 MODEL = "default"
 
@@ -83,11 +83,9 @@ class Trainer:
         self.recipe = recipe
         self.run = RunDir(out)
         self.log = log
-        if self.run.exists() and not resume:
-            raise FileExistsError(f"{self.run.path} already holds a run; resume it with 'sparring train --resume {self.run.path}' or pick another --out")
-        self.arena = validate(recipe)  # every recipe error surfaces here, before a model loads
+        # every recipe, arena, machine and --out error surfaces here, before a model loads
+        self.arena = validate(recipe, out, resume=resume)
         self.held_out = evaluate.plan(recipe, self.arena)
-        self.store = self.run.open_store()
         self.pool = ModelPool(device=recipe.model.device, dtype=recipe.model.dtype)
         self.loaded = self.pool.load(MODEL, recipe.model.source)
         for adapter in sorted({r.adapter for r in recipe.roles.values() if r.adapter}):
@@ -115,6 +113,7 @@ class Trainer:
         self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
         self.start = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
+        self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
         if resume:
             self._restore()
         else:
@@ -330,6 +329,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
     console = Console(stderr=True)
     log = log or (lambda msg: console.print(msg))
     if resume and not isinstance(recipe, Recipe):
+        check_run_dir(out, resume=True)
         recipe = load_recipe(Path(out) / "recipe.toml" if recipe is None else recipe, overrides)
     elif not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)

@@ -34,6 +34,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,7 +272,9 @@ def probe(arena: Arena, seeds: Sequence[int] = PROBE_SEEDS) -> list[Transcript] 
         scripts = SeatScripts(replies)
         bound = {seat: role.bind(model=f"probe-{seat}") for seat, role in roles.items()}
         engines = {f"probe-{seat}": ScriptedEngine(scripts.for_seat(seat)) for seat in bound}
-        return Runner(engines, bound).play(arena, list(seeds))
+        with warnings.catch_warnings():  # throwaway matches: what they warn about is not the user's concern here
+            warnings.simplefilter("ignore")
+            return Runner(engines, bound).play(arena, list(seeds))
     except Exception:  # noqa: BLE001 - a probe that cannot run proves nothing either way
         return None
 

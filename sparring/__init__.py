@@ -22,8 +22,6 @@ from sparring.agents import (
     parsers,
 )
 from sparring.agents.conformance import check_role
-from sparring.arenas.evaluation import Evaluation
-from sparring.rewards.metrics import Metric, metric
 from sparring.arenas import (
     Arena,
     ArenaError,
@@ -45,6 +43,7 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.evaluation import Evaluation
 from sparring.rewards import (
     Reward,
     Score,
@@ -57,6 +56,7 @@ from sparring.rewards import (
     sft_samples,
     spin_pairs,
 )
+from sparring.rewards.metrics import Metric, metric
 
 # Names whose modules import torch are loaded on first use (PEP 562), so that
 # ``import sparring.arenas`` (which imports this package first) stays light.

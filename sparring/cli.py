@@ -20,7 +20,7 @@ import sys
 import tomllib
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -217,13 +217,20 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (usage stays behind ``--help``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sparring`` command."""
-    parser = argparse.ArgumentParser(prog="sparring", description="Multi-agent self-play with language models.")
+    parser = _Parser(prog="sparring", description="Multi-agent self-play with language models.")
     parser.add_argument("--debug", action="store_true", default=False,
                         help="print the full traceback of any error (also SPARRING_DEBUG=1)")
     # ``--debug`` is accepted after the command too; SUPPRESS keeps a top-level one from being reset.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -351,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("SPARRING_DEBUG", "").lower() in ("1", "true", "yes")
-    console = Console()
+    console = Console(soft_wrap=True)  # an error is one line, whatever the terminal width
     try:
         return args.fn(args, console)
     except KeyboardInterrupt:

@@ -34,6 +34,18 @@ def test_cached_model_is_used_as_is(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert embedded.embedded_model_path(quiet=True) == target  # no conversion when cached
 
 
+def test_failed_conversion_writes_nothing(tmp_path: Path) -> None:
+    # The conversion runs in a child process (its ~1.2 GB peak stays out of the caller);
+    # a failure there surfaces as an error here and leaves no folder behind.
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a GGUF file")
+    target = tmp_path / "models" / embedded.EMBEDDED_NAME
+    with pytest.raises(RuntimeError, match=r"failed in a child process \(exit code 1; .*running again retries"):
+        embedded.convert_in_child(broken, target)
+    assert not target.exists()
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
 @pytest.mark.smoke
 def test_embedded_model_generates() -> None:
     from sparring.agents.engines.hf import HFEngine

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparring.agents.pool import ModelPool, parse_dtype
+from sparring.agents.pool import ModelPool, _load_cast, load_base, parse_dtype
+from sparring.agents.tiny import tiny_model
 
 
 def _lora_tables(pool: ModelPool, adapter: str) -> list[torch.Tensor]:
@@ -42,6 +43,33 @@ def test_tiny_seed_source() -> None:
     pool = ModelPool(dtype="fp32")
     a, b = pool.load("a", "tiny"), pool.load("b", "tiny:3")
     assert not torch.equal(a.model.model.embed_tokens.weight, b.model.model.embed_tokens.weight)
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_cast_load_equals_from_pretrained(tmp_path: Path, sharded: bool) -> None:
+    # An fp32 checkpoint loaded as bf16 is read tensor by tensor (no whole-file mapping held
+    # while casting); the model must be exactly what from_pretrained(path, dtype=...) builds.
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = tiny_model(seed=5)
+    model.save_pretrained(tmp_path, max_shard_size="20KB" if sharded else "1GB")
+    tokenizer.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors.index.json").exists() == sharded
+    assert _load_cast(tmp_path, torch.float32) is None  # nothing to cast: from_pretrained maps the file
+    ours, _, dtype = load_base(str(tmp_path), "bf16")
+    reference = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16).eval()
+    assert dtype is torch.bfloat16 and not ours.training
+    a, b = ours.state_dict(), reference.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(x, y) for x, y in zip(ours.buffers(), reference.buffers(), strict=True))
+    assert ours.lm_head.weight is ours.model.embed_tokens.weight  # still tied
+    assert ours.generation_config.to_dict() == reference.generation_config.to_dict()
+    assert ours.config.to_dict() == reference.config.to_dict()
+    assert ours.name_or_path == reference.name_or_path == str(tmp_path)
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with torch.no_grad():
+        assert torch.equal(ours(ids).logits, reference(ids).logits)
 
 
 def test_parse_dtype() -> None:

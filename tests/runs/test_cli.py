@@ -156,7 +156,7 @@ def test_check_drives_a_file_arena_with_well_formed_replies(capsys: pytest.Captu
     ("argv", "message"),
     [
         (["play", "nope", "--out", "{tmp}/r", "--model", "tiny"],
-         "error: unknown arena 'nope'; use a registered name ("),
+         "error: arena \"nope\": unknown arena 'nope'; use a registered name ("),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--role", "temperature=1"],
          "error: --role temperature=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)"),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--role", "solver.temperature"],
@@ -164,11 +164,11 @@ def test_check_drives_a_file_arena_with_well_formed_replies(capsys: pytest.Captu
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--arena-arg", "digits"],
          "error: --arena-arg 'digits' must look like key=value"),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--arena-arg", "digits=9"],
-         "error: digits must be in 1..6, got 9"),
+         "error: --arena-arg digits = 9: QuestionAnswerVerify refused it: digits must be in 1..6, got 9"),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--arena-arg", "colour=red"],
-         "error: bad arguments for arena sparring/qa-verify-v1"),
+         "error: --arena-arg colour = \"red\": QuestionAnswerVerify has no argument 'colour'"),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "no-such-model"],
-         "error: model 'no-such-model' is neither a local folder nor an embedded alias"),
+         "error: --model \"no-such-model\": no such folder (use default, tiny[:seed] or a folder"),
         (["play", "qa-verify", "--out", "{tmp}/r", "--model", "tiny", "--role", "solvr.temperature=1"],
          "error: roles.solvr: 'solvr' is not a seat of sparring/qa-verify-v1 (seats: questioner, solver, verifier)"),
         # Field errors come before the model loads: no-such-model is never reached.

@@ -92,7 +92,7 @@ def test_the_installed_command(tmp_path: Path) -> None:
 
     done = run("play", "nope", "--out", str(tmp_path / "r"))
     assert (done.returncode, done.stderr) == (2, "")
-    assert done.stdout.startswith("error: unknown arena 'nope'; use a registered name (")
+    assert done.stdout.startswith("error: arena \"nope\": unknown arena 'nope'; use a registered name (")
     assert len(done.stdout.strip().splitlines()) == 1
     done = run("--debug", "play", "nope", "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and "Traceback (most recent call last):" in done.stderr

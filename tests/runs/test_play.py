@@ -10,7 +10,9 @@ import pytest
 from sparring import PlayConfig, RunDir, make, play, replay
 from sparring.agents.pool import ModelPool
 from sparring.runs import monitors
-from sparring.runs.play import match_seeds, reward_means, seat_parse_stats
+from sparring.runs.monitors import reward_table as reward_means
+from sparring.runs.monitors import seat_parse_stats
+from sparring.runs.play import match_seeds
 from tests.helpers import play_qa
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from sparring.runs.recipe import load_recipe
+from sparring.runs.recipe import RecipeError, load_recipe
 from sparring.runs.store import Store
 from sparring.runs.train import Trainer, train
 
@@ -73,7 +73,7 @@ def test_every_stage_changes_something(tmp_path: Path) -> None:
 def test_existing_run_needs_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     train(RECIPE, out, progress=False, log=_quiet, overrides=["train.iterations=1"])
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(RecipeError, match="already holds a run; resume it with 'sparring train --resume"):
         train(RECIPE, out, progress=False, log=_quiet)
 
 

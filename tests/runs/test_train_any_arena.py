@@ -67,7 +67,7 @@ def test_debate_judge_trains_with_its_own_metrics(tmp_path: Path) -> None:
     ("roles.judge.reward=\"nope\"", "'roles.judge.reward': 'nope' is not a reward of examples/debate-v1"),
     ("roles.juge.temperature=0.5", "'roles.juge': 'juge' is not a seat of examples/debate-v1"),
     ("roles.judge.update=\"spin\"", "needs ground-truth replies"),
-    ("eval.arena=\"nope-arena\"", "recipe field 'eval.name' = 'nope-arena'"),
+    ("eval.arena=\"nope-arena\"", "recipe field 'eval.arena' = \"nope-arena\""),
 ])
 def test_recipe_refused_against_the_arena_before_loading(tmp_path: Path, override: str, message: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
