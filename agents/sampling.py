@@ -46,7 +46,8 @@ class SamplingParams:
                 f"unknown sampling option(s) {sorted(unknown)}; known: {sorted(known)}"
             )
         if "stop" in overrides and overrides["stop"] is not None:
-            overrides["stop"] = tuple(overrides["stop"])
+            stop = overrides["stop"]  # one string is one stop sequence, not its characters
+            overrides["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,8 +21,9 @@ costs.
     same generation. Target: ratio of resident sets <= 1.25; peaks reported too.
 (3) ``train``: ``sparring.train(examples/debate.toml, ...)`` (the judge of the three-seat
     debate, GRPO) with 2 iterations x 4 matches, micro-batch 8, eval size 4. Target: peak
-    <= 2.5 GB (2.5e9 bytes). Phases: load (Trainer construction), play, build, update
-    (the rest of an iteration: optimizer steps and saving adapters), eval, checkpoint.
+    <= 2.5 GB (2.5e9 bytes). Phases: load (Trainer construction), play, build,
+    update:forward (each micro-batch's loss), update (the rest of an iteration: backward
+    passes, optimizer steps, saving adapters), eval, checkpoint.
 
 Usage: python benchmarks/memory.py [--out docs/memory.json] [--only load,convert,adapters,train]
        [--threads 2] [--model default]
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -247,13 +249,24 @@ def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     for method, phase in (("__init__", "load"), ("iteration", "update"), ("play", "play"), ("build", "build"),
                           ("evaluate", "eval"), ("_checkpoint", "checkpoint")):
         sampler.wrap(trainer, method, phase)
+    # Inside an update: the forward of each micro-batch (policy and reference log-probs, the
+    # loss); the rest of "update" is backward passes, optimizer steps and saving adapters.
+    from sparring.agents.updates import Update
+
+    todo = list(Update.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if "_micro_loss" in vars(cls):
+            sampler.wrap(cls, "_micro_loss", "update:forward")
     recipe = ROOT / "examples" / "debate.toml"
     with tempfile.TemporaryDirectory(prefix="sparring-memory-") as tmp:
         t0 = time.perf_counter()
         reports = sparring.train(recipe, Path(tmp) / "run", overrides=TRAIN_OVERRIDES, progress=False,
                                  log=lambda msg: print(msg, file=sys.stderr))
         seconds = time.perf_counter() - t0
-        dtype = json.loads((Path(tmp) / "run" / "config.json").read_text())["model"]["dtype"]
+        config = Path(tmp) / "run" / "config.toml"
+        dtype = tomllib.loads(config.read_text())["model"]["dtype"] if config.exists() else None
     peak = status_mib("VmHWM")
     return {
         "recipe": str(recipe.relative_to(ROOT)),
@@ -261,6 +274,7 @@ def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
         "dtype": dtype,
         "iterations": len(reports),
         "seconds": round(seconds, 1),
+        "iteration_seconds": [{k: round(v, 1) for k, v in r.seconds.items()} for r in reports],
         "peak_rss_mib": round(peak, 1),
         "rss_after_mib": round(status_mib("VmRSS"), 1),
         "target": f"peak_rss_mib <= {TRAIN_PEAK_TARGET_MIB:.1f} (2.5 GB)",

@@ -322,13 +322,14 @@ def _ours(filename: str) -> str | None:
 def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` reports a mistake in the input (one line) rather than a bug (see module docs)."""
     from sparring.agents.conformance import ConformanceError
+    from sparring.agents.errors import InternalError
     from sparring.arenas.errors import ArenaError
     from sparring.runs.recipe import RecipeError
 
     if isinstance(exc, (RecipeError, ArenaError, ConformanceError, FileNotFoundError, FileExistsError,
                         NotADirectoryError, IsADirectoryError)):
         return True
-    if not isinstance(exc, (ValueError, LookupError, TypeError, RuntimeError)):
+    if isinstance(exc, InternalError) or not isinstance(exc, (ValueError, LookupError, TypeError, RuntimeError)):
         return False
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:

@@ -37,6 +37,8 @@ from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
+from sparring.agents.errors import InternalError
+
 _MAX_CACHED_SETS = 8  # each entry holds one copy of its adapters' weights
 _Forward = Callable[..., torch.Tensor]
 
@@ -124,7 +126,7 @@ class MultiLora:
             RuntimeError: If another ``rows()`` context of this object is active.
         """
         if self._active is not None:
-            raise RuntimeError("MultiLora.rows() contexts cannot be nested")
+            raise InternalError("MultiLora.rows() contexts cannot be nested")
         adapters = list(adapters)
         unknown = sorted({a for a in adapters if a is not None} - self._known)
         if unknown or self._stale:
@@ -219,7 +221,7 @@ class RowBinding:
                 forwards have ``len(keep)`` rows.
         """
         if self._closed:
-            raise RuntimeError("RowBinding.select() called after its rows() context ended")
+            raise InternalError("RowBinding.select() called after its rows() context ended")
         if keep.dim() != 1 or keep.dtype not in (torch.int64, torch.int32):
             raise ValueError(
                 f"keep must be a 1-D integer tensor, got shape {tuple(keep.shape)} {keep.dtype}"

@@ -33,6 +33,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from sparring.agents.errors import InternalError
+
 #: Rows of ``[rows, vocab]`` logits processed at once by :func:`selective_logprobs`:
 #: 1024 x 49,152 fp32 values is 200 MB per temporary block.
 CHUNK_ROWS = 1024
@@ -207,7 +209,7 @@ def sequence_logprobs(
         logits = model(**kwargs, logits_to_keep=columns.to(device)).logits
         logits = logits.reshape(-1, logits.shape[-1])  # [B * K, V], a view
     if picked is None and logits.shape[0] != len(targets):
-        raise RuntimeError(
+        raise InternalError(
             f"{_base_class(model).__name__} returned logits of shape {tuple(logits.shape)} for a boolean "
             f"logits_to_keep selecting {len(targets)} positions; expected ({len(targets)}, vocab)"
         )

@@ -73,3 +73,10 @@ def test_derive_seed_golden() -> None:
     # Recorded match and row seeds depend on these exact values (stored runs replay by seed).
     assert derive_seed(0, 0, 0) == 3458162621981714465
     assert derive_seed(7, "match", 3) == 7276954744926336818
+
+
+def test_a_single_stop_string_is_one_stop_sequence() -> None:
+    from sparring.agents.sampling import SamplingParams
+
+    assert SamplingParams().updated(stop="Answer").stop == ("Answer",)
+    assert SamplingParams().updated(stop=["a", "bc"]).stop == ("a", "bc")
