@@ -3,16 +3,16 @@
 Prints one JSON object on stdout (library logs and progress go to stderr) and writes the
 same JSON to ``--out`` when given. Every figure comes from its own fresh subprocess, so no
 measurement inherits another's heap. Resident figures are the process's ``VmRSS``; peaks
-are the kernel's high-water mark (``VmHWM``, exact), with a sampling thread (every 5 ms)
-attributing the peak to phases. Figures include the interpreter with torch and
-transformers imported (``rss_after_imports_mib``), because that is what a user's process
-costs.
+are the kernel's high-water mark (``VmHWM``), read and reset at every phase change so each
+phase gets its own exact peak (see :class:`Meter`). Figures include the interpreter with
+torch and transformers imported (``rss_after_imports_mib``): that is what a process costs.
 
 (1) ``load``: ``ModelPool.load("default", "default")`` with the cached safetensors folder
     already converted, for ``fp32`` and ``bf16`` (``dtype auto`` picks bf16 where the CPU
     computes it natively). Target: peak while loading <= 1.5x the resident set after
     loading. ``rss_after_generation_mib`` (after a short generation, which touches every
-    weight) shows the resident set is real, not pages mapped but never read.
+    weight) matters for fp32: with no cast, transformers maps the file and pages become
+    resident only when first read, so fp32's resident set after loading understates it.
 (1') ``convert``: first use, ``ModelPool.load`` with an empty (temporary) cache: the
     one-time GGUF -> safetensors conversion, then the load (dtype auto). Reported, no
     target. ``child_peak_rss_mib`` is the conversion's when it runs in a child process.
@@ -77,68 +77,106 @@ def status_mib(key: str) -> float:
     raise KeyError(key)
 
 
-class Sampler:
-    """Samples ``VmRSS`` in a thread and keeps the largest value seen in each phase."""
+class Meter:
+    """Peak resident set per phase of a run.
+
+    Exact where the kernel allows it: at every phase change the high-water mark
+    (``VmHWM``) is read, credited to the phase that just ran, and reset by writing ``5``
+    to ``/proc/self/clear_refs``. Where that file is not writable, a thread sampling
+    ``VmRSS`` every 5 ms gives the per-phase figures instead (short spikes can be missed).
+    :meth:`peak` is the largest of all, the process's peak since the meter started.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.phase = "start"
+        self.phase = "other"
         self.peaks: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.exact = self._reset()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            time.sleep(self.interval)
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
 
-    def sample(self) -> None:
-        """Record the current resident set against the current phase."""
-        phase, rss = self.phase, status_mib("VmRSS")
-        if rss > self.peaks.get(phase, 0.0):
-            self.peaks[phase] = rss
+    def _credit(self, phase: str, mib: float) -> None:
+        if mib > self.peaks.get(phase, 0.0):
+            self.peaks[phase] = mib
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
+    def _close_interval(self) -> None:
+        """Credit the interval since the last phase change to the current phase."""
+        if self.exact:
+            self._credit(self.phase, status_mib("VmHWM"))
+            self._reset()
+        else:
+            self._credit(self.phase, status_mib("VmRSS"))
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self._credit(self.phase, status_mib("VmRSS"))
+
+    def __enter__(self) -> Meter:
+        if not self.exact:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
-        self.sample()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._close_interval()
+
+    def peak(self, phase: str | None = None) -> float:
+        """Peak RSS (MiB) of ``phase`` (all calls), or of the whole run so far."""
+        self._close_interval()
+        if phase is not None:
+            return max(v for k, v in self.peaks.items() if k.split("#")[0] == phase)
+        return max(self.peaks.values())
 
     @contextlib.contextmanager
-    def during(self, phase: str) -> Iterator[None]:
-        """Attribute samples to ``phase`` inside the block (nests: the outer phase resumes)."""
-        outer, self.phase = self.phase, phase
-        self.sample()
+    def during(self, phase: str, numbered: bool = False) -> Iterator[None]:
+        """Credit the block to ``phase`` (``phase#N`` for the N-th call if ``numbered``).
+
+        Phases nest: the enclosing phase resumes after the block.
+        """
+        self.calls[phase] = self.calls.get(phase, 0) + 1
+        label = f"{phase}#{self.calls[phase]}" if numbered else phase
+        self._close_interval()
+        outer, self.phase = self.phase, label
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.sample()
+            self._close_interval()
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
             self.phase = outer
 
-    def wrap(self, owner: Any, method: str, phase: str) -> None:
-        """Attribute every call of ``owner.method`` to ``phase`` (skipped if it does not exist)."""
+    def wrap(self, owner: Any, method: str, phase: str, numbered: bool = False) -> None:
+        """Credit every call of ``owner.method`` to ``phase`` (skipped if it does not exist)."""
         fn = getattr(owner, method, None)
         if fn is None:
             return
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with self.during(phase):
+            with self.during(phase, numbered):
                 return fn(*args, **kwargs)
 
         setattr(owner, method, wrapped)
 
     def report(self) -> dict[str, Any]:
-        """Per-phase sampled peaks and seconds, and the phase holding the largest peak."""
+        """Per-phase peaks and seconds, and the phase holding the largest peak."""
+        self._close_interval()
         peaks = {k: round(v, 1) for k, v in self.peaks.items()}
         return {"phase_peak_rss_mib": peaks, "phase_seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-                "peak_phase": max(peaks, key=peaks.__getitem__) if peaks else None}
+                "peak_phase": max(peaks, key=peaks.__getitem__) if peaks else None,
+                "phase_peaks_exact": self.exact}
 
 
 def _requests(n: int, adapters: list[str | None], new_tokens: int) -> list[Any]:
@@ -155,19 +193,19 @@ def _parameters_mib(model: Any) -> float:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / MIB
 
 
-def probe_load(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+def probe_load(args: argparse.Namespace, meter: Meter) -> dict[str, Any]:
     """Load the model with the given dtype; peak while loading vs resident after."""
     from sparring.agents.engines.hf import HFEngine
     from sparring.agents.pool import ModelPool
 
     before = status_mib("VmRSS")
     t0 = time.perf_counter()
-    with sampler.during("load"):
+    with meter.during("load"):
         loaded = ModelPool(dtype=args.dtype).load("default", args.model)
     seconds = time.perf_counter() - t0
-    peak, after = status_mib("VmHWM"), status_mib("VmRSS")
+    peak, after = meter.peak(), status_mib("VmRSS")
     anon, file = status_mib("RssAnon"), status_mib("RssFile")
-    with sampler.during("generate"):
+    with meter.during("generate"):
         HFEngine(loaded, max_batch_size=4).generate(_requests(4, [None], 8))
     ratio = peak / after
     return {
@@ -186,18 +224,18 @@ def probe_load(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     }
 
 
-def probe_convert(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+def probe_convert(args: argparse.Namespace, meter: Meter) -> dict[str, Any]:
     """First use: convert the GGUF (into ``$SPARRING_CACHE``, a temporary folder), then load."""
     from sparring.agents.pool import ModelPool
 
     before = status_mib("VmRSS")
     t0 = time.perf_counter()
-    with sampler.during("convert_and_load"):
+    with meter.during("convert_and_load"):
         loaded = ModelPool(dtype=args.dtype).load("default", args.model)
     folder = Path(loaded.model.name_or_path)
     # Children this process waited for (a conversion run in a child process).
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    caller = status_mib("VmHWM")
+    caller = meter.peak()
     return {
         "dtype": str(loaded.dtype).removeprefix("torch."),
         "seconds": round(time.perf_counter() - t0, 2),
@@ -211,35 +249,35 @@ def probe_convert(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     }
 
 
-def probe_adapters(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+def probe_adapters(args: argparse.Namespace, meter: Meter) -> dict[str, Any]:
     """Load, add 5 adapters (``adapters`` mode) or none (``bare``), generate 32 rows."""
     from sparring.agents.engines.hf import HFEngine
     from sparring.agents.pool import ModelPool
 
-    with sampler.during("load"):
+    with meter.during("load"):
         pool = ModelPool(dtype=args.dtype)
         loaded = pool.load("default", args.model)
     after_load = status_mib("VmRSS")
     adapters: list[str | None] = [None]
-    with sampler.during("adapters"):
+    with meter.during("adapters"):
         if args.mode == "adapters":
             adapters = [f"role{i}" for i in range(5)]
             for i, name in enumerate(adapters):
                 pool.add_adapter("default", name, init="random", seed=i)
     after_adapters = status_mib("VmRSS")
-    with sampler.during("generate"):
+    with meter.during("generate"):
         HFEngine(loaded, max_batch_size=32).generate(_requests(32, adapters, 16))
     return {
         "dtype": str(loaded.dtype).removeprefix("torch."),
         "rss_after_load_mib": round(after_load, 1),
         "rss_after_adapters_mib": round(after_adapters, 1),
         "rss_after_generation_mib": round(status_mib("VmRSS"), 1),
-        "peak_rss_mib": round(status_mib("VmHWM"), 1),
+        "peak_rss_mib": round(meter.peak(), 1),
         "parameters_mib": round(_parameters_mib(loaded.model), 1),
     }
 
 
-def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
+def probe_train(args: argparse.Namespace, meter: Meter) -> dict[str, Any]:
     """Train the debate judge (examples/debate.toml) for 2 iterations x 4 matches."""
     import importlib
 
@@ -248,17 +286,18 @@ def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     trainer = importlib.import_module("sparring.runs.train").Trainer
     for method, phase in (("__init__", "load"), ("iteration", "update"), ("play", "play"), ("build", "build"),
                           ("evaluate", "eval"), ("_checkpoint", "checkpoint")):
-        sampler.wrap(trainer, method, phase)
+        meter.wrap(trainer, method, phase, numbered=phase != "build")
     # Inside an update: the forward of each micro-batch (policy and reference log-probs, the
     # loss); the rest of "update" is backward passes, optimizer steps and saving adapters.
     from sparring.agents.updates import Update
+    from sparring.agents.updates import step as _steps  # noqa: F401  (defines the subclasses)
 
     todo = list(Update.__subclasses__())
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         if "_micro_loss" in vars(cls):
-            sampler.wrap(cls, "_micro_loss", "update:forward")
+            meter.wrap(cls, "_micro_loss", "update:forward")
     recipe = ROOT / "examples" / "debate.toml"
     with tempfile.TemporaryDirectory(prefix="sparring-memory-") as tmp:
         t0 = time.perf_counter()
@@ -267,7 +306,7 @@ def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
         config = Path(tmp) / "run" / "config.toml"
         dtype = tomllib.loads(config.read_text())["model"]["dtype"] if config.exists() else None
-    peak = status_mib("VmHWM")
+    peak = meter.peak()
     return {
         "recipe": str(recipe.relative_to(ROOT)),
         "overrides": TRAIN_OVERRIDES,
@@ -282,7 +321,7 @@ def probe_train(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]:
     }
 
 
-PROBES: dict[str, Callable[[argparse.Namespace, Sampler], dict[str, Any]]] = {
+PROBES: dict[str, Callable[[argparse.Namespace, Meter], dict[str, Any]]] = {
     "load": probe_load, "convert": probe_convert, "adapters": probe_adapters, "train": probe_train,
 }
 
@@ -298,9 +337,9 @@ def child(args: argparse.Namespace) -> None:
     import sparring
 
     torch.set_num_threads(args.threads)
-    with Sampler() as sampler:
-        result = PROBES[args.probe](args, sampler)
-    result.update(sampler.report())
+    with Meter() as meter:
+        result = PROBES[args.probe](args, meter)
+    result.update(meter.report())
     result["sparring_path"] = str(Path(sparring.__file__).resolve().parent.parent)
     result["threads"] = torch.get_num_threads()
     os.write(stdout, (json.dumps(result) + "\n").encode())

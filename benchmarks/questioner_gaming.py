@@ -12,7 +12,8 @@ wrong references).
 Arms: ``learnability`` (the old default) and ``checked`` (``questioner_checked``: 0 for
 a wrong reference, the shipped default).
 
-Usage: python benchmarks/questioner_gaming.py --iterations 6 --out out/gaming > docs/questioner_gaming.json
+Usage: python benchmarks/questioner_gaming.py --iterations 3 --out out/gaming > docs/questioner_gaming.json
+(``--resume`` continues arms already in ``--out``.)
 """
 
 from __future__ import annotations
@@ -37,17 +38,22 @@ KEYS = ("questioner/reference_wrong_rate", "questioner/learnability_gain_from_wr
         "reward/questioner_truth/questioner")
 
 
-def run_arm(reward: str, out: Path, iterations: int, matches: int, extra: list[str]) -> dict:
-    """Train the questioner alone under ``reward``; return its per-iteration measurements."""
-    if out.exists():
+def run_arm(reward: str, out: Path, iterations: int, matches: int, extra: list[str], resume: bool) -> dict:
+    """Train the questioner alone under ``reward``; return its per-iteration measurements.
+
+    With ``resume``, a run already in ``out`` is continued (a resumed run ends identical to
+    an uninterrupted one, so the figures are the same as from a fresh start)."""
+    resume = resume and (out / "checkpoints" / "LATEST").exists()
+    if out.exists() and not resume:
         shutil.rmtree(out)
     overrides = [f"roles.questioner.reward={reward}", "roles.solver.update=none", "roles.solver.adapter=solver",
                  "schedule=[]", f"train.iterations={iterations}", f"train.matches_per_iteration={matches}",
                  "eval.every=0", "eval.size=8", *extra]
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        train(ROOT / "recipes" / "qa_verify_selfplay.toml", out, overrides=overrides, progress=False,
-              log=lambda m: print(m, file=sys.stderr))
+        train(out / "recipe.toml" if resume else ROOT / "recipes" / "qa_verify_selfplay.toml", out,
+              overrides=[f"train.iterations={iterations}"] if resume else overrides, resume=resume,
+              progress=False, log=lambda m: print(m, file=sys.stderr))
     with Store(out / "store.sqlite") as store:
         rows = store.metrics()
     per_iteration = [{k: v for i, k, v in rows if i == it and k in KEYS} | {"iteration": it + 1}
@@ -62,11 +68,13 @@ def main() -> None:
     parser.add_argument("--matches", type=int, default=32, help="matches per iteration")
     parser.add_argument("--out", default="out/gaming")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="recipe override (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue arms already in --out instead of restarting")
     args = parser.parse_args()
     result = {"command": "python " + " ".join(sys.argv), "threads": torch.get_num_threads(),
               "recipe": "recipes/qa_verify_selfplay.toml", "arms": {}}
     for name, reward in ARMS.items():
-        result["arms"][name] = run_arm(reward, Path(args.out) / name, args.iterations, args.matches, args.set)
+        result["arms"][name] = run_arm(reward, Path(args.out) / name, args.iterations, args.matches, args.set,
+                                       args.resume)
     for arm in result["arms"].values():
         rates = [it.get("questioner/reference_wrong_rate") for it in arm["iterations"]]
         arm["reference_wrong_rate_first_last"] = [rates[0], rates[-1]]

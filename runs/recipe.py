@@ -244,6 +244,41 @@ class EvalSection(_Section):
     """Sample every seat at temperature 0 (default: what the evaluation declares, greedy)."""
 
 
+class LeagueSection(_Section):
+    """The in-loop league: every ``every`` iterations the current version of ``adapter`` plays
+    its past versions (frozen snapshot adapters on the one base) and fixed anchors in two
+    competing seats; ratings go to the metrics as ``league/...`` (see :mod:`sparring.runs.league`)."""
+
+    every: int = Field(0, ge=0)
+    """Play a league round after every K-th iteration (0: no league)."""
+    adapter: str | None = None
+    """The adapter whose versions compete (default: the only trained adapter)."""
+    seats: list[str] | None = None
+    """The two competing seats (default: the arena's seats when it has exactly two)."""
+    games: int = Field(2, ge=1)
+    """Matches per opponent and seat order in each league round."""
+    pool_size: int = Field(4, ge=1)
+    """Most past versions kept as opponents (the newest ones)."""
+    base: bool = True
+    """Whether the base model (adapter off) plays as an anchor."""
+    anchors: dict[str, str] = Field(default_factory=dict)
+    """Scripted anchors: a name and the fixed reply that player always gives."""
+    reward: str | None = None
+    """Decide winners by this reward (default: each seat's mean reward; an arena's
+    ``winner(transcript)`` takes precedence)."""
+    bootstrap: int = Field(200, ge=10)
+    """Bootstrap resamples of the BT intervals logged each league round."""
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchor_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or re.fullmatch(r"v\d+|base", name):
+                raise ValueError(f"anchor name {name!r} must be letters, digits, '_' or '-' starting with a letter, "
+                                 "and not 'base' or v<N> (the names of versions)")
+        return value
+
+
 class Recipe(_Section):
     """A complete training run description."""
 
@@ -261,6 +296,22 @@ class Recipe(_Section):
     given, every trained seat must be in some phase."""
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    league: LeagueSection = Field(default_factory=LeagueSection)
+
+    @model_validator(mode="after")
+    def _league_adapter(self) -> Recipe:
+        if not self.league.every:
+            return self
+        trained = sorted({r.adapter for r in self.roles.values() if r.update != "none" and r.adapter})
+        if self.league.adapter is None:
+            if len(trained) != 1:
+                raise ValueError(f"recipe field 'league.adapter': {len(trained)} adapters train "
+                                 f"({', '.join(trained) or 'none'}); name the one whose versions play the league")
+            self.league.adapter = trained[0]
+        elif self.league.adapter not in trained:
+            raise ValueError(f"recipe field 'league.adapter' = {show_value(self.league.adapter)}: not a trained adapter "
+                             f"(trained: {', '.join(trained) or 'none'})")
+        return self
 
     @field_validator("adapters")
     @classmethod

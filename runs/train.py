@@ -51,6 +51,7 @@ from sparring.runs.checkpoint import (
     save_adapter_version,
     write_checkpoint,
 )
+from sparring.runs.league import League
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
@@ -111,6 +112,9 @@ class Trainer:
         from sparring.agents.engines.hf import HFEngine
 
         self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
+        self.league = None if not recipe.league.every else League(  # [league]: versions vs past snapshots
+            recipe.league, self.arena, self.pool, self.engine, self.run.path, recipe.train.seed,
+            in_use=lambda name: any(u.reference == name for u in self.updates.values()))
         self.start = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
         self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
@@ -292,6 +296,10 @@ class Trainer:
             te = time.perf_counter()
             report.metrics.update(self.evaluate(it + 1))
             report.seconds["eval"] = time.perf_counter() - te
+        if self.league is not None and self.league.due(it):
+            tl = time.perf_counter()
+            report.metrics.update(self.league.play(it, self.roles))
+            report.seconds["league"] = time.perf_counter() - tl
         for k, v in report.seconds.items():
             report.metrics[f"time/{k}"] = v
         report.warnings.extend(monitors.warnings_for(report.metrics))

@@ -43,7 +43,20 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.propose_solve import ProposeSolve
+from sparring.arenas.spin import Spin
+from sparring.arenas.task_eval import TaskEval
+from sparring.arenas.tasks import (
+    Item,
+    TaskError,
+    TaskFamily,
+    families,
+    get_family,
+    load_jsonl,
+    register_family,
+)
 from sparring.rewards import (
     Reward,
     Score,
@@ -70,6 +83,10 @@ _LAZY = {
     **{name: "sparring.runs" for name in (
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
+    **{name: "sparring.runs.tournament" for name in (
+        "TournamentConfig", "load_tournament", "rate_run", "run_tournament")},
+    **{name: "sparring.runs.ratings" for name in (
+        "Game", "RatingReport", "bootstrap_intervals", "bradley_terry", "rate")},
 }
 
 
@@ -85,7 +102,13 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    # task families and the arenas built on them (propose-solve, spin, task-eval)
+    "Item", "ProposeSolve", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
+    "register_family",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
+    # tournaments and ratings
+    "DeclaresWinner", "Game", "RatingReport", "TournamentConfig", "bootstrap_intervals", "bradley_terry",
+    "load_tournament", "rate", "rate_run", "run_tournament",
     "DPOUpdate", "Engine", "Evaluation", "GenerationRequest", "GroupSample", "IPOUpdate", "Match", "Metric", "ModelPool",
     "Outcome", "ParseError", "PlayConfig", "PolicyGradientUpdate", "PreferencePair",
     "QuestionAnswerVerify", "Recipe", "RecipeError", "Reply", "Reward", "RewardRecord", "Role",

@@ -1,4 +1,4 @@
-"""The ``sparring`` command line: play, show, replay, arenas, check, train, export.
+"""The ``sparring`` command line: play, show, replay, arenas, check, train, export, tournament, ratings.
 
 Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
 recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
@@ -217,6 +217,54 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.tournament import run_tournament
+
+    summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides)
+    console.print(
+        f"tournament → {summary.out}: {summary.scheduled} matches scheduled in {summary.rounds} round(s), "
+        f"{summary.played} played, {summary.skipped} already stored, {summary.errors} errors; "
+        f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = {summary.tokens_per_second:.1f} tokens/s"
+    )
+    console.print(f"rate the players with 'sparring ratings {summary.out}'")
+    return 0 if summary.errors == 0 else 1
+
+
+def cmd_ratings(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from sparring.runs.tournament import rate_run
+
+    result = rate_run(args.dir, bootstrap=args.bootstrap, seed=args.seed, plots=not args.no_plots)
+    report = result.report
+    from rich import box
+
+    table = Table(title=f"ratings of {report.games} games ({args.dir})", box=box.SIMPLE_HEAD,
+                  caption="W/D/L: wins, draws, losses")
+    for col in ("player", "BT", "95% CI", "Elo", "mu", "sigma", "games", "W", "D", "L"):
+        table.add_column(col, justify="left" if col == "player" else "right")
+    for r in report.ratings:
+        table.add_row(escape(r.player), f"{r.bt:.0f}", f"{r.bt_low:.0f}–{r.bt_high:.0f}", f"{r.elo:.0f}",
+                      f"{r.mu:.2f}", f"{r.sigma:.2f}", str(r.games), str(r.wins), str(r.draws), str(r.losses))
+    console.print(table)
+    console.print("BT: Bradley–Terry MLE (Elo scale, mean 1000) with a percentile bootstrap over games "
+                  f"({args.bootstrap} resamples); Elo: online, K=16, in match order; mu/sigma: openskill Plackett–Luce")
+    if result.no_result:
+        console.print(f"{result.no_result} finished match(es) had no result (a seat without a reward) and are left out")
+    if report.cycles:
+        console.print(f"[yellow]{len(report.cycles)} preference cycle(s) in the pairwise majority graph; "
+                      "the BT ratings summarise a non-transitive relation:[/]")
+        for cycle in report.cycles[:20]:
+            console.print(f"  {escape(str(cycle))}")
+        if len(report.cycles) > 20:
+            console.print(f"  ... and {len(report.cycles) - 20} more (all in ratings.json)")
+    else:
+        console.print("no preference cycles: the pairwise majority relation is transitive")
+    for path in result.files:
+        console.print(f"wrote {escape(str(path))}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (usage stays behind ``--help``), exit code 2."""
 
@@ -293,6 +341,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iteration", type=int, help="only matches of this iteration")
     e.set_defaults(fn=cmd_export)
 
+    tn = add("tournament", help="play a tournament between players (adapter versions, base, scripted); resumable")
+    tn.add_argument("config", help="tournament .toml (players, arena and competing seats, schedule)")
+    tn.add_argument("overrides", nargs="*", metavar="FIELD=VALUE", help="dotted overrides, e.g. schedule.budget=40")
+    tn.add_argument("--out", "-o", required=True, help="run directory (run again to continue it)")
+    tn.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    tn.set_defaults(fn=cmd_tournament)
+
+    rt = add("ratings", help="rate the players of a tournament: BT with bootstrap CIs, Elo, openskill, cycles, plots")
+    rt.add_argument("dir", help="tournament run directory")
+    rt.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    rt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    rt.add_argument("--no-plots", action="store_true", help="write ratings.json only")
+    rt.set_defaults(fn=cmd_ratings)
+
     a = add("arenas", help="list registered arenas")
     a.set_defaults(fn=cmd_arenas)
 
@@ -307,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 _INTERRUPTED = {
     "play": "interrupted; run the same command again to finish; stored matches are kept",
     "train": "interrupted; continue from the last completed iteration with 'sparring train --resume {out}'",
+    "tournament": "interrupted; run the same command again to continue; stored matches are kept",
 }
 
 

@@ -1,0 +1,744 @@
+"""Tournaments: players meet in an arena's two competing seats; results feed the ratings.
+
+A **player** is what sits in a competing seat: the arena's role for that seat (prompt,
+parser, sampling) bound to the base model, to a saved peft adapter folder (a version of
+a training run, ``RUN/adapters/solver/v3``), or to a scripted policy (a fixed reply, or a
+random choice from a list, seeded by the row) that serves as an anchor. Adapter players
+are adapters on the one copy of the base model, so a tournament of eight versions costs
+eight adapters' megabytes, not eight models.
+
+**Scheduling.** ``round-robin``: every pair plays ``games`` matches in each seat order
+(``both_orders``, the default, as competing seats are rarely symmetric), scheduled game
+index by game index so that a ``budget`` cuts evenly across pairings. ``swiss``: each
+round pairs players of similar points by a maximum-weight matching (networkx) that
+first avoids rematches (a pair meets again only when no rematch-free pairing exists),
+then pairs close scores, then balances seat order; with an odd count the lowest-ranked
+player with the fewest byes sits out (a bye scores nothing). Every match of a round goes
+through one ``Runner.play`` call, so all pairings batch together (rows of different
+adapters share a forward pass).
+
+**Storage and resume.** Transcripts go to the run's store like any others, one
+transaction each, with ``roles[seat]["player"]`` naming who sat where. Match ids are
+``<first>:<second>:g<k>`` (first-seat player, second-seat player, the pairing's k-th game
+in that order) and match seeds derive from the same triple, so running the command again
+on the same directory skips what is stored and plays only the rest, never a duplicate; a
+larger ``budget`` or more ``rounds`` extends a finished tournament. Swiss pairings are
+recomputed from the stored results, so they come out the same.
+
+**Who won** is :func:`sparring.arenas.competitive.decide`: the arena's ``winner`` method
+when it has one, else the higher reward of the two seats (``arena.reward`` picks one).
+
+Simplification: the two seat orders of a pairing play different seeds (the runner needs
+distinct seeds per call), so a pairing is not evaluated on identical questions per order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import time
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from sparring.agents.engines.scripted import ScriptedEngine
+from sparring.agents.roles import Role
+from sparring.agents.sampling import derive_seed
+from sparring.arenas.arena import Arena
+from sparring.arenas.competitive import DRAW, decide
+from sparring.arenas.registry import make_from_spec
+from sparring.arenas.runner import Runner, bind_roles
+from sparring.arenas.transcript import Transcript
+from sparring.runs import faults
+from sparring.runs.progress import progress_bar
+from sparring.runs.ratings import Game, RatingReport
+from sparring.runs.recipe import (
+    ModelSection,
+    RecipeError,
+    _format,
+    _Section,
+    apply_overrides,
+    show_value,
+)
+from sparring.runs.rundir import RunDir
+from sparring.runs.store import Store
+
+MODEL = "default"
+PLAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+"""Player names: letters, digits, ``_`` and ``-``, starting with a letter or digit (they
+appear in match ids and name the player's adapter; ``_seat_<seat>`` names a fixed seat's)."""
+
+
+class TournamentError(RecipeError):
+    """A tournament config is invalid; the message names the field."""
+
+
+class PlayerSection(_Section):
+    """One player (or the fixed binding of a non-competing seat).
+
+    Set at most one of ``adapter``, ``reply``, ``choices``; none is the base model.
+    """
+
+    adapter: str | None = None
+    """A saved peft adapter folder, e.g. ``RUN/adapters/solver/v3`` (its ``vN`` is recorded
+    as the adapter version on every turn)."""
+    reply: str | None = None
+    """A scripted player that always replies this text (an anchor)."""
+    choices: list[str] | None = None
+    """A scripted player that replies one of these at random (seeded by the row)."""
+    temperature: float | None = Field(None, ge=0)
+    """Sampling temperature override (model players)."""
+    top_p: float | None = Field(None, gt=0, le=1)
+    """Nucleus mass override (model players)."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Reply length cap override (model players)."""
+
+    @field_validator("adapter")
+    @classmethod
+    def _home(cls, value: str | None) -> str | None:
+        return str(Path(value).expanduser()) if value is not None and value.startswith("~") else value
+
+    @field_validator("choices")
+    @classmethod
+    def _some(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("needs at least one reply to choose from")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PlayerSection:
+        given = [k for k in ("adapter", "reply", "choices") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"sets {' and '.join(given)}; a player is one of: a saved adapter folder (adapter), "
+                             "a fixed reply (reply), a random choice (choices), or the base model (none of them)")
+        if given and given[0] != "adapter" and any(
+                getattr(self, k) is not None for k in ("temperature", "top_p", "max_new_tokens")):
+            raise ValueError(f"a scripted player ({given[0]}) does not sample; remove temperature/top_p/max_new_tokens")
+        return self
+
+    @property
+    def kind(self) -> Literal["base", "adapter", "fixed", "random"]:
+        """``base``, ``adapter``, ``fixed`` (reply) or ``random`` (choices)."""
+        if self.adapter is not None:
+            return "adapter"
+        if self.reply is not None:
+            return "fixed"
+        return "random" if self.choices is not None else "base"
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling overrides that are set."""
+        return {k: getattr(self, k) for k in ("temperature", "top_p", "max_new_tokens") if getattr(self, k) is not None}
+
+
+class TournamentArena(_Section):
+    """The arena and its two competing seats."""
+
+    name: str
+    """Arena id, short name, ``file.py:Class`` or ``module:Class``."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments of the arena."""
+    seats: list[str] | None = None
+    """The two competing seats (default: the arena's seats when it has exactly two)."""
+    reward: str | None = None
+    """Decide winners by this reward only (default: each seat's mean reward); ignored when
+    the arena declares ``winner(transcript)``."""
+
+
+class ScheduleSection(_Section):
+    """Who plays whom, how often."""
+
+    kind: Literal["round-robin", "swiss"] = "round-robin"
+    """``round-robin`` (every pair) or ``swiss`` (rounds of pairings by standing)."""
+    games: int = Field(2, ge=1)
+    """Matches per pairing: per seat order in round-robin, per round in swiss."""
+    both_orders: bool = True
+    """Round-robin: play each pair in both seat orders (swiss balances seat order instead)."""
+    rounds: int = Field(4, ge=1)
+    """Swiss rounds."""
+    budget: int | None = Field(None, ge=1)
+    """Most matches in total (default: the whole schedule)."""
+    seed: int = 0
+    """Tournament seed: match seeds derive from it (swiss ties are broken by player order)."""
+    max_in_flight: int = Field(64, ge=1)
+    """Most matches alive at once."""
+
+
+class TournamentConfig(_Section):
+    """A tournament: model, arena, players, fixed roles of other seats, schedule."""
+
+    name: str = "tournament"
+    """Human name."""
+    model: ModelSection = Field(default_factory=ModelSection)
+    arena: TournamentArena
+    players: dict[str, PlayerSection]
+    """Players by name (at least two)."""
+    roles: dict[str, PlayerSection] = Field(default_factory=dict)
+    """Bindings of the non-competing seats (e.g. a judge on a saved adapter); default: base model."""
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+
+    @field_validator("players")
+    @classmethod
+    def _players(cls, value: dict[str, PlayerSection]) -> dict[str, PlayerSection]:
+        for name in value:
+            if not PLAYER_NAME.match(name):
+                raise ValueError(f"player name {name!r} must be letters, digits, '_' or '-', starting with a letter "
+                                 "or digit (it is part of match ids)")
+        if len(value) < 2:
+            raise ValueError(f"a tournament needs at least two players, got {len(value)}")
+        return value
+
+
+def _as_tournament(message: str) -> str:
+    return message.replace("recipe field", "tournament field").replace("recipe: ", "tournament: ")
+
+
+def load_tournament(source: str | Path | dict[str, Any], overrides: Sequence[str] = ()) -> TournamentConfig:
+    """Load and validate a tournament TOML (or dict); errors are one line naming the field."""
+    if isinstance(source, dict):
+        data = json.loads(json.dumps(source))
+        folder = Path.cwd()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise TournamentError(f"tournament config {source} does not exist (a .toml file)")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise TournamentError(f"tournament config {path} is not valid TOML: {' '.join(str(exc).split())}") from None
+        folder = path.parent
+    data = apply_overrides(data, list(overrides))
+    arena = data.get("arena")
+    if isinstance(arena, dict) and isinstance(arena.get("name"), str) and ".py:" in arena["name"]:
+        file, _, cls = arena["name"].rpartition(":")
+        for candidate in (Path(file), folder / file):
+            if candidate.is_file():
+                arena["name"] = f"{candidate.resolve()}:{cls}"
+                break
+    for section in ("players", "roles"):  # adapter folders resolve like arena files
+        for entry in (data.get(section) or {}).values():
+            if isinstance(entry, dict) and isinstance(entry.get("adapter"), str):
+                given = Path(entry["adapter"]).expanduser()
+                if not given.is_absolute() and not given.exists() and (folder / given).exists():
+                    entry["adapter"] = str((folder / given).resolve())
+    try:
+        return TournamentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise TournamentError(_as_tournament(_format(exc))) from None
+
+
+# -- scheduling -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scheduled:
+    """One scheduled match: ``first`` sits in the first competing seat, ``second`` in the other.
+
+    Attributes:
+        round: Round of the schedule (0 for round-robin).
+        first: Player in the first competing seat.
+        second: Player in the second competing seat.
+        game: Index of this match among the games of ``(first, second)`` in this order.
+    """
+
+    round: int
+    first: str
+    second: str
+    game: int
+
+    @property
+    def match_id(self) -> str:
+        """``<first>:<second>:g<game>``: the match's id in the store."""
+        return f"{self.first}:{self.second}:g{self.game}"
+
+    def seed(self, tournament_seed: int) -> int:
+        """The match seed: a function of the tournament seed, the pairing and the game."""
+        return derive_seed(tournament_seed, "tournament", self.first, self.second, self.game) % (1 << 31)
+
+
+def round_robin(players: Sequence[str], games: int, both_orders: bool = True) -> list[Scheduled]:
+    """Every pair ``games`` times per seat order, ordered game index first (so a budget cut is even)."""
+    out = []
+    for g in range(games):
+        for i, a in enumerate(players):
+            for b in players[i + 1:]:
+                out.append(Scheduled(0, a, b, g))
+                if both_orders:
+                    out.append(Scheduled(0, b, a, g))
+    return out
+
+
+@dataclass
+class SwissState:
+    """Standings that Swiss pairing reads: points, meetings, seat counts, byes."""
+
+    players: list[str]
+    points: dict[str, float] = field(default_factory=dict)
+    meetings: Counter[frozenset[str]] = field(default_factory=Counter)
+    firsts: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+    byes: Counter[str] = field(default_factory=Counter)
+    games: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        for p in self.players:
+            self.points.setdefault(p, 0.0)
+
+    def ranked(self) -> list[str]:
+        """Players by points, then by their order in the config (the seeding)."""
+        order = {p: i for i, p in enumerate(self.players)}
+        return sorted(self.players, key=lambda p: (-self.points[p], order[p]))
+
+
+def swiss_round(state: SwissState, round_index: int, games: int) -> tuple[list[Scheduled], str | None]:
+    """One Swiss round: the scheduled matches and the player with a bye (``None`` if even).
+
+    The pairing is a maximum-weight perfect matching over all pairs whose weight puts
+    avoiding rematches first, close points second, opposite seat-order needs third and
+    closeness in the ranking last. It also updates ``state``'s meetings, seat counts,
+    byes and game counters (points come from results, see :meth:`Tournament.record`).
+    """
+    import networkx as nx
+
+    ranked = state.ranked()
+    bye = None
+    if len(ranked) % 2:
+        # lowest-ranked among those with the fewest byes
+        fewest = min(state.byes[p] for p in ranked)
+        bye = [p for p in ranked if state.byes[p] == fewest][-1]
+        ranked.remove(bye)
+        state.byes[bye] += 1
+    rank = {p: i for i, p in enumerate(ranked)}
+    balance = {p: state.firsts[p] - state.seconds[p] for p in ranked}
+    graph = nx.Graph()
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1:]:
+            clash = (balance[a] > 0 and balance[b] > 0) or (balance[a] < 0 and balance[b] < 0)
+            cost = (state.meetings[frozenset((a, b))] * 1e9 + (state.points[a] - state.points[b]) ** 2 * 1e5
+                    + clash * 1e3 + abs(rank[a] - rank[b]))
+            graph.add_edge(a, b, weight=1e12 - cost)
+    matching = nx.max_weight_matching(graph, maxcardinality=True)
+    pairs = sorted((tuple(sorted(pair, key=rank.get)) for pair in matching), key=lambda ab: rank[ab[0]])
+    scheduled = []
+    for a, b in pairs:
+        # the one who sat first less often sits first; tie: the higher-ranked alternates by round
+        if balance[a] != balance[b]:
+            first, second = (a, b) if balance[a] < balance[b] else (b, a)
+        else:
+            first, second = (a, b) if round_index % 2 == 0 else (b, a)
+        state.meetings[frozenset((a, b))] += 1
+        state.firsts[first] += games
+        state.seconds[second] += games
+        for _ in range(games):
+            scheduled.append(Scheduled(round_index, first, second, state.games[(first, second)]))
+            state.games[(first, second)] += 1
+    return scheduled, bye
+
+
+# -- results --------------------------------------------------------------------------
+def competing_seats(transcript: Transcript) -> list[str]:
+    """The seats of a tournament transcript that a player sat in, in the arena's seat order."""
+    return [seat for seat in transcript.arena.roles if "player" in transcript.roles.get(seat, {})]
+
+
+def game_of(transcript: Transcript, arena: Arena | None = None, reward: str | None = None) -> Game | None:
+    """The rating game of a tournament transcript (``None``: no result or not a tournament match)."""
+    seats = competing_seats(transcript)
+    if len(seats) != 2:
+        return None
+    if arena is None:
+        try:
+            arena = make_from_spec(transcript.arena)
+        except Exception:  # noqa: BLE001 - an arena that cannot be re-made: decide by rewards
+            arena = None
+    verdict = decide(arena, transcript, seats, reward)
+    if verdict is None:
+        return None
+    a, b = (transcript.roles[s]["player"] for s in seats)
+    return Game(a, b, 0.5 if verdict == DRAW else 1.0 if verdict == seats[0] else 0.0)
+
+
+def stored_games(store: Store, arena: Arena | None = None, reward: str | None = None,
+                 ids: Sequence[str] | None = None) -> tuple[list[Game], int]:
+    """Games of the stored tournament matches (in round, then match id order) and how many
+    finished matches had no result (e.g. a seat without a reward)."""
+    transcripts = [store.get(m) for m in (ids if ids is not None else store.match_ids(status="finished"))]
+    transcripts.sort(key=lambda t: (t.iteration, t.match_id))
+    arenas: dict[str, Arena | None] = {}
+    games, missing = [], 0
+    for t in transcripts:
+        if arena is None:
+            key = json.dumps(t.arena.model_dump(mode="json"), sort_keys=True)
+            if key not in arenas:
+                try:
+                    arenas[key] = make_from_spec(t.arena)
+                except Exception:  # noqa: BLE001
+                    arenas[key] = None
+            game = game_of(t, arenas[key], reward) if competing_seats(t) else None
+        else:
+            game = game_of(t, arena, reward)
+        if game is None:
+            missing += t.status == "finished" and len(competing_seats(t)) == 2
+            continue
+        games.append(game)
+    return games, missing
+
+
+# -- running --------------------------------------------------------------------------
+def seated_arena(inner: Arena, seatings: dict[int, dict[str, Role]]) -> Arena:
+    """``inner`` with per-match seat bindings: the match with seed s plays ``seatings[s]``.
+
+    The runner binds one set of roles for every match of a call; this wrapper swaps in the
+    players of each match before the inner arena plays, and reports the inner arena's spec
+    and rewards, so transcripts are ordinary transcripts of ``inner`` (replayable as such).
+    """
+
+    class Seated(Arena):
+        id = inner.id
+        roles = tuple(inner.roles)
+        zero_sum = inner.zero_sum
+        reward_bounds = tuple(inner.reward_bounds)
+        max_turns = inner.max_turns
+
+        def spec(self) -> Any:
+            return inner.spec()
+
+        def default_roles(self) -> dict[str, Role]:
+            return inner.default_roles()
+
+        def rewards(self) -> Any:
+            return inner.rewards()
+
+        async def play(self, match: Any) -> Any:
+            match.roles = {**match.roles, **seatings[match.seed]}
+            return await inner.play(match)
+
+    return Seated()
+
+
+def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_roles: Mapping[tuple[str, str], Role],
+                   matches: Sequence[Scheduled], store: Store, *, seed: int, run_id: str, iteration: int,
+                   on_stored: Callable[[Transcript], None] | None = None) -> int:
+    """Play the ``matches`` not yet in ``store`` through one ``runner.play`` call; returns how many.
+
+    ``seat_roles[(seat, player)]`` is the role a player plays a seat with. Each transcript is
+    stored as it finishes under its scheduled match id, with ``roles[seat]["player"]`` set.
+    """
+    done = set(store.match_ids())
+    todo = {m.seed(seed): m for m in matches if m.match_id not in done}
+    if len(todo) != len({m.match_id for m in matches if m.match_id not in done}):
+        raise RuntimeError(f"two matches of round {iteration} drew the same seed; change the seed")
+    if not todo:
+        return 0
+    first, second = seats
+    seatings = {s: {first: seat_roles[(first, m.first)], second: seat_roles[(second, m.second)]} for s, m in todo.items()}
+
+    def finish(t: Transcript) -> None:
+        m = todo[t.seed]
+        t.match_id = m.match_id
+        for seat, player in ((first, m.first), (second, m.second)):
+            t.roles[seat] = {**seat_roles[(seat, player)].describe(), "player": player}
+        store.add(t)
+        if on_stored is not None:
+            on_stored(t)
+
+    runner.play(seated_arena(arena, seatings), list(todo), run_id=run_id, iteration=iteration, on_finish=finish)
+    return len(todo)
+
+
+def _script(player: PlayerSection) -> Callable[[Any, int], str]:
+    if player.reply is not None:
+        reply = player.reply
+        return lambda request, index: reply
+    choices = list(player.choices or [])
+    return lambda request, index: random.Random(request.seed).choice(choices)
+
+
+@dataclass
+class TournamentSummary:
+    """What a tournament call did."""
+
+    out: Path
+    scheduled: int
+    played: int
+    skipped: int
+    errors: int
+    rounds: int
+    generated_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per wall-clock second of playing."""
+        return self.generated_tokens / self.seconds if self.seconds else 0.0
+
+
+def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What makes two tournament calls the same tournament (as config.toml records it: no
+    None values); the budget, rounds, concurrency and batch size may change."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if x is not None}
+        return [plain(x) for x in v if x is not None] if isinstance(v, list) else v
+
+    t = plain(json.loads(json.dumps(resolved.get("tournament", {}))))
+    for key in ("budget", "rounds", "max_in_flight"):
+        t.get("schedule", {}).pop(key, None)
+    t.get("model", {}).pop("batch_size", None)
+    return {"tournament": t, "arena": resolved.get("arena", {}).get("id")}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        where = f"{path}.{key}" if path else key
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, where))
+        elif a != b:
+            out.append(f"{where}: recorded {show_value(a)}, now {show_value(b)}")
+    return out
+
+
+def _resolve_seats(config: TournamentConfig, arena: Arena) -> list[str]:
+    seats = config.arena.seats
+    if seats is None:
+        if len(arena.roles) != 2:
+            raise TournamentError(
+                f"tournament field 'arena.seats': {arena.id} has seats {', '.join(arena.roles)}; "
+                "name the two competing seats, e.g. seats = [\"pro\", \"con\"]")
+        return list(arena.roles)
+    if len(seats) != 2 or len(set(seats)) != 2:
+        raise TournamentError(f"tournament field 'arena.seats' = {show_value(seats)}: name exactly two different seats")
+    for seat in seats:
+        if seat not in arena.roles:
+            raise TournamentError(f"tournament field 'arena.seats' = {show_value(seats)}: {seat!r} is not a seat of "
+                                  f"{arena.id} (seats: {', '.join(arena.roles)})")
+    return list(seats)
+
+
+def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[str, Any]], bool]:
+    """Everything that can be wrong with a tournament, before any model loads: the arena,
+    its competing seats, the fixed seats, the reward, adapter folders, model and device.
+    Returns the arena, the two seats, the adapter folders read and whether a model is needed."""
+    from sparring.runs.play import read_adapter_folder
+    from sparring.runs.validate import check_device, check_model_source, make_arena
+
+    try:
+        arena = make_arena(config.arena.name, config.arena.kwargs, "arena")
+    except RecipeError as exc:
+        raise TournamentError(_as_tournament(str(exc))) from None
+    seats = _resolve_seats(config, arena)
+    for seat in config.roles:
+        if seat not in arena.roles or seat in seats:
+            raise TournamentError(
+                f"tournament field 'roles.{seat}': {seat!r} is not a non-competing seat of {arena.id} "
+                f"(competing: {', '.join(seats)}; others: {', '.join(s for s in arena.roles if s not in seats) or 'none'})")
+    if config.arena.reward is not None:
+        names = [r.name for r in arena.rewards()]
+        if config.arena.reward not in names:
+            raise TournamentError(f"tournament field 'arena.reward' = {show_value(config.arena.reward)}: {arena.id} has "
+                                  f"rewards {', '.join(names) or 'none'}")
+    # Everything bound to the base model: players, and the fixed non-competing seats.
+    bindings = {**{name: p for name, p in config.players.items()},
+                **{f"_seat_{seat}": p for seat, p in config.roles.items()}}
+    saved: dict[str, dict[str, Any]] = {}
+    for name, p in bindings.items():
+        if p.adapter is None:
+            continue
+        where = f"players.{name}" if not name.startswith("_seat_") else f"roles.{name[6:]}"
+        try:
+            saved[name] = read_adapter_folder(name, p.adapter)
+        except (OSError, ValueError) as exc:
+            raise TournamentError(str(exc).replace(f"--adapter {name}={p.adapter}",
+                                                   f"tournament field '{where}.adapter' = {show_value(p.adapter)}")) from None
+    needs_model = any(p.kind in ("base", "adapter") for p in bindings.values()) or \
+        any(s not in config.roles for s in arena.roles if s not in seats)
+    if needs_model:
+        try:
+            check_model_source(config.model.source)
+            check_device(config.model.device)
+        except RecipeError as exc:
+            raise TournamentError(_as_tournament(str(exc))) from None
+    return arena, seats, saved, needs_model
+
+
+def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, progress: bool = True,
+                   overrides: Sequence[str] = ()) -> TournamentSummary:
+    """Play (or continue) the tournament ``config`` into the run directory ``out``."""
+    from sparring.runs.play import add_adapters
+
+    if not isinstance(config, TournamentConfig):
+        config = load_tournament(config, overrides)
+    arena, seats, saved, needs_model = _check(config)
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise TournamentError(f"--out {out}: a file is there, not a directory; pick another --out")
+    run = RunDir(out)
+    resolved = {"command": "tournament", "tournament": config.model_dump(mode="json"),
+                "arena": arena.spec().model_dump(mode="json"), "seats": seats,
+                "players": {name: {"kind": p.kind, **({"source": saved[name]["source"], "version": saved[name]["version"]}
+                                                     if name in saved else {})}
+                            for name, p in config.players.items()}}
+    if run.config_path.exists():
+        recorded = tomllib.loads(run.config_path.read_text())
+        if recorded.get("command") != "tournament":
+            raise FileExistsError(f"{run.path} holds a {recorded.get('command', 'different')} run; "
+                                  "play the tournament into another --out directory")
+        found = _differences(_identity(recorded)["tournament"], _identity(resolved)["tournament"])
+        if found:
+            raise FileExistsError(f"{run.path} holds another tournament ({'; '.join(found[:4])}); use another --out, "
+                                  "or the recorded config to continue it (schedule.budget and schedule.rounds may change)")
+
+    # Engines: the base model (with one adapter per adapter player) and one per scripted player.
+    engines: dict[str, Any] = {}
+    pool = None
+    if needs_model:
+        from sparring.agents.engines.hf import HFEngine
+        from sparring.agents.pool import ModelPool
+
+        pool = ModelPool(device=config.model.device, dtype=config.model.dtype)
+        loaded = pool.load(MODEL, config.model.source)
+        add_adapters(pool, {n: Role(name="player", adapter=n) for n in saved}, saved)
+        engines[MODEL] = HFEngine(loaded, max_batch_size=config.model.batch_size)
+        resolved["model"] = loaded.describe()
+    defaults = bind_roles(arena, None)
+
+    def bound(base: Role, name: str, p: PlayerSection) -> Role:
+        if p.kind in ("fixed", "random"):
+            model = f"scripted-{name}"
+            if model not in engines:
+                engines[model] = ScriptedEngine(_script(p), max_batch_size=config.model.batch_size)
+            return base.bind(model=model, adapter=None)
+        return base.bind(model=MODEL, adapter=name if p.kind == "adapter" else None, **p.sampling())
+
+    fixed = {seat: bound(defaults[seat], f"_seat_{seat}", config.roles[seat]) if seat in config.roles
+             else defaults[seat].bind(model=MODEL) for seat in arena.roles if seat not in seats}
+    seat_roles = {(seat, name): bound(defaults[seat], name, p) for seat in seats for name, p in config.players.items()}
+    first_player = next(iter(config.players))
+    runner_roles = {**fixed, **{seat: seat_roles[(seat, first_player)] for seat in seats}}
+    runner = Runner(engines, runner_roles, max_in_flight=config.schedule.max_in_flight,
+                    version_of=lambda role: pool.version(role.model, role.adapter) if pool and role.adapter else None)
+
+    store = run.open_store()
+    run_id = run.path.name
+    run.write_config(resolved)
+    store.add_run(run_id, resolved)
+    schedule = config.schedule
+    budget = schedule.budget if schedule.budget is not None else float("inf")
+    names = list(config.players)
+    state = SwissState(names)
+    totals = {"scheduled": 0, "played": 0, "skipped": 0, "errors": 0, "rounds": 0}
+    started = time.perf_counter()
+    ui: dict[str, Any] = {}  # the progress bar and its task while a round plays
+    try:
+        rounds = 1 if schedule.kind == "round-robin" else schedule.rounds
+        for r in range(rounds):
+            if totals["scheduled"] >= budget:
+                break
+            if schedule.kind == "round-robin":
+                planned = round_robin(names, schedule.games, schedule.both_orders)
+            else:
+                planned, _ = swiss_round(state, r, schedule.games)
+            planned = planned[: int(min(len(planned), budget - totals["scheduled"]))]
+            totals["scheduled"] += len(planned)
+            totals["rounds"] += 1
+            done = set(store.match_ids())
+            todo = [m for m in planned if m.match_id not in done]
+            totals["skipped"] += len(planned) - len(todo)
+
+            def stored(t: Transcript) -> None:
+                totals["played"] += 1
+                totals["errors"] += t.status != "finished"
+                faults.point("play")
+                if ui:
+                    ui["bar"].update(ui["task"], advance=1, tokens=runner.stats.generated_tokens)
+
+            with progress_bar(fields=("tokens",)) if progress and todo else contextlib.nullcontext() as bar:
+                if bar is not None:
+                    ui.update(bar=bar, task=bar.add_task(f"round {r + 1}/{rounds}", total=len(todo),
+                                                         tokens=runner.stats.generated_tokens))
+                play_scheduled(runner, arena, seats, seat_roles, todo, store, seed=schedule.seed, run_id=run_id,
+                               iteration=r, on_stored=stored)
+                ui.clear()
+            if schedule.kind == "swiss":
+                finished = set(store.match_ids(status="finished"))
+                ids = [m.match_id for m in planned if m.match_id in finished]
+                games, _ = stored_games(store, arena, config.arena.reward, ids=ids)
+                for g in games:
+                    state.points[g.a] += g.score
+                    state.points[g.b] += 1.0 - g.score
+    finally:
+        store.close()
+    return TournamentSummary(out=run.path, scheduled=totals["scheduled"], played=totals["played"],
+                             skipped=totals["skipped"], errors=totals["errors"], rounds=totals["rounds"],
+                             generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started)
+
+
+def read_tournament(out: str | Path) -> dict[str, Any]:
+    """The recorded config of a tournament run directory (clear error if it is not one)."""
+    run = RunDir.existing(out)
+    recorded = tomllib.loads(run.config_path.read_text()) if run.config_path.exists() else {}
+    if recorded.get("command") != "tournament":
+        raise FileNotFoundError(f"{run.path} is not a tournament run (its config.toml records "
+                                f"{recorded.get('command', 'nothing')!r}); make one with 'sparring tournament CONFIG --out DIR'")
+    return recorded
+
+
+def version_series(players: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[int, str]]]:
+    """Adapter players grouped by adapter (``RUN/adapters/<name>/v<N>``): ``{label: [(N, player)]}``,
+    only groups of two versions or more."""
+    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for name, info in players.items():
+        source = info.get("source")
+        found = re.search(r"(?:^|/)adapters/([^/]+)/v(\d+)/?$", source or "")
+        if found:
+            groups[f"{Path(source).parent.parent.parent.name}/{found.group(1)}"].append((int(found.group(2)), name))
+    return {label: sorted(series) for label, series in groups.items() if len(series) >= 2}
+
+
+@dataclass
+class RunRatings:
+    """Ratings of a tournament run directory and the files written for them."""
+
+    report: RatingReport
+    no_result: int
+    files: list[Path] = field(default_factory=list)
+
+
+def rate_run(out: str | Path, *, bootstrap: int = 1000, seed: int = 0, plots: bool = True) -> RunRatings:
+    """Rate the players of the tournament in ``out`` from its stored matches.
+
+    Writes ``ratings.json``, ``win_matrix.png`` and, when some players are versions of
+    one adapter (``RUN/adapters/<name>/v<N>``), ``ratings_over_versions.png``.
+    """
+    from sparring.runs.ratings import rate
+
+    recorded = read_tournament(out)
+    run = RunDir(out)
+    reward = recorded.get("tournament", {}).get("arena", {}).get("reward")
+    with run.open_store() as store:
+        games, no_result = stored_games(store, reward=reward)
+    if not games:
+        why = (f"{no_result} finished without a result: a competing seat got no reward, e.g. the reward "
+               "returned None for an unparseable reply" if no_result else "none is stored")
+        raise ValueError(f"{run.path} holds no decided tournament match ({why}); "
+                         "play some with 'sparring tournament CONFIG --out DIR'")
+    players = [p for p in recorded.get("players", {}) if any(p in (g.a, g.b) for g in games)]
+    report = rate(games, players or None, bootstrap=bootstrap, seed=seed)
+    files = [run.path / "ratings.json"]
+    files[0].write_text(json.dumps({**report.to_json(), "no_result": no_result, "bootstrap": bootstrap,
+                                    "seed": seed}, indent=2))
+    if plots:
+        from sparring.runs.rating_plots import versions_png, win_matrix_png
+
+        files.append(win_matrix_png(report, run.path / "win_matrix.png", title=f"{recorded['arena']['id']}: win matrix"))
+        series = version_series(recorded.get("players", {}))
+        if series:
+            files.append(versions_png(report, series, run.path / "ratings_over_versions.png"))
+    return RunRatings(report, no_result, files)
