@@ -111,6 +111,9 @@ def replay(transcript: Transcript, arena: Arena | None = None) -> ReplayResult:
     except ArenaError as exc:
         return ReplayResult(False, [str(exc)])
     replayed.match_id = transcript.match_id
+    for seat, info in transcript.roles.items():  # annotations the roles do not make (a tournament's player)
+        for key, value in info.items():
+            replayed.roles.get(seat, {}).setdefault(key, value)
     if replayed.status == "error" and transcript.status != "error":
         return ReplayResult(False, [f"replay raised: {(replayed.error or '').splitlines()[-1]}"], replayed)
     differences = diff(transcript.comparable(), replayed.comparable())

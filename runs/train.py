@@ -213,7 +213,9 @@ class Trainer:
                                 f"iteration {iteration + 1}: playing", "play")
         self.last_tokens = runner.stats.generated_tokens
         self.last_engine_seconds = runner.stats.engine_seconds
-        return list(self.store.transcripts(iteration=iteration, arena=self.arena.id))
+        # held-out matches of the same arena share the iteration number: never train on them
+        return [t for t in self.store.transcripts(iteration=iteration, arena=self.arena.id)
+                if not t.match_id.startswith("eval-")]
 
     def evaluate(self, label: int) -> dict[str, float]:
         """Held-out metrics with the current adapters (matches stored as ``eval-i<label>-s<seed>``)."""

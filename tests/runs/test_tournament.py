@@ -149,12 +149,10 @@ def test_rock_paper_scissors_tournament_reports_its_cycle(tmp_path: Path, capsys
         t = store.get("rock:paper:g1")
         assert (t.roles["first"]["player"], t.roles["second"]["player"]) == ("rock", "paper")
         assert t.roles["first"]["model"] == "scripted-rock" and t.turns[0].text == "rock"
-    # a tournament transcript is an ordinary transcript of the inner arena: replay reproduces
-    # it, except the player annotation, which replay (arenas/replay.py) does not carry over yet
+    # a tournament transcript is an ordinary transcript of the inner arena: replay reproduces it
     from sparring.arenas.replay import replay
 
-    assert replay(t).differences == [".roles.first.player: 'rock' != '<missing>'",
-                                     ".roles.second.player: 'paper' != '<missing>'"]
+    assert replay(t).identical
 
 
 def test_ratings_refuse_a_directory_that_is_not_a_tournament(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,3 +83,19 @@ def test_eval_can_name_another_arena(tmp_path: Path) -> None:
             "eval.kwargs={digits=1}", "--out", str(out)]
     assert main(args) == 0
     assert "eval/solver_accuracy" in _metric_names(out)[0]
+
+
+def test_held_out_matches_never_become_training_data(tmp_path: Path) -> None:
+    """LetterCount declares no evaluation, so its held-out set plays the training arena
+    itself, with the same iteration number; those matches must not reach the builders."""
+    from sparring.runs.recipe import load_recipe
+    from sparring.runs.train import Trainer
+
+    recipe = load_recipe(_letter_recipe(tmp_path), TINY)
+    trainer = Trainer(recipe, tmp_path / "run", log=lambda _m: None)
+    try:
+        trainer.store.add_metrics(-1, trainer.evaluate(0))  # stores eval-i0-* matches of the same arena
+        played = trainer.play(0)
+        assert len(played) == 4 and not any(t.match_id.startswith("eval-") for t in played)
+    finally:
+        trainer.store.close()
