@@ -16,14 +16,30 @@ Rewards (all in [-1, 1]):
     ``questioner_learnability``: 1 - |2p - 1| where p is the fraction of answers judged
         correct: highest when the solver is right about half the time, 0 when always or
         never; -1 when no valid question was produced (format penalty).
+    ``questioner_checked`` (the questioner's default): the same, but 0 when the reference
+        answer is not the programmatic truth (see below).
     ``verifier_majority``: per verdict, 1 if it agrees with the majority of this match's
         verdicts, else 0.
     ``*_truth`` variants of the three measure the same against the programmatic truth.
 
+Can the questioner game the verdict? The verifier judges answers against the
+questioner's own reference, so a wrong reference could make a question look "half right"
+and raise ``questioner_learnability``. Measured with ``python benchmarks/questioner_gaming.py
+--iterations 3 --out out/gaming --resume`` (``docs/questioner_gaming.json``: the questioner
+trained alone for 3 iterations x 32 matches on the embedded model, truth logged): the
+untrained questioner's reference is wrong for 95% of its valid questions; wrong-reference
+questions earned 0.08 more verdict-learnability than right ones at the first iteration,
+but the sign flipped in the next two (-0.43, -0.02), and the wrong-reference rate *fell*
+under both rewards (0.95 to 0.73 with ``questioner_learnability``, 0.95 to 0.76 with
+``questioner_checked``). No gaming was observed in that budget; the default questioner
+reward is ``questioner_checked`` anyway, which pays 0 for a wrong reference, so the
+incentive cannot arise however long a run trains.
+
 Reproduces the questioner/solver/verifier loop of SPELL-style self-play on a verifiable
 task. Simplified: one operation per question, integer answers only.
 
-Versions: v1, first version.
+Versions: v1, first version (``questioner_checked`` and the declared evaluation, monitors
+and default rewards were added without changing play; the id stays v1).
 """
 
 from __future__ import annotations

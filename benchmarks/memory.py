@@ -26,7 +26,7 @@ torch and transformers imported (``rss_after_imports_mib``): that is what a proc
     passes, optimizer steps, saving adapters), eval, checkpoint.
 
 Usage: python benchmarks/memory.py [--out docs/memory.json] [--only load,convert,adapters,train]
-       [--threads 2] [--model default]
+       [--threads 2] [--model default] [--note TEXT]
 
 To measure another checkout of the package (e.g. a baseline worktree), put a folder that
 maps ``sparring`` to it first on ``PYTHONPATH``; the JSON records where ``sparring`` was
@@ -353,10 +353,17 @@ def run_probe(probe: str, args: argparse.Namespace, env: dict[str, str] | None =
     for key, value in extra.items():
         cmd += [f"--{key}", value]
     print(f"memory: {shlex.join(cmd[1:])}", file=sys.stderr)
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-    if res.returncode != 0:
-        return {"error": f"exit code {res.returncode} (traceback on stderr)"}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})}) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        last = ""
+        for line in proc.stderr:  # pass the child's logs on, keep the last line for errors
+            sys.stderr.write(line)
+            last = line.strip() or last
+        stdout = proc.stdout.read()
+    if proc.returncode != 0:
+        return {"error": f"exit code {proc.returncode}: {last}"}
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def versions() -> dict[str, str]:
@@ -372,6 +379,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _targets(out: dict[str, Any]) -> Iterator[tuple[str, Any, str, bool]]:
+    """(figure, value, target, met) of every measured figure that has a target."""
+    for name, load in out.get("load", {}).items():
+        if "error" not in load:
+            yield (f"load.{name}.ratio_peak_over_resident", load["ratio_peak_over_resident"],
+                   f"<= {LOAD_RATIO_TARGET}", load["met"])
+    adapters = out.get("adapters")
+    if adapters is not None:
+        yield ("adapters.ratio_resident_after_generation", adapters["ratio_resident_after_generation"],
+               f"<= {ADAPTERS_RATIO_TARGET}", adapters["met"])
+    train = out.get("train")
+    if train is not None:
+        yield "train.peak_rss_mib", train.get("peak_rss_mib"), f"<= {TRAIN_PEAK_TARGET_MIB:.1f}", bool(train.get("met"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -379,6 +401,7 @@ def main() -> None:
                         help="comma-separated subset of load, convert, adapters, train")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="default")
+    parser.add_argument("--note", help="recorded as is (e.g. how a baseline checkout was put on PYTHONPATH)")
     parser.add_argument("--probe", choices=sorted(PROBES), help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="bare", help=argparse.SUPPRESS)
@@ -401,8 +424,11 @@ def main() -> None:
         "versions": versions(),
         "unit": "MiB (2**20 bytes) of resident memory of the whole process",
     }
+    if args.note:
+        out["note"] = args.note
     if "load" in only or "adapters" in only or "train" in only:
-        run_probe("convert", args)  # make sure the normal cache exists: the loads below must not convert
+        # Make sure the normal cache exists (the loads below must not convert); records what auto picks.
+        out["dtype_auto"] = run_probe("convert", args).get("dtype")
     if "load" in only:
         out["load"] = {name: run_probe("load", args, dtype=name) for name in ("fp32", "bf16")}
     if "convert" in only:
@@ -425,6 +451,10 @@ def main() -> None:
         }
     if "train" in only:
         out["train"] = run_probe("train", args)
+    out["targets"] = [
+        {"figure": figure, "value": value, "target": target, "met": met}
+        for figure, value, target, met in _targets(out)
+    ]
     text = json.dumps(out, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

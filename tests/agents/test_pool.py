@@ -101,6 +101,32 @@ def test_add_adapter_and_versions(tiny_pool: ModelPool) -> None:
     assert any(t.any() for t in b_random)
 
 
+def test_lora_on_bf16_base_computes_in_bf16_into_fp32_weights() -> None:
+    # fp32 LoRA weights on a bf16 base: the LoRA matmuls take the bf16 hidden states as they
+    # are (no fp32 copy per wrapped layer for autograd to keep), gradients reach fp32 weights.
+    pool = ModelPool(dtype="bf16")
+    loaded = pool.load("default", "tiny")
+    pool.add_adapter("default", "solver", rank=4, init="random", seed=3)
+    pool.snapshot("default", "solver")
+    seen: list[torch.dtype] = []
+    linears = [table[name] for m in loaded.base.modules() for attr in ("lora_A", "lora_B")
+               if (table := getattr(m, attr, None)) is not None for name in table]
+    hooks = [lin.register_forward_pre_hook(lambda _, args: seen.append(args[0].dtype)) for lin in linears]
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    loaded.model(ids).logits.float().logsumexp(-1).sum().backward()
+    for hook in hooks:
+        hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    weights = _lora_tables(pool, "solver")
+    assert all(w.dtype == torch.float32 for w in weights + _lora_tables(pool, "solver@v1"))
+    assert all(w.grad is not None and w.grad.dtype == torch.float32 for w in weights)
+    assert any(w.grad.any() for w in weights)
+    # The result is the bf16 matmul of the cast weights.
+    lin = linears[0]
+    x = torch.randn(3, lin.in_features, dtype=torch.bfloat16)
+    assert torch.equal(lin(x), x @ lin.weight.to(torch.bfloat16).T)
+
+
 def test_adapter_errors(tiny_pool: ModelPool) -> None:
     tiny_pool.add_adapter("default", "solver", rank=4)
     with pytest.raises(ValueError, match="adapter 'solver' already exists on model 'default'"):
