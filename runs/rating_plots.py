@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sparring.runs.ratings import RatingReport
+from sparring.runs.ratings import RatingReport, require
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
-
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -33,6 +33,16 @@ from typing import Any
 
 import numpy as np
 
+
+def require(module: str) -> Any:
+    """Import an optional dependency of tournaments, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeError(f"ratings need the '{module.split('.')[0]}' package: pip install 'sparring[tournament]'") from None
+
 ELO_SCALE = 400.0 / math.log(10.0)
 """Rating points per unit of BT log-odds."""
 ELO_BASE = 1000.0
@@ -182,7 +192,7 @@ def openskill_ratings(games: Sequence[Game], players: Sequence[str] | None = Non
     Draws are equal ranks. openskill's defaults: mu 25, sigma 25/3; a conservative
     skill estimate is ``mu - 3 * sigma``.
     """
-    from openskill.models import PlackettLuce
+    PlackettLuce = require("openskill.models").PlackettLuce  # noqa: N806
 
     model = PlackettLuce()
     ratings = {p: model.rating(name=p) for p in (players or players_of(games))}
@@ -219,7 +229,7 @@ def majority_graph(matrix: WinMatrix) -> Any:
 
     Each edge carries ``rate`` (i's score rate against j) and ``games``.
     """
-    import networkx as nx
+    nx = require("networkx")
 
     graph = nx.DiGraph()
     graph.add_nodes_from(matrix.players)
@@ -252,7 +262,7 @@ def cycles(matrix: WinMatrix, limit: int = 1000) -> list[Cycle]:
 
     Each cycle is listed once, starting at its first player in ``matrix.players`` order.
     """
-    import networkx as nx
+    nx = require("networkx")
 
     graph = majority_graph(matrix)
     order = {p: i for i, p in enumerate(matrix.players)}

@@ -16,13 +16,18 @@ _SEAT_OF_SYSTEM = {
 }
 
 
-def seat_of(request: GenerationRequest) -> str:
-    """The qa-verify seat a request was made for (from its system prompt)."""
+def seat_by_system_prompt(request: GenerationRequest, table: dict[str, str]) -> str:
+    """The seat whose system prompt starts with one of ``table``'s prefixes."""
     system = request.messages[0]["content"] if request.messages[0]["role"] == "system" else ""
-    for prefix, seat in _SEAT_OF_SYSTEM.items():
+    for prefix, seat in table.items():
         if system.startswith(prefix):
             return seat
     raise AssertionError(f"request of an unknown seat: {request.messages}")
+
+
+def seat_of(request: GenerationRequest) -> str:
+    """The qa-verify seat a request was made for (from its system prompt)."""
+    return seat_by_system_prompt(request, _SEAT_OF_SYSTEM)
 
 
 class SeatScript:

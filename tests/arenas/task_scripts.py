@@ -11,17 +11,14 @@ from collections.abc import Sequence
 from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import Arena, Runner, Transcript
+from tests.helpers import seat_by_system_prompt
 
 _SEAT_OF_SYSTEM = {"You write practice problems": "proposer", "You are a careful solver": "solver"}
 
 
 def seat_of(request: GenerationRequest) -> str:
     """The task-arena seat a request was made for."""
-    system = request.messages[0]["content"] if request.messages[0]["role"] == "system" else ""
-    for prefix, seat in _SEAT_OF_SYSTEM.items():
-        if system.startswith(prefix):
-            return seat
-    raise AssertionError(f"request of an unknown seat: {request.messages}")
+    return seat_by_system_prompt(request, _SEAT_OF_SYSTEM)
 
 
 class BySeed:

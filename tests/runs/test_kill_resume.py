@@ -54,6 +54,9 @@ def recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cli(args: list[str], fault: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SPARRING_FAULT"}
+    # One thread: a parallel reduction may split differently when the machine is busy, which
+    # would make two *fresh* processes differ; what this test checks is resume, not that.
+    env["OMP_NUM_THREADS"] = "1"
     if fault:
         env["SPARRING_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "sparring.cli", *args], capture_output=True, text=True,
