@@ -188,11 +188,9 @@ def _load_cast(folder: Path, dtype: torch.dtype) -> Any | None:
                 state.update(zip(keys, pool.map(functools.partial(read, handle), keys), strict=True))
     model = model_class.from_pretrained(None, config=config, state_dict=state, dtype=dtype)
     model.config.name_or_path = model.name_or_path = str(folder)  # as from_pretrained(path) records it
-    if model.can_generate():
-        try:
-            model.generation_config = GenerationConfig.from_pretrained(folder)
-        except OSError:  # no generation_config.json: keep the one derived from the config
-            pass
+    if model.can_generate() and (folder / "generation_config.json").is_file():
+        # without the file, the generation config derived from the model config stays
+        model.generation_config = GenerationConfig.from_pretrained(folder)
     return model
 
 

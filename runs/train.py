@@ -116,6 +116,8 @@ class Trainer:
             recipe.league, self.arena, self.pool, self.engine, self.run.path, recipe.train.seed,
             in_use=lambda name: any(u.reference == name for u in self.updates.values()))
         self.start = 0
+        self._items: set[str] = set()  # held-out item keys seen in training (see _training_items)
+        self._items_read = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
         self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
         if resume:
@@ -213,6 +215,10 @@ class Trainer:
                                 f"iteration {iteration + 1}: playing", "play")
         self.last_tokens = runner.stats.generated_tokens
         self.last_engine_seconds = runner.stats.engine_seconds
+        return self.play_transcripts(iteration)
+
+    def play_transcripts(self, iteration: int) -> list[Transcript]:
+        """The stored training matches of ``iteration``."""
         # held-out matches of the same arena share the iteration number: never train on them
         return [t for t in self.store.transcripts(iteration=iteration, arena=self.arena.id)
                 if not t.match_id.startswith("eval-")]
@@ -224,15 +230,23 @@ class Trainer:
         if held_out.greedy:
             roles = {seat: role.bind(temperature=0.0) for seat, role in roles.items()}
         self._play_all(held_out.arena, roles, evaluate.seeds(self.recipe), label, "eval-", "held-out evaluation", "eval")
-        items: set[str] = set()
-        if held_out.item is not None:
-            for t in self.store.transcripts(arena=self.arena.id):
-                if not t.match_id.startswith("eval-") and t.iteration < label:
-                    key = held_out.item(t)
-                    if key is not None:
-                        items.add(key)
         transcripts = list(self.store.transcripts(iteration=label, arena=held_out.arena.id))
-        return evaluate.summarise(held_out, [t for t in transcripts if t.match_id.startswith("eval-")], items)
+        return evaluate.summarise(held_out, [t for t in transcripts if t.match_id.startswith("eval-")],
+                                  self._training_items(label))
+
+    def _training_items(self, label: int) -> set[str]:
+        """Held-out item keys of every training match before iteration ``label``; each
+        iteration's matches are read from the store once, not at every evaluation."""
+        key = self.held_out.item
+        if key is None:
+            return set()
+        for iteration in range(self._items_read, label):
+            for t in self.play_transcripts(iteration):
+                item = key(t)
+                if item is not None:
+                    self._items.add(item)
+        self._items_read = max(self._items_read, label)
+        return self._items
 
     def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
         """Training data of one seat from this iteration's transcripts (the algorithm's builder)."""

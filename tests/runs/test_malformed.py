@@ -7,9 +7,8 @@ a tripwire, so reaching it is a ``bug:`` exit (1) and fails the row.
 
 Rows cover every field of every recipe section, every constructor argument of the
 built-in arenas (qa-verify, qa-eval) and of the README's examples (letter_count.py,
-debate.py), override syntax, paths, and ``sparring play``'s flags. A row marked ``gap``
-is a known hole in a file this suite's owner does not own: it is an ``xfail(strict=True)``
-that names the file, so fixing the hole turns the row into a failure until the mark goes.
+debate.py), override syntax, paths, and ``sparring play``'s flags. The one skip: the
+``cuda`` rows check the error on a machine without CUDA, so they skip where CUDA exists.
 """
 
 from __future__ import annotations
@@ -34,13 +33,11 @@ class Case:
 
     argv: tuple[str, ...]
     expect: tuple[str, ...]
-    gap: str | None = None
 
 
-def train(*overrides: str, expect: tuple[str, ...], recipe: str = "{ROOT}/recipes/tiny_smoke.toml",
-          gap: str | None = None) -> Case:
+def train(*overrides: str, expect: tuple[str, ...], recipe: str = "{ROOT}/recipes/tiny_smoke.toml") -> Case:
     """``sparring train RECIPE OVERRIDES --out OUT`` (the tiny-model smoke recipe by default)."""
-    return Case(("train", recipe, *overrides, "--out", "{OUT}"), expect, gap)
+    return Case(("train", recipe, *overrides, "--out", "{OUT}"), expect)
 
 
 def letters(*overrides: str, expect: tuple[str, ...]) -> Case:
@@ -58,9 +55,9 @@ def qa_eval(*overrides: str, expect: tuple[str, ...]) -> Case:
     return train(*overrides, expect=expect, recipe="{TMP}/qa_eval.toml")
 
 
-def play(*args: str, expect: tuple[str, ...], gap: str | None = None) -> Case:
+def play(*args: str, expect: tuple[str, ...]) -> Case:
     """``sparring play ARGS --out OUT -q``."""
-    return Case(("play", *args, "--out", "{OUT}", "-q"), expect, gap)
+    return Case(("play", *args, "--out", "{OUT}", "-q"), expect)
 
 
 CASES: list[Case] = [
@@ -311,7 +308,7 @@ def _row(case: Case) -> object:
     label = " ".join(a for a in case.argv if a not in ("--out", "{OUT}", "-q"))
     label = label.replace("{ROOT}/recipes/tiny_smoke.toml ", "").replace("{ROOT}/examples/debate.toml ", "debate ")
     label = label.replace("{TMP}/letters.toml ", "letters ").replace("{TMP}/qa_eval.toml", "qa-eval-train")
-    marks = [pytest.mark.xfail(strict=True, reason=case.gap)] if case.gap else []
+    marks = []
     if "model.device=\"cuda\"" in case.argv or "cuda" in case.argv:
         import torch
 
