@@ -3,14 +3,20 @@
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.conformance import ConformanceError, check_arena, check_reward
 from sparring.arenas.errors import ArenaError
+from sparring.arenas.graph_debate import GraphDebate
+from sparring.arenas.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.match import Match, Reply
+from sparring.arenas.pettingzoo_arena import PettingZooArena
+from sparring.arenas.preference_game import PreferenceGame
 from sparring.arenas.propose_solve import ProposeSolve
 from sparring.arenas.qa_eval import QAEval
 from sparring.arenas.qa_verify import QuestionAnswerVerify
 from sparring.arenas.registry import make, make_from_spec, register, registered, resolve
 from sparring.arenas.replay import ReplayResult, replay
+from sparring.arenas.respond_judge import RespondJudge
 from sparring.arenas.runner import Runner, RunnerStats
 from sparring.arenas.scoring import apply_rewards
+from sparring.arenas.self_correct import SelfCorrect
 from sparring.arenas.spin import Spin
 from sparring.arenas.task_eval import TaskEval
 from sparring.arenas.tasks import (
@@ -22,13 +28,20 @@ from sparring.arenas.tasks import (
     load_jsonl,
     register_family,
 )
+from sparring.arenas.tictactoe import TicTacToe
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
 register(QuestionAnswerVerify)
 register(QAEval)
 register(ProposeSolve)
 register(Spin)
+register(SelfCorrect)
+register(GraphDebate)
 register(TaskEval)
+register(RespondJudge)
+register(PreferenceGame)
+register(ResponseEval)
+register(TicTacToe)
 
 __all__ = [
     "Arena", "ArenaError", "ArenaSpec", "ConformanceError", "Match", "Outcome",
@@ -36,6 +49,20 @@ __all__ = [
     "Transcript", "Turn", "apply_rewards", "check_arena", "check_reward", "make", "make_from_spec", "register", "registered",
     "replay", "resolve",
     # task families and the arenas built on them
-    "Item", "ProposeSolve", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
+    "GraphDebate", "Item", "ProposeSolve", "SelfCorrect", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
     "register_family",
+    # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra; loaded on first use)
+    "PettingZooArena", "TicTacToe", "to_pettingzoo",
+    # judged arenas (self-rewarding, preference game) and the open-instruction family
+    "InstructionFamily", "PreferenceGame", "RespondJudge", "ResponseEval",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PEP 562: ``to_pettingzoo`` subclasses PettingZoo's AECEnv, so importing its module
+    # imports pettingzoo; ``import sparring.arenas`` must not.
+    if name == "to_pettingzoo":
+        from sparring.arenas.pettingzoo_env import to_pettingzoo
+
+        return to_pettingzoo
+    raise AttributeError(f"module 'sparring.arenas' has no attribute {name!r}")

@@ -1,5 +1,6 @@
 """Rewards: functions of transcripts that score roles and turns: ``sparring.rewards``."""
 
+from sparring.rewards import measurements
 from sparring.rewards.base import FunctionReward, Reward, Score, reward
 from sparring.rewards.builders import (
     best_worst_pairs,
@@ -15,6 +16,6 @@ from sparring.rewards.builders import (
 
 __all__ = [
     "FunctionReward", "Reward", "Score", "best_worst_pairs",
-    "consistency_pairs", "grpo_groups", "margin_pairs", "match_groups", "reference_sft", "reward",
+    "consistency_pairs", "grpo_groups", "margin_pairs", "match_groups", "measurements", "reference_sft", "reward",
     "sft_samples", "spin_pairs", "win_rates",
 ]

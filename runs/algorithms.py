@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sparring.rewards import builders
+from sparring.rewards import builders, judge_pairs
 
 if TYPE_CHECKING:
     from sparring.agents.pool import ModelPool
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 REQUIREMENTS = {
     "reward": "a training reward for the seat (roles.<seat>.reward or the arena's default)",
     "reference_reply": "ground-truth replies: a method reference_reply(transcript, turn) on the arena",
+    "judged_pairs": "a judged_pairs() declaration on the arena (sparring.rewards.judge_pairs.JudgedPairs)",
+    "previous_judge": "a frozen judge's scores of the same replies (JudgedPairs.previous_reward)",
+    "anchor_seat": "an anchor seat answering the same prompts (JudgedPairs.anchor_seat)",
+    "internal_judges": "two or more internal judges of the same replies (JudgedPairs.agreeing_rewards)",
 }
 
 
@@ -176,6 +180,60 @@ for _algorithm in (
     register_update(_algorithm)
 
 
+# -- judged self-play: what the arena's judged_pairs() declaration offers ------------------------
+
+def _judged(c: BuildContext) -> judge_pairs.JudgedPairs:
+    declared = getattr(c.arena, "judged_pairs", None)
+    if not callable(declared):
+        raise ValueError(f"{c.arena.id} has no judged_pairs() declaration; the judged updates need one")
+    return declared()
+
+
+def _judged_missing(arena: Arena, need: str) -> bool:
+    """Whether ``arena`` lacks what requirement ``need`` (one of the judged ones) asks for."""
+    declared = getattr(arena, "judged_pairs", None)
+    if not callable(declared):
+        return True
+    d = declared()
+    return {"judged_pairs": False, "previous_judge": d.previous_reward is None,
+            "anchor_seat": d.anchor_seat is None, "internal_judges": len(d.agreeing_rewards) < 2}[need]
+
+
+def _agreeing(c: BuildContext) -> tuple[str, ...]:
+    return (c.reward, *[r for r in _judged(c).agreeing_rewards if r != c.reward])  # type: ignore[return-value]
+
+
+def _dpo(c: UpdateContext) -> Update:
+    return _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common)
+
+
+for _algorithm in (
+    Algorithm("dpo_cream", _dpo,
+              lambda c: builders.consistency_pairs(c.transcripts, c.seat, c.reward, _judged(c).previous_reward,
+                                                   c.encode),
+              "base", requires=("reward", "judged_pairs", "previous_judge"),
+              description="CREAM: best/worst pairs labelled by the consistency rate with a frozen judge's ranking"),
+    Algorithm("dpo_temporal", _dpo,
+              lambda c: judge_pairs.anchored_pairs(c.transcripts, c.seat, _judged(c).anchor_seat, c.reward,
+                                                   c.encode),
+              "base", requires=("reward", "judged_pairs", "anchor_seat"),
+              description="Temporal SR: own best reply over the anchor (initial model)'s worst, by the judge"),
+    Algorithm("dpo_scir", _dpo, lambda c: judge_pairs.agreement_pairs(c.transcripts, c.seat, _agreeing(c), c.encode),
+              "base", requires=("reward", "judged_pairs", "internal_judges"),
+              description="DPO on pairs every internal judge orders alike (SCIR-style consistency filter)"),
+    Algorithm("dno", lambda c: _updates().SPINUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+              lambda c: judge_pairs.large_margin_pairs(c.transcripts, c.seat, c.reward, c.encode,
+                                                       margin=_judged(c).margin),
+              "iterate", requires=("reward", "judged_pairs"),
+              description="DNO: best over worst by win rate when the gap >= the arena's margin, DPO against the iterate"),
+    Algorithm("sppo_judged", lambda c: _updates().SPPOUpdate(c.pool, c.model, c.adapter, eta=c.train.sppo_eta,
+                                                              reference=c.pool.snapshot(c.model, c.adapter), **c.common),
+              lambda c: judge_pairs.judged_win_rates(c.transcripts, c.seat, c.reward, c.encode),
+              "iterate", description="SPPO on the judge's per-prompt win rates (the reward, used as is)"),
+):
+    register_update(_algorithm)
+
+
 # -- validation against an arena ----------------------------------------------------------
 
 def training_reward(arena: Arena, seat: str, named: str | None) -> str:
@@ -221,3 +279,6 @@ def check_requirements(arena: Arena, seat: str, spec: RoleSection) -> None:
                            else ("targets", 'targets = "reference"'))
             raise ValueError(f"recipe field 'roles.{seat}.{field}': {what} needs {REQUIREMENTS[need]}, "
                              f"which {arena.id} does not have")
+        if need in ("judged_pairs", "previous_judge", "anchor_seat", "internal_judges") and _judged_missing(arena, need):
+            raise ValueError(f"recipe field 'roles.{seat}.update': update {algorithm.name!r} needs {REQUIREMENTS[need]}, "
+                             f"which {arena.id} with these arena.kwargs does not have")

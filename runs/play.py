@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from pydantic import ValidationError
 
 from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
@@ -31,8 +32,9 @@ from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
 from sparring.runs import monitors
+from sparring.runs.machine import check_engine, make_run_engine
 from sparring.runs.progress import progress_bar
-from sparring.runs.recipe import ADAPTER_NAME, RecipeError
+from sparring.runs.recipe import ADAPTER_NAME, ModelSection, RecipeError
 from sparring.runs.rundir import RunDir
 from sparring.runs.validate import check_device, check_model_source, make_arena
 
@@ -72,6 +74,9 @@ class PlayConfig:
             ``{"judge": "RUN/adapters/judge/v3"}``; rank and target modules come from the
             folder's ``adapter_config.json``. A seat plays on one with
             ``roles={"judge": {"adapter": "judge"}}``.
+        engine: ``hf``, ``vllm`` or ``openai`` (see :class:`~sparring.runs.recipe.ModelSection`).
+        server: Settings of the ``vllm``/``openai`` engine, the fields of a recipe's
+            ``[model.server]`` (``openai``: ``base_url``, ``model``, ``api_key_env``...).
     """
 
     arena: str
@@ -86,6 +91,8 @@ class PlayConfig:
     arena_kwargs: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     adapters: dict[str, str] = field(default_factory=dict)
+    engine: str = "hf"
+    server: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out = str(self.out)  # recorded in config.toml as given
@@ -315,10 +322,20 @@ def _as_flags(message: str) -> str:
     return message
 
 
+def engine_section(config: PlayConfig) -> ModelSection:
+    """``config``'s model and engine settings as a recipe's ``[model]`` section (checked alike)."""
+    try:
+        return ModelSection.model_validate({"source": config.model, "dtype": config.dtype, "device": config.device,
+                                            "batch_size": config.batch_size, "engine": config.engine,
+                                            "server": config.server}, strict=False)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{'engine settings' if not where else where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
 def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     """Play ``config.matches`` matches and store them in ``config.out``."""
-    from sparring.agents.engines.hf import HFEngine
-
     # Everything that can be wrong with the settings is checked before the model loads.
     for flag, value in (("--batch-size", config.batch_size), ("--max-in-flight", config.max_in_flight),
                         ("--matches", config.matches)):
@@ -334,10 +351,18 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     roles = resolve_roles(arena, config.roles)
     saved = {name: read_adapter_folder(name, path) for name, path in config.adapters.items()}
     try:
-        check_model_source(config.model)
-        check_device(config.device)
+        section = engine_section(config)
+        if section.engine != "openai":  # an openai engine loads no local model
+            check_model_source(config.model)
+            check_device(config.device)
+        check_engine(section)
     except RecipeError as exc:
         raise RecipeError(_as_flags(str(exc))) from None
+    if section.engine == "openai":
+        for seat, role in roles.items():
+            if role.adapter is not None:
+                raise ValueError(f"roles.{seat}.adapter = {role.adapter!r}: engine \"openai\" serves the remote model "
+                                 "as it is, without adapters; remove the adapter")
     run = RunDir(config.out)
     resolved = {"command": "play", "play": {**asdict(config), "arena": arena.id},
                 "arena": arena.spec().model_dump(mode="json"),
@@ -345,19 +370,21 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
                 "adapters": saved}
     check_same_run(run, resolved)
     pool = ModelPool(device=config.device, dtype=config.dtype)
-    loaded = pool.load(MODEL, config.model)
-    add_adapters(pool, roles, saved)
+    loaded = None
+    if section.engine != "openai":
+        loaded = pool.load(MODEL, config.model)
+        add_adapters(pool, roles, saved)
+    engine = make_run_engine(section, loaded)  # an unreachable server fails at its first batch
     store = run.open_store()  # only once the model is in: a failed load leaves no run folder
     seeds = match_seeds(config.seed, config.matches)
     done = set(store.match_ids())
     todo = [s for s in seeds if f"i0-s{s}" not in done]
     run_id = run.path.name
-    resolved["model"] = loaded.describe()
+    resolved["model"] = loaded.describe() if loaded is not None else engine.describe()  # never an API key
     run.write_config(resolved)
     store.add_run(run_id, resolved)
-    engine = HFEngine(loaded, max_batch_size=config.batch_size)
     runner = Runner({MODEL: engine}, roles, max_in_flight=config.max_in_flight,
-                    version_of=lambda role: pool.version(role.model, role.adapter))
+                    version_of=lambda role: pool.version(role.model, role.adapter) if loaded is not None else None)
     finished: list[Transcript] = []
 
     def on_finish(t: Transcript) -> None:
@@ -377,6 +404,7 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
             runner.play(arena, todo, run_id=run_id, on_finish=on_finish)
     finally:
         store.close()
+        getattr(engine, "close", lambda: None)()  # a vLLM server stops with the play
     seconds = time.perf_counter() - started
     scored = [t for t in finished if t.status == "finished"]
     return PlaySummary(

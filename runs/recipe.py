@@ -73,6 +73,31 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+class ServerSection(_Section):
+    """Settings of a model served over HTTP (``model.engine = "openai"`` or ``"vllm"``)."""
+
+    base_url: str | None = None
+    """``openai``: the server's root including ``/v1`` (``http://127.0.0.1:8000/v1``); ``vllm``:
+    a vLLM server already running on this machine (default: the engine starts its own)."""
+    model: str | None = None
+    """``openai``: the model name the server knows (``GET /v1/models`` lists them)."""
+    api_key_env: str | None = None
+    """``openai``: name of the environment variable holding the API key (the key itself is
+    never written anywhere); omit for servers without a key."""
+    concurrency: int = Field(8, ge=1)
+    """``openai``: most requests in flight at once."""
+    timeout: float = Field(120.0, gt=0)
+    """Seconds to wait for each request's answer."""
+    retries: int = Field(4, ge=0)
+    """``openai``: retries of transient failures (429, 5xx, connection, timeout), with backoff."""
+    enforce_eager: bool = False
+    """``vllm``: skip graph capture (starts in ~30 s instead of ~90-140 s on CPU; slower generation)."""
+    max_lora_rank: int = Field(16, ge=1)
+    """``vllm``: largest adapter rank the server accepts."""
+    max_loaded_adapters: int = Field(8, ge=2)
+    """``vllm``: adapter versions kept loaded on the server (least recently used ones go)."""
+
+
 class ModelSection(_Section):
     """The base model every role runs on."""
 
@@ -84,6 +109,24 @@ class ModelSection(_Section):
     """``cpu`` or ``cuda`` (checked against the machine before the model loads)."""
     batch_size: int = Field(32, ge=1)
     """Most rows per generation batch."""
+    engine: Literal["hf", "vllm", "openai"] = "hf"
+    """``hf`` (transformers in this process), ``vllm`` (a managed vLLM server with every adapter
+    version a LoRA; ``python -m sparring.agents.engines.vllm_setup`` builds its venv) or
+    ``openai`` (any OpenAI-compatible server; its roles are frozen: ``[model.server]``)."""
+    server: ServerSection = Field(default_factory=ServerSection)
+    """Settings of the ``vllm`` and ``openai`` engines."""
+
+    @model_validator(mode="after")
+    def _server(self) -> ModelSection:
+        if self.engine == "openai":
+            for name in ("base_url", "model"):
+                if getattr(self.server, name) is None:
+                    raise ValueError(f"model.engine = \"openai\" needs model.server.{name} (e.g. base_url = "
+                                     "\"http://127.0.0.1:8000/v1\", model = \"NAME\")")
+        elif self.server.model is not None or (self.engine == "hf" and self.server.base_url is not None):
+            raise ValueError(f"model.server.base_url and model.server.model are not read by engine "
+                             f"{show_value(self.engine)}; remove them or set model.engine = \"openai\"")
+        return self
 
     @field_validator("source")
     @classmethod
@@ -268,6 +311,14 @@ class LeagueSection(_Section):
     ``winner(transcript)`` takes precedence)."""
     bootstrap: int = Field(200, ge=10)
     """Bootstrap resamples of the BT intervals logged each league round."""
+    opponents: Literal["latest", "uniform", "prioritised"] = "latest"
+    """Who the adapter trains against in the competing seats: ``latest`` (itself, in both
+    seats: plain self-play), ``uniform`` (per match, one seat is played by a version drawn
+    uniformly from the league's past versions and the latest), ``prioritised`` (drawn with
+    weight ``(1 - score against it) ** priority``, the league's last results: fictitious
+    self-play that favours the opponents it still loses to)."""
+    priority: float = Field(2.0, gt=0)
+    """Exponent of the ``prioritised`` weights (higher: focus harder on the strongest)."""
 
     @field_validator("anchors")
     @classmethod
@@ -319,6 +370,20 @@ class Recipe(_Section):
         for name in value:
             _check_adapter_name(name)
         return value
+
+    @model_validator(mode="after")
+    def _frozen_engine(self) -> Recipe:
+        if self.model.engine != "openai":
+            return self
+        for seat, role in self.roles.items():
+            if role.update != "none":
+                raise ValueError(f"recipe field 'roles.{seat}.update' = {show_value(role.update)}: model.engine = "
+                                 "\"openai\" serves frozen roles only (nothing here can update a remote model's "
+                                 "weights); train on engine \"hf\" or \"vllm\"")
+            if role.adapter is not None:
+                raise ValueError(f"recipe field 'roles.{seat}.adapter' = {show_value(role.adapter)}: model.engine = "
+                                 "\"openai\" serves the remote model as it is, without adapters; remove it")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:

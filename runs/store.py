@@ -10,6 +10,14 @@ sampling JSON, seed, text, token_ids JSON, logprobs JSON, finish_reason, prompt_
 parsed JSON, parse_error, latency; PK(match_id, idx))``
 ``rewards(match_id, reward, role, turn, value, explanation)``
 ``metrics(iteration, name, value, time; PK(iteration, name))``
+``rescores(rescore_id PK, created, kind, name, source, status, matches, finished)``,
+``rescored_rewards(rescore_id, match_id, reward, role, turn, value, explanation)``,
+``rescored_metrics(rescore_id, iteration, name, value; PK(rescore_id, iteration, name))``:
+rewards and metrics recomputed on stored transcripts by ``sparring rescore``, kept beside
+(never in place of) the rewards and metrics written when the matches were played.
+
+Migrations: a store of schema 1 gains the three ``rescore`` tables when it is opened
+(nothing else changes; its transcripts, rewards and metrics are left as they are).
 
 A match is written in one transaction, so a crash loses at most the matches still in
 flight, never a stored one. Readers rebuild :class:`Transcript` objects.
@@ -26,7 +34,7 @@ from typing import Any
 
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
-STORE_SCHEMA = 1
+STORE_SCHEMA = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, config TEXT NOT NULL);
@@ -47,6 +55,16 @@ CREATE TABLE IF NOT EXISTS rewards (
 CREATE TABLE IF NOT EXISTS metrics (
     iteration INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, time REAL NOT NULL,
     PRIMARY KEY (iteration, name));
+CREATE TABLE IF NOT EXISTS rescores (
+    rescore_id INTEGER PRIMARY KEY, created REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    source TEXT NOT NULL, status TEXT NOT NULL, matches INTEGER NOT NULL DEFAULT 0, finished REAL);
+CREATE TABLE IF NOT EXISTS rescored_rewards (
+    rescore_id INTEGER NOT NULL, match_id TEXT NOT NULL, reward TEXT NOT NULL, role TEXT NOT NULL,
+    turn INTEGER, value REAL NOT NULL, explanation TEXT);
+CREATE TABLE IF NOT EXISTS rescored_metrics (
+    rescore_id INTEGER NOT NULL, iteration INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (rescore_id, iteration, name));
+CREATE INDEX IF NOT EXISTS rescored_by_match ON rescored_rewards (rescore_id, match_id);
 CREATE INDEX IF NOT EXISTS matches_by_iteration ON matches (iteration, arena_id);
 CREATE INDEX IF NOT EXISTS turns_by_role ON turns (role);
 CREATE INDEX IF NOT EXISTS rewards_by_match ON rewards (match_id);
@@ -75,6 +93,9 @@ class Store:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
+            elif int(row[0]) < STORE_SCHEMA:
+                # 1 -> 2 only added the rescore tables, which the script above just created.
+                self._conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(STORE_SCHEMA),))
             elif int(row[0]) > STORE_SCHEMA:
                 raise RuntimeError(
                     f"{self.path} has store schema {row[0]}, newer than this sparring "
@@ -135,7 +156,8 @@ class Store:
         )
 
     def _delete(self, match_id: str) -> None:
-        for table in ("matches", "turns", "rewards"):
+        # Rescored rows describe the transcript being replaced, so they go with it.
+        for table in ("matches", "turns", "rewards", "rescored_rewards"):
             self._conn.execute(f"DELETE FROM {table} WHERE match_id=?", (match_id,))
 
     def add_metrics(self, iteration: int, values: dict[str, float]) -> None:
@@ -154,6 +176,72 @@ class Store:
             query += " WHERE name=?"
             args.append(name)
         return [tuple(r) for r in self._conn.execute(query + " ORDER BY iteration, name", args)]
+
+    # -- rescoring (``sparring rescore``) -----------------------------------------------
+    def start_rescore(self, kind: str, name: str, source: str) -> tuple[int, set[str]]:
+        """A rescore id for (kind, name, source) and the match ids it already holds.
+
+        An unfinished rescore of the same reward or metric from the same source (a killed
+        ``sparring rescore``) is continued rather than started again.
+        """
+        row = self._conn.execute(
+            "SELECT rescore_id FROM rescores WHERE kind=? AND name=? AND source=? AND status='running' "
+            "ORDER BY rescore_id DESC LIMIT 1", (kind, name, source)).fetchone()
+        if row is not None:
+            done = {r[0] for r in self._conn.execute(
+                "SELECT DISTINCT match_id FROM rescored_rewards WHERE rescore_id=?", (row[0],))}
+            return int(row[0]), done
+        with self._conn:
+            cursor = self._conn.execute(
+                "INSERT INTO rescores (created, kind, name, source, status) VALUES (?,?,?,?, 'running')",
+                (time.time(), kind, name, source))
+        return int(cursor.lastrowid or 0), set()
+
+    def add_rescored(self, rescore_id: int, match_id: str, rewards: Iterable[RewardRecord]) -> None:
+        """Store one match's recomputed rewards (one transaction; the match's own rewards stay)."""
+        with self._conn:
+            self._conn.execute("DELETE FROM rescored_rewards WHERE rescore_id=? AND match_id=?", (rescore_id, match_id))
+            self._conn.executemany(
+                "INSERT INTO rescored_rewards (rescore_id, match_id, reward, role, turn, value, explanation)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(rescore_id, match_id, r.reward, r.role, r.turn, r.value, r.explanation) for r in rewards])
+            self._conn.execute("UPDATE rescores SET matches = matches + 1 WHERE rescore_id=?", (rescore_id,))
+
+    def add_rescored_metrics(self, rescore_id: int, iteration: int, values: dict[str, float]) -> None:
+        """Store recomputed metric values of one iteration."""
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO rescored_metrics (rescore_id, iteration, name, value) VALUES (?,?,?,?)",
+                [(rescore_id, iteration, k, float(v)) for k, v in values.items()])
+
+    def finish_rescore(self, rescore_id: int) -> None:
+        """Mark a rescore complete."""
+        with self._conn:
+            self._conn.execute("UPDATE rescores SET status='done', finished=? WHERE rescore_id=?",
+                               (time.time(), rescore_id))
+
+    def rescores(self) -> list[dict[str, Any]]:
+        """Every rescore: id, kind (reward or metric), name, source, status, matches scored."""
+        cols = ("rescore_id", "created", "kind", "name", "source", "status", "matches", "finished")
+        return [dict(zip(cols, r, strict=True)) for r in self._conn.execute(
+            f"SELECT {', '.join(cols)} FROM rescores ORDER BY rescore_id")]
+
+    def rescored_rewards(self, rescore_id: int, match_id: str | None = None) -> list[tuple[str, RewardRecord]]:
+        """``(match_id, record)`` rows of a rescore (optionally of one match), in insertion order."""
+        query = ("SELECT match_id, reward, role, turn, value, explanation FROM rescored_rewards "
+                 "WHERE rescore_id=?")
+        args: list[Any] = [rescore_id]
+        if match_id is not None:
+            query += " AND match_id=?"
+            args.append(match_id)
+        return [(r[0], RewardRecord(reward=r[1], role=r[2], turn=r[3], value=r[4], explanation=r[5] or ""))
+                for r in self._conn.execute(query + " ORDER BY rowid", args)]
+
+    def rescored_metrics(self, rescore_id: int) -> list[tuple[int, str, float]]:
+        """``(iteration, name, value)`` rows of a metric rescore."""
+        return [tuple(r) for r in self._conn.execute(
+            "SELECT iteration, name, value FROM rescored_metrics WHERE rescore_id=? ORDER BY iteration, name",
+            (rescore_id,))]
 
     # -- reading ---------------------------------------------------------------------
     def count(self, status: str | None = None) -> int:

@@ -2,10 +2,10 @@
 
 A **player** is what sits in a competing seat: the arena's role for that seat (prompt,
 parser, sampling) bound to the base model, to a saved peft adapter folder (a version of
-a training run, ``RUN/adapters/solver/v3``), or to a scripted policy (a fixed reply, or a
-random choice from a list, seeded by the row) that serves as an anchor. Adapter players
-are adapters on the one copy of the base model, so a tournament of eight versions costs
-eight adapters' megabytes, not eight models.
+a training run, ``RUN/adapters/solver/v3``), or to a scripted policy (a fixed reply, a
+random choice from a list, or a function of the prompt, seeded by the row) that serves
+as an anchor. Adapter players are adapters on the one copy of the base model, so a
+tournament of eight versions costs eight adapters' megabytes, not eight models.
 
 **Scheduling.** ``round-robin``: every pair plays ``games`` matches in each seat order
 (``both_orders``, the default, as competing seats are rarely symmetric), scheduled game
@@ -53,6 +53,8 @@ from sparring.agents.roles import Role
 from sparring.agents.sampling import derive_seed
 from sparring.arenas.arena import Arena
 from sparring.arenas.competitive import DRAW, decide
+from sparring.arenas.errors import ArenaError
+from sparring.arenas.pettingzoo_arena import load_function
 from sparring.arenas.registry import make_from_spec
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
@@ -83,7 +85,7 @@ class TournamentError(RecipeError):
 class PlayerSection(_Section):
     """One player (or the fixed binding of a non-competing seat).
 
-    Set at most one of ``adapter``, ``reply``, ``choices``; none is the base model.
+    Set at most one of ``adapter``, ``reply``, ``choices``, ``policy``; none is the base model.
     """
 
     adapter: str | None = None
@@ -93,6 +95,11 @@ class PlayerSection(_Section):
     """A scripted player that always replies this text (an anchor)."""
     choices: list[str] | None = None
     """A scripted player that replies one of these at random (seeded by the row)."""
+    policy: str | None = None
+    """A scripted player computed by a function ``"package.module:function"`` or
+    ``"file.py:function"``: ``function(messages, rng) -> reply text``, given the prompt's chat
+    messages and a ``random.Random`` seeded by the row (e.g.
+    ``"sparring.arenas.tictactoe:win_block_random"``)."""
     temperature: float | None = Field(None, ge=0)
     """Sampling temperature override (model players)."""
     top_p: float | None = Field(None, gt=0, le=1)
@@ -114,22 +121,25 @@ class PlayerSection(_Section):
 
     @model_validator(mode="after")
     def _one_kind(self) -> PlayerSection:
-        given = [k for k in ("adapter", "reply", "choices") if getattr(self, k) is not None]
+        given = [k for k in ("adapter", "reply", "choices", "policy") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"sets {' and '.join(given)}; a player is one of: a saved adapter folder (adapter), "
-                             "a fixed reply (reply), a random choice (choices), or the base model (none of them)")
+                             "a fixed reply (reply), a random choice (choices), a function (policy), or the base "
+                             "model (none of them)")
         if given and given[0] != "adapter" and any(
                 getattr(self, k) is not None for k in ("temperature", "top_p", "max_new_tokens")):
             raise ValueError(f"a scripted player ({given[0]}) does not sample; remove temperature/top_p/max_new_tokens")
         return self
 
     @property
-    def kind(self) -> Literal["base", "adapter", "fixed", "random"]:
-        """``base``, ``adapter``, ``fixed`` (reply) or ``random`` (choices)."""
+    def kind(self) -> Literal["base", "adapter", "fixed", "random", "policy"]:
+        """``base``, ``adapter``, ``fixed`` (reply), ``random`` (choices) or ``policy``."""
         if self.adapter is not None:
             return "adapter"
         if self.reply is not None:
             return "fixed"
+        if self.policy is not None:
+            return "policy"
         return "random" if self.choices is not None else "base"
 
     def sampling(self) -> dict[str, Any]:
@@ -223,6 +233,11 @@ def load_tournament(source: str | Path | dict[str, Any], overrides: Sequence[str
                 break
     for section in ("players", "roles"):  # adapter folders resolve like arena files
         for entry in (data.get(section) or {}).values():
+            policy = entry.get("policy") if isinstance(entry, dict) else None
+            if isinstance(policy, str) and ".py:" in policy:  # like arena files: here or next to the config
+                file, _, fn = policy.rpartition(":")
+                if not Path(file).is_file() and (folder / file).is_file():
+                    entry["policy"] = f"{(folder / file).resolve()}:{fn}"
             if isinstance(entry, dict) and isinstance(entry.get("adapter"), str):
                 given = Path(entry["adapter"]).expanduser()
                 if not given.is_absolute() and not given.exists() and (folder / given).exists():
@@ -451,6 +466,9 @@ def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_role
 
 
 def _script(player: PlayerSection) -> Callable[[Any, int], str]:
+    if player.policy is not None:
+        policy = load_function(player.policy, "policy")
+        return lambda request, index: policy(request.messages, random.Random(request.seed))
     if player.reply is not None:
         reply = player.reply
         return lambda request, index: reply
@@ -549,6 +567,12 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
                 **{f"_seat_{seat}": p for seat, p in config.roles.items()}}
     saved: dict[str, dict[str, Any]] = {}
     for name, p in bindings.items():
+        if p.policy is not None:
+            try:
+                load_function(p.policy, "policy")
+            except ArenaError as exc:
+                where = f"players.{name}" if not name.startswith("_seat_") else f"roles.{name[6:]}"
+                raise TournamentError(f"tournament field '{where}.policy': {exc}") from None
         if p.adapter is None:
             continue
         where = f"players.{name}" if not name.startswith("_seat_") else f"roles.{name[6:]}"
@@ -610,7 +634,7 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
     defaults = bind_roles(arena, None)
 
     def bound(base: Role, name: str, p: PlayerSection) -> Role:
-        if p.kind in ("fixed", "random"):
+        if p.kind in ("fixed", "random", "policy"):
             model = f"scripted-{name}"
             if model not in engines:
                 engines[model] = ScriptedEngine(_script(p), max_batch_size=config.model.batch_size)

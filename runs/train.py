@@ -52,9 +52,11 @@ from sparring.runs.checkpoint import (
     write_checkpoint,
 )
 from sparring.runs.league import League
+from sparring.runs.machine import make_run_engine
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
+from sparring.runs.tournament import seated_arena
 from sparring.runs.validate import check_run_dir, validate
 
 MODEL = "default"
@@ -109,9 +111,7 @@ class Trainer:
             if r.update != "none" and r.adapter not in self.updates:
                 context = UpdateContext(self.pool, MODEL, r.adapter, seat, self.roles[seat], recipe.train, r)  # type: ignore[arg-type]
                 self.updates[r.adapter] = get_algorithm(r.update).make_update(context)  # type: ignore[index]
-        from sparring.agents.engines.hf import HFEngine
-
-        self.engine = HFEngine(self.loaded, max_batch_size=recipe.model.batch_size)
+        self.engine = make_run_engine(recipe.model, self.loaded)  # model.engine: hf, or a vLLM server
         self.league = None if not recipe.league.every else League(  # [league]: versions vs past snapshots
             recipe.league, self.arena, self.pool, self.engine, self.run.path, recipe.train.seed,
             in_use=lambda name: any(u.reference == name for u in self.updates.values()))
@@ -211,8 +211,13 @@ class Trainer:
 
     def play(self, iteration: int) -> list[Transcript]:
         """Play this iteration's matches (see :meth:`_play_all`) and return them all."""
-        runner = self._play_all(self.arena, self.roles, iteration_seeds(self.recipe, iteration), iteration, "",
-                                f"iteration {iteration + 1}: playing", "play")
+        seeds = iteration_seeds(self.recipe, iteration)
+        arena = self.arena
+        if self.league is not None:  # [league] opponents: some matches seat a past version
+            seatings = self.league.training_seatings(iteration, seeds, self.roles)
+            if seatings:
+                arena = seated_arena(self.arena, {s: seatings.get(s, {}) for s in seeds})
+        runner = self._play_all(arena, self.roles, seeds, iteration, "", f"iteration {iteration + 1}: playing", "play")
         self.last_tokens = runner.stats.generated_tokens
         self.last_engine_seconds = runner.stats.engine_seconds
         return self.play_transcripts(iteration)
@@ -257,6 +262,9 @@ class Trainer:
             return tok(text, add_special_tokens=False)["input_ids"] + end
 
         reward = self.rewards.get(seat)
+        # A seat a league opponent played (a frozen past version) is not this adapter's data.
+        adapter = self.roles[seat].adapter
+        transcripts = [t for t in transcripts if all(u.adapter == adapter for u in t.turns_of(seat))]
         context = BuildContext(transcripts, seat, reward, reward_bounds(self.arena, reward), self.arena,
                                self.recipe.roles[seat], self.engine.encode, encode_reply)
         return get_algorithm(algo).build(context)
@@ -368,6 +376,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         raise
     finally:
         trainer.store.close()
+        getattr(trainer.engine, "close", lambda: None)()  # a vLLM server stops with the run
         monitors.write_tensorboard(trainer.run.path)
     return reports
 

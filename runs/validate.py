@@ -45,6 +45,7 @@ from sparring.runs.algorithms import check_requirements, get_algorithm, training
 from sparring.runs.machine import (
     EMBEDDED,
     check_device,
+    check_engine,
     check_init_from,
     check_model_source,
     check_run_dir,
@@ -102,6 +103,7 @@ def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = Fa
                           "is not; name the held-out arena (eval.arena = \"...\") or remove the kwargs")
     check_model_source(recipe.model.source)
     check_device(recipe.model.device)
+    check_engine(recipe.model)
     for name, shape in recipe.adapters.items():
         check_target_modules(recipe.model.source, name, shape)
         if shape.init_from is not None:

@@ -45,7 +45,10 @@ from sparring.arenas import (
 )
 from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.graph_debate import GraphDebate
+from sparring.arenas.pettingzoo_arena import PettingZooArena
 from sparring.arenas.propose_solve import ProposeSolve
+from sparring.arenas.self_correct import SelfCorrect
 from sparring.arenas.spin import Spin
 from sparring.arenas.task_eval import TaskEval
 from sparring.arenas.tasks import (
@@ -57,6 +60,7 @@ from sparring.arenas.tasks import (
     load_jsonl,
     register_family,
 )
+from sparring.arenas.tictactoe import TicTacToe
 from sparring.rewards import (
     Reward,
     Score,
@@ -64,6 +68,7 @@ from sparring.rewards import (
     consistency_pairs,
     grpo_groups,
     margin_pairs,
+    measurements,
     reference_sft,
     reward,
     sft_samples,
@@ -83,8 +88,10 @@ _LAZY = {
     **{name: "sparring.runs" for name in (
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
+    "rescore": "sparring.runs.rescore",
     **{name: "sparring.runs.tournament" for name in (
         "TournamentConfig", "load_tournament", "rate_run", "run_tournament")},
+    "to_pettingzoo": "sparring.arenas.pettingzoo_env",  # subclasses PettingZoo's AECEnv
     **{name: "sparring.runs.ratings" for name in (
         "Game", "RatingReport", "bootstrap_intervals", "bradley_terry", "rate")},
 }
@@ -105,7 +112,11 @@ __all__ = [
     # task families and the arenas built on them (propose-solve, spin, task-eval)
     "Item", "ProposeSolve", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
     "register_family",
+    # self-correction and graph debate; measurements over stored transcripts; rescoring them
+    "GraphDebate", "SelfCorrect", "measurements", "rescore",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
+    # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra)
+    "PettingZooArena", "TicTacToe", "to_pettingzoo",
     # tournaments and ratings
     "DeclaresWinner", "Game", "RatingReport", "TournamentConfig", "bootstrap_intervals", "bradley_terry",
     "load_tournament", "rate", "rate_run", "run_tournament",

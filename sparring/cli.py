@@ -1,4 +1,5 @@
-"""The ``sparring`` command line: play, show, replay, arenas, check, train, export, tournament, ratings.
+"""The ``sparring`` command line: play, show, replay, arenas, check, train, export, view, tournament, ratings,
+rescore.
 
 Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
 recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
@@ -208,12 +209,26 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    if args.format == "html":
+        from sparring.runs.viewer import export_html
+
+        console.print(f"match {escape(str(args.match))} written to {escape(str(export_html(args.dir, args.match, args.to)))}")
+        return 0
+    if args.match:
+        raise ValueError("export: --match selects the match of --format html; dataset formats export every match")
     from sparring.runs.export import export
 
     rows = export(args.dir, args.format, args.to, role=args.role, reward=args.reward,
                   builder=args.builder, margin=args.margin, min_reward=args.min_reward,
                   iteration=args.iteration)
     console.print(f"{rows} {args.format} rows written to {args.to}")
+    return 0
+
+
+def cmd_view(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.viewer import serve
+
+    serve(args.dir, host=args.host, port=args.port, allow_remote=args.allow_remote)
     return 0
 
 
@@ -270,6 +285,34 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
+    from rich import box
+    from rich.table import Table
+
+    from sparring.runs.rescore import rescore
+
+    s = rescore(args.dir, reward=args.reward, metric=args.metric)
+    show = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    if s.reward is not None:
+        table = Table(title=f"rescore {s.rescore_id}: reward {s.reward} ({s.source}) on {args.dir}", box=box.SIMPLE_HEAD)
+        for col in ("reward", "seat", "stored mean", "rescored mean", "stored n", "rescored n", "changed"):
+            table.add_column(col, justify="left" if col in ("reward", "seat") else "right")
+        for row in s.rewards:
+            table.add_row(escape(row.reward), escape(row.seat), show(row.old_mean), show(row.new_mean),
+                          str(row.old_count), str(row.new_count), str(row.changed))
+        console.print(table)
+        console.print(f"{s.scored} matches rescored, {s.skipped} already rescored, {s.abstained} abstained, "
+                      f"{s.not_applicable} of arenas without this reward; stored rewards left as they were")
+    if s.metric is not None:
+        table = Table(title=f"rescore {s.metric_id}: metric {s.metric} on {args.dir}", box=box.SIMPLE_HEAD)
+        for col in ("iteration", "metric", "rescored", "stored"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for iteration, key, value, stored in s.metrics:
+            table.add_row(str(iteration), escape(key), show(value), show(stored))
+        console.print(table)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,10 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed iteration")
     t.set_defaults(fn=cmd_train)
 
-    e = add("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft)")
+    e = add("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft) or one match as html")
     e.add_argument("dir", help="run directory")
-    e.add_argument("--format", "-f", required=True, choices=["dpo", "grpo", "sft"])
-    e.add_argument("--to", "-o", required=True, help="output file: .jsonl or .parquet")
+    e.add_argument("--format", "-f", required=True, choices=["dpo", "grpo", "sft", "html"])
+    e.add_argument("--to", "-o", required=True, help="output file: .jsonl or .parquet (html: .html)")
+    e.add_argument("--match", "-m", help="html: the match to write as one self-contained page")
     e.add_argument("--role", "-r", help="only this seat (default: every seat with rewards)")
     e.add_argument("--reward", help="reward to score by (default: the seat's first per-turn reward)")
     e.add_argument("--builder", default="best_worst", choices=["best_worst", "margin"], help="dpo pairs (default best_worst)")
@@ -340,6 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-reward", type=float, default=1.0, help="smallest reward of an sft sample (default 1.0)")
     e.add_argument("--iteration", type=int, help="only matches of this iteration")
     e.set_defaults(fn=cmd_export)
+
+    v = add("view", help="browse run directories in a local web page (matches, transcripts, charts, ratings)")
+    v.add_argument("dir", nargs="+", help="run, tournament or league directories (each holds store.sqlite)")
+    v.add_argument("--port", type=int, default=0, help="port to serve on (default: a free one)")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --allow-remote)")
+    v.add_argument("--allow-remote", action="store_true",
+                   help="allow --host other than 127.0.0.1 (anyone who reaches it can read every transcript)")
+    v.set_defaults(fn=cmd_view)
 
     tn = add("tournament", help="play a tournament between players (adapter versions, base, scripted); resumable")
     tn.add_argument("config", help="tournament .toml (players, arena and competing seats, schedule)")
@@ -354,6 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     rt.add_argument("--no-plots", action="store_true", help="write ratings.json only")
     rt.set_defaults(fn=cmd_ratings)
+
+    rs = add("rescore", help="recompute a reward or metric on stored transcripts, without generating")
+    rs.add_argument("dir", help="run directory")
+    rs.add_argument("--reward", help="a reward of the run's arenas, or file.py:function / module:attr; "
+                                     "written beside the stored rewards")
+    rs.add_argument("--metric", help="a metric of the run's arenas, a measurement (diversity, entropy, "
+                                     "consistency/<reward>, calibration/<conf>/<correct>) or file.py:name")
+    rs.set_defaults(fn=cmd_rescore)
 
     a = add("arenas", help="list registered arenas")
     a.set_defaults(fn=cmd_arenas)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from sparring.agents.pool import ModelPool
+from sparring.agents.updates.fused_lora import fused_lora
 from sparring.agents.updates.logprobs import use_adapter
 from sparring.agents.updates.losses import Metrics
 
@@ -169,7 +170,7 @@ class Update:
         plan, metrics = self._prepare(batch)
         totals: Metrics = {}
         mine = {id(p) for p in self.params}
-        with use_adapter(self.model, self.adapter) as model:
+        with use_adapter(self.model, self.adapter) as model, fused_lora(model, self.adapter):
             # Only this adapter's weights may collect gradients; use_adapter restores
             # every flag on exit.
             for p in model.parameters():

@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from sparring.agents.errors import InternalError
+from sparring.agents.updates.prefix import shared_prompt_logprobs
 
 #: Rows of ``[rows, vocab]`` logits processed at once by :func:`selective_logprobs`:
 #: 1024 x 49,152 fp32 values is 200 MB per temporary block.
@@ -144,6 +145,7 @@ def sequence_logprobs(
     completion_ids: Sequence[Sequence[int]],
     pad_id: int,
     temperature: float | Sequence[float] = 1.0,
+    share_prompts: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Log-prob of each completion token given its prompt, for a batch, in one forward.
 
@@ -162,6 +164,10 @@ def sequence_logprobs(
             they were sampled from (``Completion.logprobs`` are temperature-scaled); one
             float for every row or one per row. Must be > 0: greedy replies were scored
             on raw logits, which is temperature 1.
+        share_prompts: When rows repeat a prompt (the two replies of a pair, a GRPO
+            group), run each distinct prompt once and the replies on its KV cache
+            (:mod:`~sparring.agents.updates.prefix`); same values and gradients, fewer
+            token positions. ``False`` always runs one row per reply.
 
     Returns:
         ``(token_logps, mask)``, both ``[B, T]`` with ``T`` the longest completion:
@@ -179,6 +185,9 @@ def sequence_logprobs(
     mask = torch.zeros(rows, longest, device=device)
     if rows == 0 or longest == 0:
         return torch.zeros(rows, longest, device=device), mask
+    if (share_prompts and _takes_row_masks(_base_class(model))
+            and len({tuple(p) for p in prompt_ids}) < rows):
+        return shared_prompt_logprobs(model, selective_logprobs, prompt_ids, completion_ids, pad_id, temps, device)
 
     input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
     attention = torch.zeros(rows, width, dtype=torch.long)

@@ -104,3 +104,41 @@ def test_a_run_killed_after_a_league_round_resumes_without_duplicate_league_matc
         assert len(ids) == len(set(ids)) == 4 + 6 + 6
     with Store(out / "store.sqlite") as store:
         assert [it for it, name, _ in store.metrics("league/bt")] == [0, 1, 2]
+
+
+def test_league_samples_training_opponents_from_past_versions(tmp_path: Path) -> None:
+    recipe = tmp_path / "fsp.toml"
+    text = RECIPE.replace('[train]', '[roles.editor]\nadapter = "writer"\nupdate = "grpo"\n[train]')
+    text = text.replace("pool_size = 1", 'pool_size = 2\nopponents = "uniform"').replace("iterations = 3", "iterations = 4")
+    recipe.write_text(text.replace("matches_per_iteration = 4", "matches_per_iteration = 8"))
+    out = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(out)]) == 0
+    with Store(out / "store.sqlite") as store:
+        first = [t for t in store.transcripts(iteration=0)]
+        later = [t for it in (2, 3) for t in store.transcripts(iteration=it) if not t.match_id.startswith("eval-")]
+    # Iteration 0 has no past version yet: plain self-play, both seats on the live adapter.
+    assert all(u.adapter == "writer" for t in first for u in t.turns)
+    seated = [t for t in later if any("@" in (u.adapter or "") for u in t.turns)]
+    assert seated and len(seated) < len(later)  # some matches met a past version, some the latest
+    for t in seated:
+        by_seat = {seat: {u.adapter for u in t.turns_of(seat)} for seat in ("writer", "editor")}
+        # exactly one seat is the opponent's (a frozen past version), the other the learner's
+        assert sorted(len([a for a in adapters if "@" in a]) for adapters in by_seat.values()) == [0, 1]
+        (opponent,) = [a for adapters in by_seat.values() for a in adapters if "@" in a]
+        assert opponent.startswith("writer@v") and int(opponent.split("@v")[1]) < 3
+
+
+def test_prioritised_weights_favour_opponents_the_latest_loses_to(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from sparring.runs.league import League
+
+    league = League.__new__(League)
+    league.section = SimpleNamespace(opponents="prioritised", pool_size=3, priority=2.0, reward=None)
+    league.past = [1, 2, 3]
+    league.adapter = "writer"
+    league.pool = SimpleNamespace(version=lambda model, adapter: 4)
+    league.arena = None
+    league.dir = SimpleNamespace(store_path=tmp_path / "missing.sqlite")
+    # No league games yet: every candidate counts as an even match.
+    assert league.opponent_weights() == {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}

@@ -1,0 +1,339 @@
+"""Self-rewarding language models: one model answers and judges its answers (``sparring/respond-judge-v1``).
+
+Seats and what each sees (a recipe binds ``responder`` and ``judge`` to the same adapter,
+so one model answers and judges; only the responder's data trains it):
+    responder: one prompt of the task family's training split (default ``instructions``:
+        open writing tasks with checkable constraints), drawn with the match seed at a
+        difficulty in the given range; answers ``samples`` times. Never sees a judgement
+        or the checker.
+    judge: the prompt and the responder's replies, never the checker's results. Kinds of
+        judgement (``judges``, the first one is the primary):
+        ``pointwise``: the additive 5-point rubric (``Score: 0-5``) per reply, asked
+        ``repeats`` times and averaged; with ``self_reference=True`` the judge first writes
+        its own answer in the same reply, then critiques against it.
+        ``pairwise``: every ordered pair of replies once (``Winner: A | B | tie``), so each
+        unordered pair is judged in both orders and the two verdicts averaged.
+        ``verdict``: ``Yes``/``No`` first, per reply, ``repeats`` times; the score is P(True)
+        from the verdict token's log-prob (see :mod:`sparring.rewards.judges`).
+    anchor (optional, ``anchor_samples > 0``): the initial model answering the same prompt
+        (bind it to the base, or to a frozen adapter with ``init_from``); its replies are
+        judged by the judge like the responder's (Temporal SR's anchored rejections).
+    anchor_judge (optional, ``anchor_judge=True``): a frozen judge (base or snapshot)
+        scoring the responder's replies pointwise: the previous ranking CREAM compares with.
+
+Rewards (per turn, in [0, 1]; none uses the checker except ``truth_score``):
+    ``judge_score``: the primary judge's score of a reply (responder and anchor turns):
+        pointwise ``mean(points) / 5``; pairwise the reply's win rate
+        ``w_i = mean_{j != i} W[i][j]`` with ``W[i][j] = (v(i first) + v(j first)) / 2``
+        (1 win, 1/2 tie, 0 loss), over all judged replies; verdict ``mean P(True)``.
+    ``judge_pointwise``, ``judge_pairwise``, ``judge_verdict``: each kind's score (when asked).
+    ``anchor_judge_score``: the anchor judge's ``mean(points) / 5`` of responder replies.
+    ``truth_score``: the checker's score (share of constraints met; 0/1 for answer
+        families); measurement only.
+
+Updates (the algorithm table, responder seat): ``dpo`` (best over worst by
+``judge_score``: Self-Rewarding), ``soft_dpo``, ``dpo_cream`` (best/worst labelled by the
+consistency rate of the judge's and the anchor judge's rankings, CREAM), ``dpo_temporal``
+(responder's best over the anchor's worst, Temporal SR), ``dpo_scir`` (pairs every
+internal judge in ``judges`` agrees on). ``judged_pairs()`` tells them which rewards and
+seats to read.
+
+Monitors: ``judge/self_preference_bias`` (DBG: mean judge score of the responder's own
+replies minus their checker score), ``judge/position_consistency`` (pairwise verdicts that
+survive the order swap), ``judge/truth_agreement`` (the judge's best reply is among the
+checker's best), ``truth_score_mean``. Evaluation: ``response-eval`` on the family's
+held-out split, greedy (``responder_accuracy``, ``responder_satisfaction``).
+
+Paper: Yuan et al., "Self-Rewarding Language Models" (2024): the model samples k answers,
+scores each with its additive-rubric judge prompt (averaged over 3 samples), and trains
+by DPO on the highest- over the lowest-scored; CREAM (Wang et al. 2024) regularises with
+the previous iterate's ranking; Temporal Self-Rewarding (2025) anchors rejected replies
+to the initial model. Departures: no seed instruction-following/EFT data (prompts come from
+a task family, the judge is untrained); CREAM's "previous iterate" is what the recipe
+binds to ``anchor_judge`` (the base = the initial model, or a frozen snapshot folder): a
+seat cannot yet follow the run's moving previous iterate, so within one run CREAM
+compares with a fixed earlier model (exactly the previous iterate in the first
+iteration, and across chained runs with ``init_from``); Temporal SR's future-guided chosen
+is not included. SCIR-style agreement keeps pairs all internal judges order alike instead
+of a consistency loss.
+
+Versions: v1, first version.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from sparring.agents.roles import Role
+from sparring.agents.sampling import SamplingParams
+from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.instructions import (
+    RESPONSE_EVAL_METRICS,
+    ResponseEval,
+    item_key,
+    responder_role,
+    truth_score,
+)
+from sparring.arenas.match import Match, Reply
+from sparring.arenas.tasks import TaskError, difficulty_range, get_family
+from sparring.arenas.transcript import Transcript
+from sparring.rewards import judges as J
+from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.judge_pairs import JudgedPairs, win_rates_from_matrix
+from sparring.rewards.metrics import Metric, metric
+
+JUDGE_KINDS = ("pointwise", "pairwise", "verdict")
+_PARSERS = {"pointwise": J.parse_score, "pairwise": J.parse_winner, "verdict": J.parse_verdict}
+JUDGE_EXAMPLE = "Yes. It follows the instruction.\nMy answer: a short note.\nWinner: A\nScore: 4"
+"""A judge reply every kind of judgement parses (the conformance check drives the arena with it)."""
+
+
+def judge_role(kind: str, name: str = "judge") -> Role:
+    """The judge seat: strict, brief; its parser is the given kind's (the arena parses each
+    reply by the kind it asked for)."""
+    return Role(
+        name=name,
+        system_prompt="You are a strict, fair judge of responses. Follow the requested output format exactly.",
+        parser=_PARSERS[kind],
+        sampling=SamplingParams(max_new_tokens=128, temperature=0.7),
+    )
+
+
+def _parsed(kind: str, reply: Reply) -> Any:
+    try:
+        return _PARSERS[kind](reply.text)
+    except ValueError:
+        return None
+
+
+async def judge_pointwise(match: Match, seat: str, prompt: str, replies: Sequence[str], repeats: int,
+                          reference: bool = False) -> tuple[list[float | None], list[list[float | None]]]:
+    """Each reply scored ``repeats`` times; returns normalised means (``None``: no parse) and raw points."""
+    asks = [match.ask(seat, J.pointwise_prompt(prompt, r, reference), n=repeats) for r in replies]
+    raw = [[_parsed("pointwise", j) for j in js] for js in await match.gather(asks)]
+    means = [None if not [p for p in ps if p is not None] else
+             sum(p for p in ps if p is not None) / len([p for p in ps if p is not None]) / J.MAX_SCORE for ps in raw]
+    return means, raw
+
+
+async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence[str],
+                         repeats: int) -> tuple[list[float | None], list[list[float | None]]]:
+    """Each reply judged yes/no ``repeats`` times; returns mean P(True) per reply and the raw values."""
+    asks = [match.ask(seat, J.verdict_prompt(prompt, r), n=repeats) for r in replies]
+    raw: list[list[float | None]] = []
+    for js in await match.gather(asks):
+        raw.append([None if (v := _parsed("verdict", j)) is None else J.p_true(v, j.logprobs) for j in js])
+    means = [None if not [p for p in ps if p is not None] else
+             sum(p for p in ps if p is not None) / len([p for p in ps if p is not None]) for ps in raw]
+    return means, raw
+
+
+async def round_robin(match: Match, seat: str, prompt: str,
+                      replies: Sequence[str]) -> tuple[list[list[float | None]], list[list[str | None]]]:
+    """Every ordered pair judged once; returns the win matrix ``W[i][j]`` (both orders
+    averaged, ``None`` on the diagonal and where neither verdict parsed) and the verdicts
+    ``[[v(i first, j second), v(j first, i second)] for i < j]``."""
+    order = [(i, j) for i, j in itertools.permutations(range(len(replies)), 2)]
+    answers = await match.gather([match.ask(seat, J.pairwise_prompt(prompt, replies[i], replies[j]))
+                                  for i, j in order])
+    verdict = {pair: _parsed("pairwise", a) for pair, a in zip(order, answers, strict=True)}
+    n = len(replies)
+    matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
+    pairs = []
+    for i, j in itertools.combinations(range(n), 2):
+        p = J.pairwise_preference(verdict[(i, j)], verdict[(j, i)])
+        matrix[i][j], matrix[j][i] = p, None if p is None else 1.0 - p
+        pairs.append([verdict[(i, j)], verdict[(j, i)]])
+    return matrix, pairs
+
+
+# -- rewards -----------------------------------------------------------------------------------
+
+def _per_turn(t: Transcript, key: str, seats: Sequence[str], what: str) -> list[Score] | None:
+    o = t.outcome or {}
+    if not isinstance(o.get(key), dict):
+        return None
+    out = []
+    for seat in seats:
+        turns = [u.index for u in t.turns if u.role == seat and u.ask == o.get("asks", {}).get(seat)]
+        for i, value in zip(turns, o[key].get(seat) or [], strict=False):
+            if value is not None:
+                out.append(Score(seat, float(value), f"{what}: {value:.3f}", turn=i))
+    return out or None
+
+
+@reward("judge_score", bounds=(0.0, 1.0))
+def judge_score(t: Transcript) -> list[Score] | None:
+    """The primary judge's score of each responder and anchor reply (see the module docs)."""
+    return _per_turn(t, "primary", ("responder", "anchor"), "primary judge")
+
+
+def _kind_reward(kind: str) -> Reward:
+    def score(t: Transcript) -> list[Score] | None:
+        return _per_turn(t, kind, ("responder", "anchor"), f"{kind} judge")
+
+    score.__doc__ = f"The {kind} judge's score of each responder and anchor reply, in [0, 1]."
+    return reward(f"judge_{kind}", bounds=(0.0, 1.0))(score)
+
+
+KIND_REWARDS = {kind: _kind_reward(kind) for kind in JUDGE_KINDS}
+
+
+@reward("anchor_judge_score", bounds=(0.0, 1.0))
+def anchor_judge_score(t: Transcript) -> list[Score] | None:
+    """The anchor (frozen) judge's pointwise score of each responder reply."""
+    return _per_turn(t, "anchor_judged", ("responder",), "anchor judge")
+
+
+@reward("truth_score", bounds=(0.0, 1.0))
+def truth_score_reward(t: Transcript) -> list[Score] | None:
+    """The checker's score of each responder and anchor reply (measurement only)."""
+    return _per_turn(t, "truth_scores_by_seat", ("responder", "anchor"), "checker")
+
+
+RESPOND_JUDGE_REWARDS: tuple[Reward, ...] = (judge_score, *KIND_REWARDS.values(), anchor_judge_score,
+                                             truth_score_reward)
+
+
+@metric("judge/truth_agreement", per_match=True)
+def truth_agreement(t: Transcript) -> bool | None:
+    """The judge's top-scored responder reply has the best checker score of the match."""
+    o = t.outcome or {}
+    scores, truth = o.get("judge_scores") or [], o.get("truth_scores") or []
+    judged = [(s, tr) for s, tr in zip(scores, truth, strict=False) if s is not None]
+    if len(judged) < 2:
+        return None
+    top = max(judged, key=lambda x: x[0])
+    return top[1] == max(tr for _, tr in judged)
+
+
+@metric("truth_score_mean", per_match=True)
+def truth_score_mean(t: Transcript) -> float | None:
+    """Mean checker score of a match's responder replies."""
+    truth = (t.outcome or {}).get("truth_scores")
+    return sum(truth) / len(truth) if truth else None
+
+
+RESPOND_JUDGE_MONITORS: tuple[Metric, ...] = (J.self_preference_metric(), J.position_consistency_metric(),
+                                              truth_agreement, truth_score_mean)
+
+
+class RespondJudge(Arena):
+    """One model answers a prompt ``samples`` times and judges its own answers.
+
+    Args:
+        family: Task family (name, ``.jsonl`` path or ``module:attribute``).
+        difficulty: A difficulty or an inclusive ``[low, high]`` range drawn per match.
+        samples: Responder replies per prompt (k).
+        judges: Kinds of judgement, the first being the primary (``judge_score``):
+            ``pointwise``, ``pairwise``, ``verdict``.
+        repeats: Pointwise and verdict judgements per reply, averaged.
+        self_reference: Pointwise judge writes its own answer before critiquing.
+        anchor_samples: Replies of the ``anchor`` seat per prompt (0: the seat does not play).
+        anchor_judge: Whether the ``anchor_judge`` seat scores the responder's replies.
+        margin: Smallest win-rate gap of a DNO pair (offered to the ``dno`` update).
+    """
+
+    id = "sparring/respond-judge-v1"
+    short_name = "respond-judge"
+    roles = ("responder", "judge", "anchor", "anchor_judge")
+    reward_bounds = (0.0, 1.0)
+    max_turns = 512
+    default_rewards = {"responder": "judge_score"}
+
+    def __init__(self, family: str = "instructions", difficulty: int | Sequence[int] = (1, 2), samples: int = 4,
+                 judges: Sequence[str] = ("pointwise",), repeats: int = 3, self_reference: bool = False,
+                 anchor_samples: int = 0, anchor_judge: bool = False, margin: float = 0.5) -> None:
+        super().__init__()
+        self.family = get_family(family)
+        self.difficulty = difficulty_range(difficulty, self.family)
+        for name, value, low, high in (("samples", samples, 2, 8), ("repeats", repeats, 1, 5),
+                                       ("anchor_samples", anchor_samples, 0, 8)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise TaskError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+        judges = [judges] if isinstance(judges, str) else list(judges)
+        if not judges or len(set(judges)) != len(judges) or any(k not in JUDGE_KINDS for k in judges):
+            raise TaskError(f"judges must be distinct kinds from {', '.join(JUDGE_KINDS)}, got {judges!r}")
+        if not 0 < margin <= 1:
+            raise TaskError(f"margin must be in (0, 1], got {margin!r}")
+        self.samples, self.repeats, self.anchor_samples = samples, repeats, anchor_samples
+        self.judges = judges
+        self.self_reference = bool(self_reference)
+        self.anchor_judge = bool(anchor_judge)
+        self.margin = margin
+        self.examples = {"judge": [JUDGE_EXAMPLE], "anchor_judge": [JUDGE_EXAMPLE]}  # type: ignore[misc]
+
+    def default_roles(self) -> dict[str, Role]:
+        """Responder and anchor answer alike; judge and anchor judge judge alike."""
+        return {"responder": responder_role(self.family), "anchor": responder_role(self.family, "anchor"),
+                "judge": judge_role(self.judges[0]), "anchor_judge": judge_role("pointwise", "anchor_judge")}
+
+    def rewards(self) -> Sequence[Reward]:
+        """Judge scores (primary, per kind, anchor judge) and the checker's score."""
+        return RESPOND_JUDGE_REWARDS
+
+    def evaluation(self) -> Evaluation:
+        """The family's held-out split, greedy: responder accuracy and satisfaction."""
+        family = str(self.kwargs.get("family", self.family.name))
+        return Evaluation(arena=ResponseEval(family=family, difficulty=list(self.difficulty)),
+                          metrics=RESPONSE_EVAL_METRICS, item=item_key)
+
+    def monitors(self) -> Sequence[Metric]:
+        """Self-preference bias, position consistency, judge/checker agreement, checker mean."""
+        return RESPOND_JUDGE_MONITORS
+
+    def judged_pairs(self) -> JudgedPairs:
+        """What the judged pair builders read (CREAM, Temporal SR, SCIR, DNO)."""
+        return JudgedPairs(previous_reward="anchor_judge_score" if self.anchor_judge else None,
+                           anchor_seat="anchor" if self.anchor_samples else None,
+                           agreeing_rewards=tuple(f"judge_{k}" for k in self.judges), margin=self.margin)
+
+    async def _judge(self, match: Match, kind: str, prompt: str, texts: list[str]) -> dict[str, Any]:
+        if kind == "pointwise":
+            scores, raw = await judge_pointwise(match, "judge", prompt, texts, self.repeats, self.self_reference)
+            return {"scores": scores, "raw": raw}
+        if kind == "verdict":
+            scores, raw = await judge_verdicts(match, "judge", prompt, texts, self.repeats)
+            return {"scores": scores, "raw": raw}
+        matrix, verdicts = await round_robin(match, "judge", prompt, texts)
+        return {"scores": win_rates_from_matrix(matrix), "win_matrix": matrix, "verdicts": verdicts}
+
+    async def play(self, match: Match) -> Outcome:
+        """k replies (and the anchor's), each kind of judgement, the checker logged."""
+        low, high = self.difficulty
+        item = self.family.sample(match.rng, match.rng.randint(low, high), "train")
+        asks = [match.ask("responder", item.prompt, n=self.samples)]
+        if self.anchor_samples:
+            asks.append(match.ask("anchor", item.prompt, n=self.anchor_samples))
+        answered = await match.gather(asks)
+        own, anchor = answered[0], (answered[1] if self.anchor_samples else [])
+        texts = [r.text for r in own + anchor]
+        judgements = await match.gather([self._judge(match, kind, item.prompt, texts) for kind in self.judges])
+        anchored = None
+        if self.anchor_judge:
+            anchored, _ = await judge_pointwise(match, "anchor_judge", item.prompt, [r.text for r in own], self.repeats)
+        k = len(own)
+        truth = [truth_score(self.family, r.text if r.ok else None, r.parsed if r.ok else None, item.answer)
+                 for r in own + anchor]
+
+        def by_seat(values: list[Any]) -> dict[str, list[Any]]:
+            return {"responder": values[:k], "anchor": values[k:]}
+
+        by_kind = dict(zip(self.judges, judgements, strict=True))
+        values: dict[str, Any] = {
+            "family": self.family.name, "difficulty": item.difficulty, "prompt": item.prompt, "item_key": item.key,
+            "truth": item.answer, "asks": {"responder": own[0].ask, **({"anchor": anchor[0].ask} if anchor else {})},
+            "answers": [r.text for r in own], "anchor_answers": [r.text for r in anchor],
+            "answers_correct": [self.family.check(r.parsed if r.ok else None, item.answer) for r in own],
+            "truth_scores": truth[:k], "truth_scores_by_seat": by_seat(truth),
+            "judgements": by_kind, "primary": by_seat(judgements[0]["scores"]),
+            **{kind: by_seat(j["scores"]) for kind, j in by_kind.items()},
+            "judge_scores": judgements[0]["scores"][:k],
+            "pairwise_verdicts": by_kind["pairwise"]["verdicts"] if "pairwise" in by_kind else [],
+            "anchor_judged": {"responder": anchored} if anchored is not None else None,
+        }
+        shown = ", ".join("-" if s is None else f"{s:.2f}" for s in values["judge_scores"])
+        return Outcome(values, f"{item.prompt[:60]}: judge [{shown}], checker {sum(truth[:k]) / k:.2f}")
