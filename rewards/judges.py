@@ -227,11 +227,11 @@ def pointwise_prompt(instruction: str, response: str, reference: bool = False) -
             f"{steps}\nThe score line is: Score: <total points from 0 to 5>")
 
 
-_SCORE = re.compile(r"^[^\S\n]*\**score\**\s*[:：]\s*\**\s*(\d+(?:\.\d+)?)(?:\s*/\s*5)?\b", re.I | re.M)
+_SCORE = re.compile(r"\bscore\**\s*[:：]\s*\**\s*(\d+(?:\.\d+)?)(?:\s*/\s*5)?\b", re.I)
 
 
 def parse_score(text: str) -> float:
-    """The points on the last ``Score: N`` line (0 to 5)."""
+    """The points of the last ``Score: N`` (0 to 5)."""
     found = _SCORE.findall(text[: parsers.MAX_PARSE_CHARS])
     if not found:
         raise ParseError("expected a line 'Score: <0-5>'")
@@ -245,26 +245,33 @@ parsers.with_examples(parse_score, "Relevant and complete.\nScore: 4", "Off-topi
 
 
 def pairwise_prompt(instruction: str, first: str, second: str) -> str:
-    """Which of two responses follows the instruction better: ``Winner: A | B | tie``."""
+    """Which of two responses follows the instruction better: ``Winner: A | B | tie`` first."""
     return (f"Compare two responses to the same instruction. Judge which one follows the instruction better "
             f"(helpful, correct, obeys every constraint); the order they are shown in does not matter.\n\n"
             f"Instruction: {instruction}\n<response A>{first}</response A>\n<response B>{second}</response B>\n\n"
-            "Explain briefly, then end with one line: Winner: A, Winner: B or Winner: tie")
+            "Start your reply with one line: Winner: A, Winner: B or Winner: tie. Then explain briefly.")
 
 
-_WINNER = re.compile(r"^[^\S\n]*\**winner\**\s*[:：]\s*\**\s*(?:response\s+)?(a|b|tie)\b", re.I | re.M)
+_WINNER = re.compile(r"\bwinner\**\s*[:：]\s*\**\s*(?:response\s+)?(a|b|tie)\b", re.I)
+# "Response A ..." or a bare "A." / "B," / "tie" (not the article in "A response ...")
+_LEADING_WINNER = re.compile(r"^\W*(?:response\s+(a|b)\b|(a|b|tie)\s*(?:[.,:;)!\n]|$))", re.I)
 
 
 def parse_winner(text: str) -> str:
-    """``"A"``, ``"B"`` or ``"tie"`` from the last ``Winner:`` line."""
-    found = _WINNER.findall(text[: parsers.MAX_PARSE_CHARS])
+    """``"A"``, ``"B"`` or ``"tie"``: the last ``Winner: X``, else a reply that begins with
+    ``A``, ``B``, ``Response A`` or ``tie`` (small judges often answer with the bare letter)."""
+    clipped = text[: parsers.MAX_PARSE_CHARS]
+    found = _WINNER.findall(clipped)
+    if not found:
+        leading = _LEADING_WINNER.match(clipped[:100])
+        found = [leading.group(1) or leading.group(2)] if leading else []
     if not found:
         raise ParseError("expected a line 'Winner: A', 'Winner: B' or 'Winner: tie'")
     value = found[-1].lower()
     return "tie" if value == "tie" else value.upper()
 
 
-parsers.with_examples(parse_winner, "A obeys the length limit.\nWinner: A", "Winner: tie")
+parsers.with_examples(parse_winner, "Winner: A\nA obeys the length limit.", "Winner: tie")
 
 
 def pairwise_preference(first_order: str | None, swapped_order: str | None) -> float | None:

@@ -352,6 +352,9 @@ class Recipe(_Section):
     @model_validator(mode="after")
     def _league_adapter(self) -> Recipe:
         if not self.league.every:
+            if self.league.opponents != "latest":
+                raise ValueError(f"recipe field 'league.opponents' = \"{self.league.opponents}\": past versions come "
+                                 "from league rounds; set league.every >= 1 (or opponents = \"latest\")")
             return self
         trained = sorted({r.adapter for r in self.roles.values() if r.update != "none" and r.adapter})
         if self.league.adapter is None:

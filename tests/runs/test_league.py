@@ -142,3 +142,11 @@ def test_prioritised_weights_favour_opponents_the_latest_loses_to(tmp_path: Path
     league.dir = SimpleNamespace(store_path=tmp_path / "missing.sqlite")
     # No league games yet: every candidate counts as an even match.
     assert league.opponent_weights() == {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}
+
+
+def test_sampled_opponents_need_league_rounds() -> None:
+    base = {"roles": {"writer": {"adapter": "writer", "update": "grpo"}}}
+    with pytest.raises(RecipeError, match="recipe field 'league.opponents' = \"uniform\": past versions come from"):
+        load_recipe({**base, "league": {"opponents": "uniform"}})
+    with pytest.raises(RecipeError, match="league.opponents"):
+        load_recipe({**base, "league": {"every": 1, "opponents": "newest"}})
