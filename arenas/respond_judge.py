@@ -109,14 +109,18 @@ def _parsed(kind: str, reply: Reply) -> Any:
         return None
 
 
+def _mean(values: Sequence[float | None]) -> float | None:
+    """Mean of the judgements that parsed (``None`` when none did)."""
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
 async def judge_pointwise(match: Match, seat: str, prompt: str, replies: Sequence[str], repeats: int,
                           reference: bool = False) -> tuple[list[float | None], list[list[float | None]]]:
     """Each reply scored ``repeats`` times; returns normalised means (``None``: no parse) and raw points."""
     asks = [match.ask(seat, J.pointwise_prompt(prompt, r, reference), n=repeats) for r in replies]
     raw = [[_parsed("pointwise", j) for j in js] for js in await match.gather(asks)]
-    means = [None if not [p for p in ps if p is not None] else
-             sum(p for p in ps if p is not None) / len([p for p in ps if p is not None]) / J.MAX_SCORE for ps in raw]
-    return means, raw
+    return [None if (m := _mean(ps)) is None else m / J.MAX_SCORE for ps in raw], raw
 
 
 async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence[str],
@@ -126,9 +130,7 @@ async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence
     raw: list[list[float | None]] = []
     for js in await match.gather(asks):
         raw.append([None if (v := _parsed("verdict", j)) is None else J.p_true(v, j.logprobs) for j in js])
-    means = [None if not [p for p in ps if p is not None] else
-             sum(p for p in ps if p is not None) / len([p for p in ps if p is not None]) for ps in raw]
-    return means, raw
+    return [_mean(ps) for ps in raw], raw
 
 
 async def round_robin(match: Match, seat: str, prompt: str,
@@ -259,6 +261,8 @@ class RespondJudge(Arena):
             raise TaskError(f"judges must be distinct kinds from {', '.join(JUDGE_KINDS)}, got {judges!r}")
         if not 0 < margin <= 1:
             raise TaskError(f"margin must be in (0, 1], got {margin!r}")
+        if self_reference and "pointwise" not in judges:
+            raise TaskError(f"self_reference applies to the pointwise judge; add \"pointwise\" to judges (got {judges!r})")
         self.samples, self.repeats, self.anchor_samples = samples, repeats, anchor_samples
         self.judges = judges
         self.self_reference = bool(self_reference)

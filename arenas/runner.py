@@ -9,6 +9,14 @@ questioners, solvers and verifiers of many matches at once.
 The loop is deterministic: matches start in seed order, asks are queued in the order the
 event loop reaches them, and the runner waits until the loop is idle before cutting
 batches, so the same seeds give the same batches and the same transcripts.
+
+An engine with ``open_session()`` (the hf engine) gets continuous batching: the runner
+keeps one decode session running, and each time some of its rows finish it delivers them,
+lets the matches run until the loop is idle again, and adds the asks they made to the
+running batch. A reply no longer waits for the longest row of its batch, and the next ask
+of its match (a verifier after a solver) fills the freed slot. Rows join only at those
+quiescent points and a run stops after a number of finished rows, never after a time, so
+batches, and transcripts, stay deterministic.
 """
 
 from __future__ import annotations
@@ -163,6 +171,7 @@ class Runner:
 
         start_matches()
         rows: deque[tuple[PendingAsk, int]] = deque()
+        session: _Session | None = None
         while live:
             await _settle()
             for task in [t for t in live if t.done()]:
@@ -180,6 +189,16 @@ class Runner:
                 self._outputs[id(ask)] = [None] * len(ask.seeds)
                 rows.extend((ask, k) for k in range(len(ask.seeds)))
             queue.clear()
+            if session is not None and not session.busy:
+                session = None  # drained: rows of another model may go next
+            if session is None and rows:
+                engine = self.engines[rows[0][0].role.model]
+                if callable(getattr(engine, "open_session", None)):
+                    session = _Session(rows[0][0].role.model, engine.open_session())
+            if session is not None:
+                if not self._stream(session, rows):
+                    session = None
+                continue
             if not rows:
                 raise ArenaError(
                     "every live match is waiting but none asked a role; arenas may only await "
@@ -188,6 +207,63 @@ class Runner:
             self._serve(rows)
         self.stats.wall_seconds += time.perf_counter() - started
         return [results[s] for s in seeds]
+
+    def _stream(self, session: _Session, rows: deque[tuple[PendingAsk, int]]) -> bool:
+        """Continuous batching: admit rows of the session's model, decode, deliver finished rows.
+
+        Called each time the matches are quiescent, so asks made by matches whose rows just
+        finished join the running batch at the next call instead of waiting for its longest
+        row. Returns ``False`` when the engine failed (its rows' asks then fail).
+        """
+        engine = session.engine
+        t0 = time.perf_counter()
+        admitted: list[tuple[tuple[PendingAsk, int], GenerationRequest, list[int]]] = []
+        try:
+            free = engine.free_slots
+            if free and rows:
+                kept: list[tuple[PendingAsk, int]] = []
+                while rows and len(admitted) < free:
+                    row = rows.popleft()
+                    if row[0].role.model != session.model:
+                        kept.append(row)
+                        continue
+                    a, k = row
+                    request = GenerationRequest(a.messages, a.role.adapter, a.sampling, a.seeds[k])
+                    admitted.append((row, request, engine.engine.encode(a.messages)))
+                rows.extendleft(reversed(kept))
+                engine.add([(id_row(row), req, prompt) for row, req, prompt in admitted])
+                for row, _, _ in admitted:
+                    session.rows[id_row(row)] = row
+            self.stats.batch_sizes.append(len(engine))
+            finished = engine.advance()
+        except Exception as exc:  # fail the asks in the session, not the run
+            asks = {id(a): a for a, _ in [*session.rows.values(), *(row for row, _, _ in admitted)]}
+            for a in asks.values():
+                self._outputs.pop(id(a), None)
+                if not a.future.done():
+                    a.future.set_exception(exc)
+            failed = set(asks)
+            for row in [r for r in rows if id(r[0]) in failed]:
+                rows.remove(row)
+            return False
+        self.stats.engine_seconds += time.perf_counter() - t0
+        self.stats.rows += len(admitted)
+        self.stats.generated_tokens += sum(len(c.token_ids) for _, c, _ in finished)
+        for key, completion, seconds in finished:
+            a, k = session.rows.pop(key)
+            self._deliver(a, k, completion, seconds)
+        return True
+
+    def _deliver(self, a: PendingAsk, k: int, completion: Any, seconds: float) -> None:
+        """Record sample ``k`` of an ask; resolve the ask once all its samples are in."""
+        slots = self._outputs.get(id(a))
+        if slots is None:
+            return
+        slots[k] = (completion, seconds)
+        if all(x is not None for x in slots):
+            del self._outputs[id(a)]
+            if not a.future.done():
+                a.future.set_result(slots)
 
     def _serve(self, rows: deque[tuple[PendingAsk, int]]) -> None:
         """Generate one batch: the oldest pending rows of the oldest row's model.
@@ -230,14 +306,7 @@ class Runner:
         self.stats.generated_tokens += sum(len(c.token_ids) for c in completions)
         share = elapsed / len(batch)
         for (a, k), c in zip(batch, completions, strict=True):
-            slots = self._outputs.get(id(a))
-            if slots is None:
-                continue
-            slots[k] = (c, share)
-            if all(x is not None for x in slots):
-                del self._outputs[id(a)]
-                if not a.future.done():
-                    a.future.set_result(slots)
+            self._deliver(a, k, c, share)
 
     def _finish(
         self,
@@ -277,6 +346,25 @@ class Runner:
             transcript.status = "error"
             transcript.error = "reward failed: " + "".join(traceback.format_exception(exc)).strip()[-4000:]
         return transcript
+
+
+def id_row(row: tuple[PendingAsk, int]) -> tuple[int, int]:
+    """A hashable key of one row: the ask's identity and the sample index."""
+    return id(row[0]), row[1]
+
+
+@dataclass
+class _Session:
+    """An engine's continuous-batching session and the rows it holds (by key)."""
+
+    model: str
+    engine: Any
+    rows: dict[tuple[int, int], tuple[PendingAsk, int]] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        """Whether rows are decoding or finished rows wait to be delivered."""
+        return bool(len(self.engine)) or self.engine.has_finished
 
 
 async def _settle() -> None:

@@ -4,11 +4,14 @@ Prints one JSON object. All figures come from this one run on the same model and
 prompts, so ratios compare like with like:
 
 (a) ``raw``: the hf engine on one batch of B solver prompts (the issue's definition), and
-    ``raw_same_requests``: the hf engine on exactly the requests the runner sent in (b),
-    in the same batches, which isolates the runner's own overhead from the workload mix
+    ``raw_same_requests``: the hf engine on exactly the requests the runner sent in (b)
+    (in one generate call when the runner streamed, else in the runner's batches), which
+    isolates the runner's own overhead from the workload mix
     (qa-verify's verifier asks generate a few tokens after a long prompt, so any engine
     makes fewer tokens/s on them than on solver prompts).
-(b) ``runner``: the runner playing qa-verify with many matches in flight.
+(b) ``runner``: the runner playing qa-verify with many matches in flight; asks stream into
+    the engine's running batch as rows finish (continuous batching; ``--no-stream`` cuts
+    whole batches instead, the path before it, for comparison).
 (c) ``naive``: the same arena, one ask at a time (batch size 1, one match in flight),
     which is what per-turn arena libraries do.
 (d) ``multilora``: a batch of 32 mixing 5 adapters (and base rows) through our batched
@@ -18,7 +21,7 @@ Memory: peak RSS of a process holding 5 roles on 5 adapters on one base vs one b
 model, each measured in a fresh subprocess doing the same generation; also the resident
 set after generation and the bytes of the model's parameters (adapters included).
 
-Usage: python benchmarks/runner_throughput.py [--quick] [--model default]
+Usage: python benchmarks/runner_throughput.py [--quick] [--model default] [--no-stream]
 """
 
 from __future__ import annotations
@@ -75,18 +78,40 @@ def memory_probe(mode: str, model: str) -> None:
 
 
 class RecordingEngine:
-    """Forwards to an engine and keeps every batch of requests it was sent."""
+    """Forwards to an engine and keeps every request it was sent.
 
-    def __init__(self, engine: object) -> None:
+    ``calls`` holds each ``generate`` batch and, for continuous batching, each group of
+    rows added to a session (the runner streams asks into a session when the engine
+    has ``open_session``; with ``stream=False`` that API is hidden and the runner cuts
+    whole batches, the path before continuous batching).
+    """
+
+    def __init__(self, engine: object, stream: bool = True) -> None:
         self.engine = engine
+        self.stream = stream
         self.calls: list[list] = []
 
     def __getattr__(self, name: str) -> object:
+        if name == "open_session" and not self.stream:
+            raise AttributeError(name)
         return getattr(self.engine, name)
 
     def generate(self, requests: list) -> list:
         self.calls.append(list(requests))
         return self.engine.generate(requests)
+
+    def open_session(self) -> object:
+        if not self.stream:
+            raise AttributeError("open_session")
+        session = self.engine.open_session()
+        add = session.add
+
+        def recording_add(items: list) -> None:
+            self.calls.append([request for _, request, _ in items])
+            add(items)
+
+        session.add = recording_add
+        return session
 
 
 def main() -> None:
@@ -97,6 +122,9 @@ def main() -> None:
     parser.add_argument("--naive-matches", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer matches and tokens")
     parser.add_argument("--skip-multilora", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the two memory subprocesses")
+    parser.add_argument("--no-stream", action="store_true",
+                        help="runner cuts whole batches (no continuous batching), for comparison")
     parser.add_argument("--memory-probe", choices=["bare", "adapters"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
@@ -126,19 +154,23 @@ def main() -> None:
     out["raw"] = {"tokens": raw_tokens, "seconds": raw_s, "tokens_per_s": raw_tokens / raw_s}
 
     arena = QuestionAnswerVerify()
-    recording = RecordingEngine(engine)
+    recording = RecordingEngine(engine, stream=not args.no_stream)
     runner = Runner({"default": recording}, max_in_flight=args.matches)
     runner.play(arena, match_seeds(1, args.matches))
     st = runner.stats
+    # batches: rows in each generate call, or (streaming) live rows at each decode run
     out["runner"] = {"matches": st.matches, "tokens": st.generated_tokens, "seconds": st.wall_seconds,
                      "engine_seconds": st.engine_seconds, "tokens_per_s": st.tokens_per_second,
-                     "batches": st.batch_sizes}
+                     "continuous": not args.no_stream, "batches": st.batch_sizes}
 
+    # The same requests straight to the engine: as the runner cut them without streaming;
+    # all in one generate call (continuous batching inside the engine) when streaming.
+    same_calls = recording.calls if args.no_stream else [[r for call in recording.calls for r in call]]
     t0 = time.perf_counter()
-    same_tokens = sum(len(c.token_ids) for call in recording.calls for c in engine.generate(call))
+    same_tokens = sum(len(c.token_ids) for call in same_calls for c in engine.generate(call))
     same_s = time.perf_counter() - t0
     out["raw_same_requests"] = {"tokens": same_tokens, "seconds": same_s, "tokens_per_s": same_tokens / same_s,
-                                "calls": len(recording.calls)}
+                                "calls": len(same_calls)}
 
     naive_engine = HFEngine(loaded, max_batch_size=1)
     naive = Runner({"default": naive_engine}, max_in_flight=1)
@@ -158,14 +190,15 @@ def main() -> None:
         out["mixed_over_base"] = ml["mixed_over_base"]
         out["mixed_over_peft"] = ml["mixed_over_peft"]
 
-    mem = {}
-    for mode in ("bare", "adapters"):
-        res = subprocess.run([sys.executable, __file__, "--memory-probe", mode, "--model", args.model],
-                             capture_output=True, text=True, check=True)
-        mem[mode] = json.loads(res.stdout.strip().splitlines()[-1])
-    out["memory_mib"] = mem
-    out["memory_ratio"] = mem["adapters"]["peak_rss_mib"] / mem["bare"]["peak_rss_mib"]
-    out["memory_ratio_after_generation"] = mem["adapters"]["rss_after_mib"] / mem["bare"]["rss_after_mib"]
+    if not args.skip_memory:
+        mem = {}
+        for mode in ("bare", "adapters"):
+            res = subprocess.run([sys.executable, __file__, "--memory-probe", mode, "--model", args.model],
+                                 capture_output=True, text=True, check=True)
+            mem[mode] = json.loads(res.stdout.strip().splitlines()[-1])
+        out["memory_mib"] = mem
+        out["memory_ratio"] = mem["adapters"]["peak_rss_mib"] / mem["bare"]["peak_rss_mib"]
+        out["memory_ratio_after_generation"] = mem["adapters"]["rss_after_mib"] / mem["bare"]["rss_after_mib"]
     print(json.dumps(out, indent=2))
 
 

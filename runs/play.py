@@ -20,7 +20,7 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from pydantic import ValidationError
@@ -37,6 +37,9 @@ from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import ADAPTER_NAME, ModelSection, RecipeError
 from sparring.runs.rundir import RunDir
 from sparring.runs.validate import check_device, check_model_source, make_arena
+
+if TYPE_CHECKING:
+    from sparring.runs.distributed import RayOptions, RayWorkers
 
 MODEL = "default"
 
@@ -267,7 +270,8 @@ def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
     arena = resolved.get("arena", {})
     return {
         "arena": {"id": arena.get("id"), "kwargs": arena.get("kwargs", {})},
-        "model": {"source": play.get("model"), "dtype": play.get("dtype")},
+        "model": {"source": play.get("model"), "dtype": play.get("dtype"), "engine": play.get("engine", "hf"),
+                  **{k: v for k, v in play.get("server", {}).items() if k in ("base_url", "model")}},
         "seed": play.get("seed"),
         "roles": resolved.get("roles", {}),
         "adapters": {name: a.get("source") for name, a in resolved.get("adapters", {}).items()},
@@ -334,8 +338,12 @@ def engine_section(config: PlayConfig) -> ModelSection:
         raise ValueError(f"{'engine settings' if not where else where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
-def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
-    """Play ``config.matches`` matches and store them in ``config.out``."""
+def play(config: PlayConfig, progress: bool = True, ray: RayOptions | RayWorkers | None = None) -> PlaySummary:
+    """Play ``config.matches`` matches and store them in ``config.out``.
+
+    ``ray`` plays them on Ray worker actors (:mod:`sparring.runs.distributed`): options to
+    start them for this play, or workers already started (left running); the store stays here.
+    """
     # Everything that can be wrong with the settings is checked before the model loads.
     for flag, value in (("--batch-size", config.batch_size), ("--max-in-flight", config.max_in_flight),
                         ("--matches", config.matches)):
@@ -383,8 +391,18 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     resolved["model"] = loaded.describe() if loaded is not None else engine.describe()  # never an API key
     run.write_config(resolved)
     store.add_run(run_id, resolved)
-    runner = Runner({MODEL: engine}, roles, max_in_flight=config.max_in_flight,
-                    version_of=lambda role: pool.version(role.model, role.adapter) if loaded is not None else None)
+    runner: Any = Runner({MODEL: engine}, roles, max_in_flight=config.max_in_flight,
+                         version_of=lambda role: pool.version(role.model, role.adapter) if loaded is not None else None)
+    workers, owned = None, False
+    if ray is not None and todo:
+        from sparring.runs.distributed import WorkerSpec, workers_for
+
+        try:
+            workers, owned = workers_for(ray, WorkerSpec(section), pool)
+        except BaseException:
+            store.close()
+            raise
+        runner = workers.runner(roles, max_in_flight=config.max_in_flight)
     finished: list[Transcript] = []
 
     def on_finish(t: Transcript) -> None:
@@ -405,6 +423,8 @@ def play(config: PlayConfig, progress: bool = True) -> PlaySummary:
     finally:
         store.close()
         getattr(engine, "close", lambda: None)()  # a vLLM server stops with the play
+        if owned:
+            workers.close()
     seconds = time.perf_counter() - started
     scored = [t for t in finished if t.status == "finished"]
     return PlaySummary(

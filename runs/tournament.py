@@ -44,7 +44,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -71,6 +71,9 @@ from sparring.runs.recipe import (
 )
 from sparring.runs.rundir import RunDir
 from sparring.runs.store import Store
+
+if TYPE_CHECKING:
+    from sparring.runs.distributed import RayOptions, RayWorkers
 
 MODEL = "default"
 PLAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -593,8 +596,12 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
 
 
 def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, progress: bool = True,
-                   overrides: Sequence[str] = ()) -> TournamentSummary:
-    """Play (or continue) the tournament ``config`` into the run directory ``out``."""
+                   overrides: Sequence[str] = (), ray: RayOptions | RayWorkers | None = None) -> TournamentSummary:
+    """Play (or continue) the tournament ``config`` into the run directory ``out``.
+
+    ``ray`` plays the matches on Ray worker actors (:mod:`sparring.runs.distributed`):
+    options to start them for this tournament, or workers already started (left running).
+    """
     from sparring.runs.play import add_adapters
 
     if not isinstance(config, TournamentConfig):
@@ -660,7 +667,15 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
     totals = {"scheduled": 0, "played": 0, "skipped": 0, "errors": 0, "rounds": 0}
     started = time.perf_counter()
     ui: dict[str, Any] = {}  # the progress bar and its task while a round plays
+    workers, owned = None, False
     try:
+        if ray is not None:  # workers hold the base (hf) and adapter players; scripted engines are shipped
+            from sparring.runs.distributed import WorkerSpec, workers_for
+
+            model = config.model.model_copy(update={"engine": "hf"}) if needs_model else None
+            workers, owned = workers_for(ray, WorkerSpec(model), pool)
+            runner = workers.runner(runner_roles, max_in_flight=config.schedule.max_in_flight,  # type: ignore[assignment]
+                                    engines={name: e for name, e in engines.items() if name != MODEL})
         rounds = 1 if schedule.kind == "round-robin" else schedule.rounds
         for r in range(rounds):
             if totals["scheduled"] >= budget:
@@ -699,6 +714,8 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
                     state.points[g.b] += 1.0 - g.score
     finally:
         store.close()
+        if owned:
+            workers.close()
     return TournamentSummary(out=run.path, scheduled=totals["scheduled"], played=totals["played"],
                              skipped=totals["skipped"], errors=totals["errors"], rounds=totals["rounds"],
                              generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started)

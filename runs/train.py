@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -59,6 +59,9 @@ from sparring.runs.rundir import RunDir, write_atomic
 from sparring.runs.tournament import seated_arena
 from sparring.runs.validate import check_run_dir, validate
 
+if TYPE_CHECKING:
+    from sparring.runs.distributed import RayOptions, RayWorkers
+
 MODEL = "default"
 
 
@@ -82,7 +85,8 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
 class Trainer:
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
-    def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print) -> None:
+    def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
+                 ray: RayOptions | RayWorkers | None = None) -> None:
         self.recipe = recipe
         self.run = RunDir(out)
         self.log = log
@@ -124,6 +128,12 @@ class Trainer:
             self._restore()
         else:
             self._write_config()
+        self.workers = None  # --ray: matches are played by worker actors (runs/distributed.py)
+        self.owns_workers = False
+        if ray is not None:
+            from sparring.runs.distributed import WorkerSpec, workers_for
+
+            self.workers, self.owns_workers = workers_for(ray, WorkerSpec(recipe.model), self.pool)
 
     @contextlib.contextmanager
     def _task(self, label: str, total: int) -> Iterator[Callable[[], None]]:
@@ -193,8 +203,11 @@ class Trainer:
         """
         stored = set(self.store.match_ids(iteration=iteration, arena=arena.id))
         ids = [f"{prefix}i{iteration}-s{s}" for s in seeds]
-        runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
-                        version_of=lambda role: self.pool.version(role.model, role.adapter))
+        if self.workers is not None:  # --ray: same call and ids; the workers get the current adapters
+            runner: Any = self.workers.runner(roles, max_in_flight=self.recipe.train.max_in_flight)
+        else:
+            runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
+                            version_of=lambda role: self.pool.version(role.model, role.adapter))
         if all(i in stored for i in ids):
             return runner
 
@@ -354,8 +367,13 @@ class Trainer:
 
 
 def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False, overrides: list[str] | None = None,
-          progress: bool = True, log: Callable[[str], None] | None = None) -> list[IterationReport]:
-    """Train per ``recipe`` into run directory ``out`` (or resume it); returns iteration reports."""
+          progress: bool = True, log: Callable[[str], None] | None = None,
+          ray: RayOptions | RayWorkers | None = None) -> list[IterationReport]:
+    """Train per ``recipe`` into run directory ``out`` (or resume it); returns iteration reports.
+
+    ``ray`` plays the matches on Ray worker actors (:mod:`sparring.runs.distributed`):
+    options to start them for this run, or workers already started (left running).
+    """
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -365,7 +383,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
         recipe = load_recipe(Path(out) / "recipe.toml" if recipe is None else recipe, overrides)
     elif not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
-    trainer = Trainer(recipe, out, resume=resume, log=log)
+    trainer = Trainer(recipe, out, resume=resume, log=log, ray=ray)
     reports: list[IterationReport] = []
     bar = progress_bar(console=console, transient=True) if progress else contextlib.nullcontext()
     try:
@@ -377,6 +395,8 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
     finally:
         trainer.store.close()
         getattr(trainer.engine, "close", lambda: None)()  # a vLLM server stops with the run
+        if trainer.owns_workers:
+            trainer.workers.close()
         monitors.write_tensorboard(trainer.run.path)
     return reports
 

@@ -46,8 +46,11 @@ from sparring.arenas import (
 from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.graph_debate import GraphDebate
+from sparring.arenas.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.pettingzoo_arena import PettingZooArena
+from sparring.arenas.preference_game import PreferenceGame
 from sparring.arenas.propose_solve import ProposeSolve
+from sparring.arenas.respond_judge import RespondJudge
 from sparring.arenas.self_correct import SelfCorrect
 from sparring.arenas.spin import Spin
 from sparring.arenas.task_eval import TaskEval
@@ -62,11 +65,13 @@ from sparring.arenas.tasks import (
 )
 from sparring.arenas.tictactoe import TicTacToe
 from sparring.rewards import (
+    JudgedPairs,
     Reward,
     Score,
     best_worst_pairs,
     consistency_pairs,
     grpo_groups,
+    judges,
     margin_pairs,
     measurements,
     reference_sft,
@@ -114,6 +119,8 @@ __all__ = [
     "register_family",
     # self-correction and graph debate; measurements over stored transcripts; rescoring them
     "GraphDebate", "SelfCorrect", "measurements", "rescore",
+    # judged self-play (self-rewarding, preference game), judges, the open-instruction family
+    "InstructionFamily", "JudgedPairs", "PreferenceGame", "RespondJudge", "ResponseEval", "judges",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",

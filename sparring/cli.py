@@ -71,6 +71,29 @@ def adapter_folders(items: list[str]) -> dict[str, str]:
     return out
 
 
+def ray_options(args: argparse.Namespace) -> Any:
+    """``--ray [ADDRESS]`` and ``--ray-workers N`` as RayOptions, or ``None`` without ``--ray``."""
+    if args.ray is None:
+        if args.ray_workers is not None:
+            raise ValueError("--ray-workers needs --ray [ADDRESS] (the workers are Ray actors)")
+        return None
+    if args.ray.endswith(".toml"):
+        raise ValueError(f"--ray {args.ray}: that is a file, not a Ray address; put --ray after it or "
+                         "write --ray=ADDRESS")
+    from sparring.runs.distributed import RayOptions  # imports no Ray; starting the workers does
+
+    workers = 2 if args.ray_workers is None else args.ray_workers
+    return RayOptions(address=args.ray or None, workers=workers)
+
+
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="play the matches on Ray worker actors, each with its own copy of the model; ADDRESS "
+                        "of a running cluster (auto, HOST:PORT), else a local Ray instance is started "
+                        "(needs pip install 'sparring[ray]')")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N", help="Ray worker actors (default 2)")
+
+
 def cmd_play(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.play import PlayConfig, play
 
@@ -80,7 +103,7 @@ def cmd_play(args: argparse.Namespace, console: Console) -> int:
         max_in_flight=args.max_in_flight, arena_kwargs=arena_kwargs(args.arena_arg),
         roles=role_options(args.role), adapters=adapter_folders(args.adapter),
     )
-    summary = play(config, progress=not args.quiet)
+    summary = play(config, progress=not args.quiet, ray=ray_options(args))
     from rich.table import Table
 
     table = Table(title=f"{summary.matches} matches played → {summary.out}", show_header=True)
@@ -193,6 +216,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.train import train
 
+    ray = ray_options(args)
     if args.resume:
         if args.recipe and not args.recipe.endswith(".toml") and "=" in args.recipe:
             args.overrides.insert(0, args.recipe)
@@ -203,7 +227,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         if not args.recipe or not args.out:
             raise ValueError("train needs a RECIPE and --out DIR (or --resume DIR)")
         out, recipe = args.out, args.recipe
-    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides)
+    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides, ray=ray)
     console.print(f"trained {len(reports)} iteration(s) into {out}")
     return 0
 
@@ -235,7 +259,8 @@ def cmd_view(args: argparse.Namespace, console: Console) -> int:
 def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.tournament import run_tournament
 
-    summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides)
+    summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides,
+                             ray=ray_options(args))
     console.print(
         f"tournament → {summary.out}: {summary.scheduled} matches scheduled in {summary.rounds} round(s), "
         f"{summary.played} played, {summary.skipped} already stored, {summary.errors} errors; "
@@ -348,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a saved peft adapter folder (e.g. RUN/adapters/judge/v3) as adapter NAME; "
                         "play a seat on it with --role SEAT.adapter=NAME (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_ray(p)
     p.set_defaults(fn=cmd_play)
 
     s = add("show", help="render stored transcripts in the terminal")
@@ -370,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="FIELD=VALUE", help="dotted overrides, e.g. train.lr=1e-4 roles.solver.adapter=shared")
     t.add_argument("--out", "-o", help="run directory to create")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed iteration")
+    _add_ray(t)
     t.set_defaults(fn=cmd_train)
 
     e = add("export", help="write stored transcripts as a TRL dataset (dpo, grpo or sft) or one match as html")
@@ -398,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("overrides", nargs="*", metavar="FIELD=VALUE", help="dotted overrides, e.g. schedule.budget=40")
     tn.add_argument("--out", "-o", required=True, help="run directory (run again to continue it)")
     tn.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_ray(tn)
     tn.set_defaults(fn=cmd_tournament)
 
     rt = add("ratings", help="rate the players of a tournament: BT with bootstrap CIs, Elo, openskill, cycles, plots")

