@@ -23,3 +23,18 @@ def test_training_api_is_reachable_from_the_root() -> None:
     for name in ("Trainer", "train", "load_recipe", "export", "DPOUpdate", "PolicyGradientUpdate",
                  "PreferencePair", "GroupSample", "grpo_groups", "best_worst_pairs", "spin_pairs"):
         assert name in sparring.__all__
+
+
+def test_names_that_share_a_submodule_name_are_the_functions() -> None:
+    import types
+
+    import sparring.runs.export  # noqa: F401  (importing a submodule must not shadow its function)
+    import sparring.runs.play  # noqa: F401
+    import sparring.runs.train  # noqa: F401
+    from sparring import export, play, train
+    from sparring.runs import export as runs_export
+    from sparring.runs import play as runs_play
+    from sparring.runs import train as runs_train
+
+    for f in (export, play, train, runs_export, runs_play, runs_train):
+        assert callable(f) and not isinstance(f, types.ModuleType), f

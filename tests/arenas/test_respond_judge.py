@@ -152,6 +152,19 @@ def test_every_reward_passes_check_reward() -> None:
         assert check_reward(r, transcripts) > 0, r.name
 
 
+def test_response_eval_reward_and_metrics() -> None:
+    from sparring.arenas.instructions import RESPONSE_EVAL_METRICS, eval_responder_truth
+
+    item = INSTRUCTIONS.items(1, seed=0, difficulty=1, split="held_out")[0]
+    transcripts = _play(ResponseEval(difficulty=1), Script([item.reference, "", "x"]), seeds=range(6))
+    assert check_reward(eval_responder_truth, transcripts) == 6
+    values = {k: v for m in RESPONSE_EVAL_METRICS for k, v in m.compute(transcripts).items()}
+    scores = [t.outcome["truth_score"] for t in transcripts]
+    assert values["responder_satisfaction"] == pytest.approx(sum(scores) / 6)
+    assert values["responder_accuracy"] == pytest.approx(sum(t.outcome["correct"] for t in transcripts) / 6)
+    assert all(get_family("instructions").split_of(t.outcome["prompt"]) == "held_out" for t in transcripts)
+
+
 # -- hand-computed judgements -------------------------------------------------------------------
 
 def test_judgements_by_hand() -> None:
