@@ -269,7 +269,8 @@ class RayWorkers:
             raise RuntimeError("--ray needs Ray: pip install 'sparring[ray]'") from None
         owns = not ray.is_initialized()
         if owns:
-            ray.init(address=options.address, include_dashboard=False)
+            # a local instance starts without the dashboard (seconds saved); a cluster keeps its own
+            ray.init(address=options.address) if options.address else ray.init(include_dashboard=False)
         spec = resolved(spec, pool)
         gpus = 1 if spec.model is not None and spec.model.device == "cuda" else 0
         actor = ray.remote(MatchWorker).options(max_restarts=options.max_restarts, max_task_retries=0,
@@ -320,6 +321,22 @@ class RayWorkers:
             ray.shutdown()
 
 
+def _wait_alive(actor: Any, index: int, max_restarts: int) -> None:
+    """Block until Ray has restarted ``actor``; a one-line error once Ray gave it up."""
+    import ray
+    from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+    while True:
+        try:
+            ray.get(actor.pid.remote())
+            return
+        except ActorUnavailableError:  # restarting: its process and model are loading again
+            time.sleep(0.2)
+        except ActorDiedError as exc:
+            raise RuntimeError(f"Ray worker {index} died and was not restarted (max_restarts = {max_restarts}); "
+                               "stored matches are kept, run the same command again to continue") from exc
+
+
 def _by_value() -> None:
     """Arenas and policies loaded from a file path (``file.py:Class``) live in modules the
     workers cannot import: pickle those modules' code with the objects instead."""
@@ -363,7 +380,6 @@ class RayRunner:
         results: dict[int, Transcript] = {}
         idle = list(range(len(actors)))
         active: dict[Any, tuple[int, list[int]]] = {}
-        deaths = [0] * len(actors)
         while todo or active:
             while todo and idle:
                 w, chunk = idle.pop(0), todo.pop(0)
@@ -379,13 +395,11 @@ class RayRunner:
                 del active[stream]
                 idle.append(w)
                 continue
-            except RayActorError as exc:
+            except RayActorError:
                 del active[stream]
-                deaths[w] += 1
-                if deaths[w] > self.workers.options.max_restarts:
-                    raise RuntimeError(f"Ray worker {w} died {deaths[w]} times in one play call "
-                                       f"(max_restarts = {self.workers.options.max_restarts}): {exc}") from exc
-                # Ray restarts the actor; the whole chunk is played again in the same batches
+                # Ray restarts the actor; once it is back the whole chunk is played again, in
+                # the same batches, and the matches already received are skipped
+                _wait_alive(actors[w], w, self.workers.options.max_restarts)
                 self.workers.replayed += 1
                 todo.insert(0, chunk)
                 idle.insert(0, w)

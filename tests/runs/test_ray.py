@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "tiny_smoke.toml"
 ROLES = {"solver": {"max_new_tokens": 8}, "questioner": {"max_new_tokens": 8}, "verifier": {"max_new_tokens": 4}}
 DUEL = Path(__file__).with_name("duel_arena.py")
-TWO = RayOptions(workers=2)
+# half a logical CPU each: the shared workers and one test's own fit in the 2 CPUs at once
+TWO = RayOptions(workers=2, cpus_per_worker=0.5)
 ONE_ROW = ModelSection(source="tiny", dtype="fp32", batch_size=1)
 
 
@@ -154,26 +155,24 @@ def test_train_with_a_worker_killed_equals_single_process(tmp_path: Path, monkey
     assert trainer.workers.replayed == 1
     assert len(added) == len(set(added)) == 2 * 4 + 3 * 4  # nothing written twice
     assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
-    for adapter, version in (("solver", 1), ("questioner", 2)):
-        a, b = (load_file(str(tmp_path / run / "adapters" / adapter / f"v{version}" / "adapter_model.safetensors"))
-                for run in ("local", "ray"))
+    saved = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").glob("adapters/*/v*/*.safetensors"))
+    assert saved == sorted(p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").glob("adapters/*/v*/*.safetensors"))
+    assert {p.parts[1] for p in saved} == {"solver", "questioner"} and len(saved) > 2  # trained versions
+    for path in saved:
+        a, b = (load_file(str(tmp_path / run / path)) for run in ("local", "ray"))
         assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
 
-def test_cli_flags_and_mixed_batches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--ray`` through the CLI with batches of 32: each worker batches only its own matches,
-    so rounding may differ; ids, seeds, statuses and first prompts may not."""
+def test_cli_flags_one_worker_equals_single_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--ray`` through the CLI, batches of 32: one worker plays the seeds as one chunk, in
+    the batches the single process uses, so the transcripts are identical."""
     args = ["play", "qa-verify", "--model", "tiny", "--dtype", "fp32", "-n", "6", "--arena-arg", "digits=1",
             "--arena-arg", "group_size=2", "--role", "solver.max_new_tokens=8", "--role",
             "questioner.max_new_tokens=8", "--role", "verifier.max_new_tokens=4", "-q"]
-    assert main([*args, "--out", str(tmp_path / "ray"), "--ray", "--ray-workers", "2"]) == 0
+    assert main([*args, "--out", str(tmp_path / "ray"), "--ray", "--ray-workers", "1"]) == 0
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
-    local, distributed = _stored(tmp_path / "local"), _stored(tmp_path / "ray")
-    assert sorted(local) == sorted(distributed) == sorted(f"i0-s{s}" for s in match_seeds(0, 6))
-    for match_id, t in local.items():
-        other = distributed[match_id]
-        assert (other["seed"], other["status"]) == (t["seed"], t["status"])
-        assert other["turns"][0]["messages"] == t["turns"][0]["messages"]
+    assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
+    assert sorted(_stored(tmp_path / "local")) == sorted(f"i0-s{s}" for s in match_seeds(0, 6))
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "b"), "--ray-workers", "2"]) == 2
     assert "--ray-workers needs --ray" in capsys.readouterr().out
