@@ -33,10 +33,15 @@ One ``RayRunner.play`` call (the drop-in for ``Runner.play``):
 Exactness: match ids, seeds, sampling seeds and the store schema are those of the
 single-process runner. Batch composition decides float rounding, and a worker batches
 only its chunk, so transcripts are identical to a single-process run's (every field but
-wall-clock times) when batch composition cannot differ: ``batch_size = 1``, or engines
-that do not batch numerically (scripted players). With larger batches a sampled token
+wall-clock times) when batch composition cannot differ: ``batch_size = 1``, one worker
+(it plays all seeds as one chunk), or engines that do not batch numerically (scripted
+players). With larger batches a sampled token
 can differ where two tokens' probabilities meet at rounding level, as with any change of
 batching. ``tests/runs/test_ray.py`` checks both promises and the kill.
+
+The commands take :class:`RayOptions` (workers started for the run and stopped after it)
+or a started :class:`RayWorkers` (kept running, e.g. one set for many plays; it must have
+been built for the same model settings, see :func:`workers_for`).
 
 Nothing here imports Ray at module level: it is imported by :meth:`RayWorkers.start`, so
 runs without ``--ray`` never load it. Fault injection for tests:

@@ -2,8 +2,9 @@
 
 What is promised and checked here: the same match ids, seeds and store schema as the
 single-process runner; identical transcripts (every field but wall-clock times) and
-identical trained weights when batch composition cannot differ (``batch_size = 1``, or
-scripted players); adapter versions, snapshots included, reach the workers and follow
+identical trained weights when batch composition cannot differ (``batch_size = 1``, one
+worker, scripted players; with several workers and larger batches only rounding may differ,
+which is not asserted); adapter versions, snapshots included, reach the workers and follow
 the driver's updates; a worker killed mid-iteration is restarted and its matches are
 replayed, none lost or duplicated.
 """
