@@ -345,18 +345,18 @@ def test_play_summary_prints_what_the_arena_declares(tmp_path: Path, capsys: pyt
 def test_ctrl_c_during_play_keeps_stored_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str],
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    from sparring.agents.engines.hf import HFEngine
+    from sparring.agents.engines.continuous import DecodeSession
 
-    generate = HFEngine.generate
+    advance = DecodeSession.advance  # the runner streams asks into the engine's decode session
     calls = {"n": 0}
 
-    def interrupted(self: HFEngine, requests: list) -> list:
+    def interrupted(self: DecodeSession, *args: object, **kwargs: object) -> list:
         calls["n"] += 1
         if calls["n"] == 5:  # two matches (a question and its retry each) are stored by then
             raise KeyboardInterrupt
-        return generate(self, requests)
+        return advance(self, *args, **kwargs)
 
-    monkeypatch.setattr(HFEngine, "generate", interrupted)
+    monkeypatch.setattr(DecodeSession, "advance", interrupted)
     out = tmp_path / "run"
     argv = [*_play_argv(out), "--max-in-flight", "1", "-n", "4"]
     with caplog.at_level(logging.WARNING, logger="asyncio"):
@@ -366,7 +366,7 @@ def test_ctrl_c_during_play_keeps_stored_matches(tmp_path: Path, monkeypatch: py
     assert "interrupted; run the same command again to finish; stored matches are kept" in text
     assert "--resume" not in text
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
-    monkeypatch.setattr(HFEngine, "generate", generate)
+    monkeypatch.setattr(DecodeSession, "advance", advance)
     assert main(argv) == 0
     assert "matches: 2 played, 2 already stored, 0 errors" in capsys.readouterr().out
 
