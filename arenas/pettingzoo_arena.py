@@ -57,7 +57,7 @@ from typing import Any
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match
-from sparring.arenas.registry import _load_file
+from sparring.arenas.registry import load_file
 from sparring.arenas.transcript import Transcript, jsonable
 from sparring.rewards.base import Reward, Score, reward
 from sparring.rewards.metrics import Metric, metric
@@ -81,7 +81,7 @@ def load_function(ref: str, what: str = "function") -> Callable[..., Any]:
         path = Path(target).expanduser()
         if not path.is_file():
             raise ArenaError(f"{what} {ref!r}: file {path} does not exist")
-        module = _load_file(path, attr)
+        module = load_file(path, attr)
     else:
         try:
             module = importlib.import_module(target)

@@ -35,7 +35,8 @@ def registered() -> dict[str, type[Arena]]:
     return {cls.id: cls for cls in _REGISTRY.values()}
 
 
-def _load_file(path: Path, name: str) -> Any:
+def load_file(path: Path, name: str = "") -> Any:
+    """Import the Python file ``path`` once per process (user arenas, rewards, policies)."""
     module_name = f"sparring_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
     if module_name in sys.modules:
         return sys.modules[module_name]
@@ -58,7 +59,7 @@ def resolve(name: str) -> type[Arena]:
             path = Path(target).expanduser()
             if not path.exists():
                 raise ArenaError(f"arena file {path} does not exist")
-            module = _load_file(path, attr)
+            module = load_file(path, attr)
             source = f"{path.resolve()}:{attr}"
         else:
             try:

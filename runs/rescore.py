@@ -33,8 +33,6 @@ unfinished rescore (matches already rescored are skipped).
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from sparring.arenas.arena import Arena
-from sparring.arenas.registry import make_from_spec
+from sparring.arenas.errors import ArenaError
+from sparring.arenas.registry import load_file, make_from_spec
 from sparring.arenas.transcript import RewardRecord, Transcript
 from sparring.rewards.base import FunctionReward, Reward, Score
 from sparring.rewards.measurements import measurement
@@ -93,15 +92,10 @@ def _import(reference: str, what: str) -> tuple[Any, str, str]:
         path = Path(target).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"{what} file {target} does not exist")
-        module_name = f"sparring_rescore_{path.stem}_{abs(hash(str(path))) % 10**8}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise ValueError(f"cannot import {what} file {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+        try:
+            module = load_file(path)  # the registry's loader: one module per file, however it is named
+        except ArenaError as exc:
+            raise ValueError(f"cannot import {what} file {path}: {exc}") from None
         source = f"{path}:{attr}"
     else:
         try:
