@@ -48,6 +48,7 @@ Versions: v1, first version.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -108,11 +109,9 @@ def function_reference(fn: str | Callable[..., Any], what: str) -> str:
     module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     if module and name and "<" not in name:
         ref = f"{module}:{name}"
-        try:
+        with contextlib.suppress(ArenaError):  # not importable by name: fall through to the error below
             if load_function(ref, what) is fn:
                 return ref
-        except ArenaError:
-            pass
     raise ArenaError(
         f"{what} {fn!r} cannot be recorded by name (arena specs must re-make the arena); pass a "
         "module-level function or a 'module:function' string, and constructor arguments as kwargs")

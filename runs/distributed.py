@@ -51,6 +51,7 @@ transcript, in its first life only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -317,10 +318,8 @@ class RayWorkers:
         import ray
 
         for a in self.actors:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(a)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
         self.actors = []
         if self.owns_ray:
             ray.shutdown()

@@ -36,6 +36,7 @@ vLLM release fixes this, so the workaround can go.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -198,10 +199,8 @@ class VLLMServer:
                 os.killpg(self.process.pid, 15)
                 self.process.wait(timeout=30)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):  # already gone
                     os.killpg(self.process.pid, 9)
-                except ProcessLookupError:
-                    pass
                 self.process.wait(timeout=10)
         atexit.unregister(self.close)
 
