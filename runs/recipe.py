@@ -285,6 +285,11 @@ class EvalSection(_Section):
     """Constructor arguments of ``eval.arena``."""
     greedy: bool | None = None
     """Sample every seat at temperature 0 (default: what the evaluation declares, greedy)."""
+    roles: dict[str, str] = Field(default_factory=dict)
+    """Held-out seat -> the recipe role whose adapter and sampling play it, for a held-out
+    arena whose seats are named differently (``{ solver = "debater" }`` evaluates the
+    debater's adapter on ``task-eval``'s solver seat). Seats not named here are played by
+    the recipe role of the same name, else by the base model."""
 
 
 class LeagueSection(_Section):

@@ -149,10 +149,10 @@ class Trainer:
             bar.remove_task(task)
 
     # -- setup ---------------------------------------------------------------------
-    def _bind_roles(self, arena: Arena) -> dict[str, Role]:
+    def _bind_roles(self, arena: Arena, aliases: dict[str, str] | None = None) -> dict[str, Role]:
         roles = bind_roles(arena, None)
         for seat in roles:
-            spec = self.recipe.roles.get(seat)
+            spec = self.recipe.roles.get((aliases or {}).get(seat, seat))
             role = roles[seat].bind(model=MODEL)
             if spec is not None:
                 overrides = {k: v for k, v in (("temperature", spec.temperature), ("top_p", spec.top_p),
@@ -244,7 +244,7 @@ class Trainer:
     def evaluate(self, label: int) -> dict[str, float]:
         """Held-out metrics with the current adapters (matches stored as ``eval-i<label>-s<seed>``)."""
         held_out = self.held_out
-        roles = self._bind_roles(held_out.arena)
+        roles = self._bind_roles(held_out.arena, self.recipe.eval.roles)
         if held_out.greedy:
             roles = {seat: role.bind(temperature=0.0) for seat, role in roles.items()}
         self._play_all(held_out.arena, roles, evaluate.seeds(self.recipe), label, "eval-", "held-out evaluation", "eval")

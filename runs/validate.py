@@ -98,6 +98,9 @@ def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = Fa
                 _check_reference(arena, played, seat, spec.update, spec.targets)
     if recipe.eval.arena is not None:
         _check_eval_arena(recipe, trained)
+    elif recipe.eval.roles:
+        raise RecipeError(f"recipe field 'eval.roles' = {show_value(recipe.eval.roles)} is set but 'eval.arena' "
+                          "is not; name the held-out arena (eval.arena = \"...\") or remove it")
     elif recipe.eval.kwargs:
         raise RecipeError(f"recipe field 'eval.kwargs' = {show_value(recipe.eval.kwargs)} is set but 'eval.arena' "
                           "is not; name the held-out arena (eval.arena = \"...\") or remove the kwargs")
@@ -341,10 +344,19 @@ def _check_eval_arena(recipe: Recipe, trained: list[str]) -> None:
     source = make_arena(recipe.eval.arena or "", recipe.eval.kwargs, "eval")
     declared = source.evaluation()
     held_out = declared.arena if declared is not None and declared.arena is not None else source
-    if not set(trained) & set(held_out.roles):
+    aliases = recipe.eval.roles
+    for seat, role in aliases.items():
+        if seat not in held_out.roles:
+            raise RecipeError(f"recipe field 'eval.roles.{seat}' names no seat of the held-out arena "
+                              f"({held_out.id}, seats: {', '.join(held_out.roles)}); use one of those seats")
+        if role not in recipe.roles:
+            raise RecipeError(f"recipe field 'eval.roles.{seat}' = {show_value(role)} is not a role of this recipe "
+                              f"({', '.join(recipe.roles)}); name one of them")
+    if not set(trained) & {aliases.get(seat, seat) for seat in held_out.roles}:
         raise RecipeError(f"recipe field 'eval.arena' = {show_value(recipe.eval.arena)}: its held-out matches "
                           f"({held_out.id}, seats: {', '.join(held_out.roles)}) seat none of the trained roles "
-                          f"({', '.join(trained)}), so its numbers could not move; evaluate on an arena with one of them")
+                          f"({', '.join(trained)}), so its numbers could not move; evaluate on an arena with one of them, or map a "
+                          "held-out seat to a trained role with eval.roles = { <seat> = \"<role>\" }")
     _check_plays(held_out, probe(held_out), recipe.eval.kwargs, "eval")
 
 

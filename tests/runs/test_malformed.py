@@ -247,6 +247,10 @@ CASES: list[Case] = [
     train("eval.kwargs.digits=3", expect=("eval.kwargs", "digits = 3", "'eval.arena' is not")),
     train('eval.arena="qa-eval"', "eval.kwargs=5", expect=("eval.kwargs", "= 5")),
     train('eval.greedy="yes"', expect=("eval.greedy", '"yes"')),
+    train('eval.roles={solver="solver"}', expect=("eval.roles", "'eval.arena' is not")),
+    train('eval.arena="qa-eval"', 'eval.roles={judge="solver"}', expect=("eval.roles.judge", "no seat", "solver, verifier")),
+    train('eval.arena="qa-eval"', 'eval.roles={solver="critic"}', expect=("eval.roles.solver", '"critic"', "not a role")),
+    train('eval.arena="qa-eval"', "eval.roles=5", expect=("eval.roles", "= 5")),
     train("eval.temperature=0", expect=("eval.temperature", "unknown field")),
     # -- top level -----------------------------------------------------------------------
     train("name=5", expect=("'name'", "= 5")),

@@ -30,3 +30,18 @@ def test_recipe_runs_one_tiny_iteration(tmp_path: Path, recipe: str, short: list
     names = _metric_names(out)
     assert expected <= names, sorted(names)
     assert not any(n.startswith("eval/mean_reward") for n in names)  # the arena's declared evaluation ran
+
+
+def test_eval_roles_map_a_held_out_seat_to_a_trained_role(tmp_path: Path) -> None:
+    """graph-debate's debater evaluated on task-eval's solver seat (``eval.roles``): the held-out
+    turns are played on the debater's adapter, not on the bare base model."""
+    out = tmp_path / "run"
+    args = ["train", str(ROOT / "recipes" / "graph_debate.toml"), *TINY, "arena.kwargs.debaters=2",
+            "arena.kwargs.rounds=1", "roles.debater.max_new_tokens=8", 'eval.arena="task-eval"',
+            'eval.kwargs={family="arithmetic", difficulty=1}', 'eval.roles={solver="debater"}', "--out", str(out)]
+    assert main(args) == 0
+    assert "eval/solver_accuracy" in _metric_names(out)
+    with Store(out / "store.sqlite") as store:
+        held_out = [t for t in store.transcripts() if t.match_id.startswith("eval-")]
+    assert held_out
+    assert {(u.role, u.adapter) for t in held_out for u in t.turns} == {("solver", "debater")}
