@@ -3,7 +3,8 @@
 Every ``league.every`` iterations (recipe section ``[league]``), the current version of the
 league's adapter (player ``v<N>``) plays each opponent ``games`` times in each seat order
 of the two competing seats: the newest ``pool_size`` past versions, the base model
-(``base``, adapter off) and scripted anchors (a fixed reply). Past versions are frozen
+(``base``, adapter off) and scripted anchors (a fixed reply, or a policy function such as
+tic-tac-toe's win/block/random player). Past versions are frozen
 snapshot adapters ``<adapter>@v<N>`` on the one base model, made from the version folders
 the run saves anyway (``adapters/<adapter>/v<N>``), so a league of eight versions costs
 eight adapters' megabytes, never a second model. Non-competing seats (a judge) play as
@@ -56,7 +57,7 @@ from sparring.runs.checkpoint import adapter_dir, load_adapter_weights
 from sparring.runs.ratings import rate
 from sparring.runs.recipe import LeagueSection, RecipeError
 from sparring.runs.rundir import RunDir
-from sparring.runs.tournament import Scheduled, play_scheduled, stored_games
+from sparring.runs.tournament import Scheduled, play_scheduled, policy_script, stored_games
 
 MODEL = "default"
 
@@ -96,6 +97,13 @@ class League:
         self.engines: dict[str, Any] = {MODEL: engine}
         for name, reply in section.anchors.items():
             self.engines[f"scripted-{name}"] = ScriptedEngine([reply])
+        for name, ref in section.policies.items():
+            self.engines[f"scripted-{name}"] = ScriptedEngine(policy_script(ref))
+
+    @property
+    def fixed_players(self) -> list[str]:
+        """The scripted anchors: fixed replies, then policies."""
+        return [*self.section.anchors, *self.section.policies]
 
     def due(self, iteration: int) -> bool:
         """Whether a league round follows iteration ``iteration`` (0-based)."""
@@ -169,7 +177,7 @@ class League:
         bindings.update({f"v{v}": (MODEL, self._snapshot(v)) for v in past})
         if self.section.base:
             bindings["base"] = (MODEL, None)
-        bindings.update({name: (f"scripted-{name}", None) for name in self.section.anchors})
+        bindings.update({name: (f"scripted-{name}", None) for name in self.fixed_players})
         seat_roles = {(seat, p): roles[seat].bind(model=model, adapter=adapter)
                       for seat in self.seats for p, (model, adapter) in bindings.items()}
         planned = [m for p in bindings if p != me for g in range(self.section.games)
@@ -203,7 +211,7 @@ class League:
             r = rows[me]
             metrics.update({"league/bt": r.bt, "league/bt_low": r.bt_low, "league/bt_high": r.bt_high,
                             "league/elo": r.elo, "league/mu": r.mu, "league/sigma": r.sigma})
-        for name in ["base", *self.section.anchors]:
+        for name in ["base", *self.fixed_players]:
             if name in rows:
                 metrics[f"league/bt/{name}"] = rows[name].bt
         points: dict[str, list[float]] = {}

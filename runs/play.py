@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 from pydantic import ValidationError
 
+from sparring.agents.engines import ENGINES
 from sparring.agents.pool import ModelPool
 from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams, derive_seed
@@ -34,7 +35,7 @@ from sparring.arenas.transcript import Transcript
 from sparring.runs import monitors
 from sparring.runs.machine import check_engine, make_run_engine
 from sparring.runs.progress import progress_bar
-from sparring.runs.recipe import ADAPTER_NAME, ModelSection, RecipeError
+from sparring.runs.recipe import ADAPTER_NAME, ModelSection, RecipeError, ServerSection, show_value
 from sparring.runs.rundir import RunDir
 from sparring.runs.validate import check_device, check_model_source, make_arena
 
@@ -316,7 +317,9 @@ _FLAGS = ((re.compile(r"recipe field 'arena\.kwargs\.([^']+)'"), r"--arena-arg \
           (re.compile(r"recipe field 'arena\.kwargs'( =)?"), "--arena-arg"),
           (re.compile(r"recipe field 'arena\.name' ="), "arena"),
           (re.compile(r"recipe field 'model\.source' ="), "--model"),
-          (re.compile(r"recipe field 'model\.device' ="), "--device"))
+          (re.compile(r"recipe field 'model\.device' ="), "--device"),
+          (re.compile(r"recipe field 'model\.engine' ="), "--engine"),
+          (re.compile(r"recipe field 'model\.server\.([^']+)' ="), r"--server \1 ="))
 
 
 def _as_flags(message: str) -> str:
@@ -327,7 +330,25 @@ def _as_flags(message: str) -> str:
 
 
 def engine_section(config: PlayConfig) -> ModelSection:
-    """``config``'s model and engine settings as a recipe's ``[model]`` section (checked alike)."""
+    """``config``'s model and engine settings as a recipe's ``[model]`` section (checked alike).
+
+    Errors name the flag (``--engine``, ``--server KEY``), as ``sparring play`` takes them.
+    """
+    if config.engine not in ENGINES:
+        raise ValueError(f"--engine {config.engine!r}: must be one of {', '.join(ENGINES)}")
+    if not isinstance(config.server, dict):
+        raise ValueError(f"server must be a dict of [model.server] fields, got {config.server!r}")
+    try:
+        # strict, as in a recipe: a TOML ``true`` is no concurrency, nor ``"5"`` a timeout
+        ServerSection.model_validate(config.server)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ValueError(f"--server {key}: unknown field; the server takes "
+                             f"{', '.join(ServerSection.model_fields)}") from None
+        given = f" = {show_value(first['input'])}" if "input" in first else ""
+        raise ValueError(f"--server {key}{given}: {first['msg'].removeprefix('Value error, ')}") from None
     try:
         return ModelSection.model_validate({"source": config.model, "dtype": config.dtype, "device": config.device,
                                             "batch_size": config.batch_size, "engine": config.engine,
@@ -335,7 +356,13 @@ def engine_section(config: PlayConfig) -> ModelSection:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{'engine settings' if not where else where}: {first['msg'].removeprefix('Value error, ')}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        # the check across fields names recipe fields; say how play spells them
+        if not where and " needs model.server." in message:
+            message += "; with sparring play: --server base_url=URL --server model=NAME"
+        elif not where and "are not read by engine" in message:
+            message += "; with sparring play: drop --server base_url/model, or pass --engine openai"
+        raise ValueError(f"{'engine settings' if not where else where}: {message}") from None
 
 
 def play(config: PlayConfig, progress: bool = True, ray: RayOptions | RayWorkers | None = None) -> PlaySummary:

@@ -311,6 +311,10 @@ class LeagueSection(_Section):
     """Whether the base model (adapter off) plays as an anchor."""
     anchors: dict[str, str] = Field(default_factory=dict)
     """Scripted anchors: a name and the fixed reply that player always gives."""
+    policies: dict[str, str] = Field(default_factory=dict)
+    """Policy anchors: a name and a ``"module:function"`` called as ``function(messages, rng)``
+    for each reply, as a tournament's ``policy`` player (e.g. tic-tac-toe's
+    ``sparring.arenas.tictactoe:win_block_random``)."""
     reward: str | None = None
     """Decide winners by this reward (default: each seat's mean reward; an arena's
     ``winner(transcript)`` takes precedence)."""
@@ -325,7 +329,7 @@ class LeagueSection(_Section):
     priority: float = Field(2.0, gt=0)
     """Exponent of the ``prioritised`` weights (higher: focus harder on the strongest)."""
 
-    @field_validator("anchors")
+    @field_validator("anchors", "policies")
     @classmethod
     def _anchor_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
@@ -333,6 +337,25 @@ class LeagueSection(_Section):
                 raise ValueError(f"anchor name {name!r} must be letters, digits, '_' or '-' starting with a letter, "
                                  "and not 'base' or v<N> (the names of versions)")
         return value
+
+    @field_validator("policies")
+    @classmethod
+    def _policies_load(cls, value: dict[str, str]) -> dict[str, str]:
+        from sparring.arenas.pettingzoo_arena import load_function
+
+        for name, ref in value.items():
+            try:
+                load_function(ref, "policy")
+            except (ValueError, RuntimeError) as exc:  # ArenaError is a RuntimeError
+                raise ValueError(f"{name}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_anchor_names(self) -> LeagueSection:
+        both = sorted(set(self.anchors) & set(self.policies))
+        if both:
+            raise ValueError(f"{', '.join(both)} named both in anchors and in policies; give each player one name")
+        return self
 
 
 class Recipe(_Section):

@@ -25,6 +25,13 @@ on the same directory skips what is stored and plays only the rest, never a dupl
 larger ``budget`` or more ``rounds`` extends a finished tournament. Swiss pairings are
 recomputed from the stored results, so they come out the same.
 
+**Engines.** The base model and its adapter players generate on the engine ``[model]
+engine`` names (:func:`sparring.runs.machine.make_run_engine`, as ``play`` and ``train``):
+``hf`` in this process, ``vllm`` on a server started here and stopped when the tournament
+ends, ``openai`` on a remote server that only the base player (and default-bound seats)
+use; an adapter player on ``openai`` is refused before anything loads. Scripted players
+always run in this process.
+
 **Who won** is :func:`sparring.arenas.competitive.decide`: the arena's ``winner`` method
 when it has one, else the higher reward of the two seats (``arena.reward`` picks one).
 
@@ -468,10 +475,16 @@ def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_role
     return len(todo)
 
 
+def policy_script(ref: str) -> Callable[[Any, int], str]:
+    """A scripted engine's script that replies ``function(messages, rng)`` for a
+    ``"module:function"`` policy, with ``rng`` seeded by the request (replayable)."""
+    policy = load_function(ref, "policy")
+    return lambda request, index: policy(request.messages, random.Random(request.seed))
+
+
 def _script(player: PlayerSection) -> Callable[[Any, int], str]:
     if player.policy is not None:
-        policy = load_function(player.policy, "policy")
-        return lambda request, index: policy(request.messages, random.Random(request.seed))
+        return policy_script(player.policy)
     if player.reply is not None:
         reply = player.reply
         return lambda request, index: reply
@@ -500,7 +513,8 @@ class TournamentSummary:
 
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
     """What makes two tournament calls the same tournament (as config.toml records it: no
-    None values); the budget, rounds, concurrency and batch size may change."""
+    None values); the budget, rounds, concurrency, batch size and server settings other than
+    ``model.server.base_url`` and ``model.server.model`` may change."""
 
     def plain(v: Any) -> Any:
         if isinstance(v, dict):
@@ -511,6 +525,9 @@ def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
     for key in ("budget", "rounds", "max_in_flight"):
         t.get("schedule", {}).pop(key, None)
     t.get("model", {}).pop("batch_size", None)
+    server = t.get("model", {}).get("server", {})
+    for key in [k for k in server if k not in ("base_url", "model")]:  # how the server is reached, not who plays
+        server.pop(key)
     return {"tournament": t, "arena": resolved.get("arena", {}).get("id")}
 
 
@@ -547,6 +564,7 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
     """Everything that can be wrong with a tournament, before any model loads: the arena,
     its competing seats, the fixed seats, the reward, adapter folders, model and device.
     Returns the arena, the two seats, the adapter folders read and whether a model is needed."""
+    from sparring.runs.machine import check_engine
     from sparring.runs.play import read_adapter_folder
     from sparring.runs.validate import check_device, check_model_source, make_arena
 
@@ -579,6 +597,11 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
         if p.adapter is None:
             continue
         where = f"players.{name}" if not name.startswith("_seat_") else f"roles.{name[6:]}"
+        if config.model.engine == "openai":
+            raise TournamentError(
+                f"tournament field '{where}.adapter' = {show_value(p.adapter)}: model.engine = \"openai\" "
+                "serves the remote model as it is, without adapters; remove the adapter or set "
+                "model.engine = \"hf\" or \"vllm\"")
         try:
             saved[name] = read_adapter_folder(name, p.adapter)
         except (OSError, ValueError) as exc:
@@ -588,8 +611,10 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
         any(s not in config.roles for s in arena.roles if s not in seats)
     if needs_model:
         try:
-            check_model_source(config.model.source)
-            check_device(config.model.device)
+            if config.model.engine != "openai":  # an openai engine loads no local model
+                check_model_source(config.model.source)
+                check_device(config.model.device)
+            check_engine(config.model)
         except RecipeError as exc:
             raise TournamentError(_as_tournament(str(exc))) from None
     return arena, seats, saved, needs_model
@@ -626,53 +651,62 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
             raise FileExistsError(f"{run.path} holds another tournament ({'; '.join(found[:4])}); use another --out, "
                                   "or the recorded config to continue it (schedule.budget and schedule.rounds may change)")
 
-    # Engines: the base model (with one adapter per adapter player) and one per scripted player.
+    # Engines: the base model (with one adapter per adapter player) on the engine [model] names,
+    # and one per scripted player.
     engines: dict[str, Any] = {}
     pool = None
     if needs_model:
-        from sparring.agents.engines.hf import HFEngine
         from sparring.agents.pool import ModelPool
+        from sparring.runs.machine import make_run_engine
 
-        pool = ModelPool(device=config.model.device, dtype=config.model.dtype)
-        loaded = pool.load(MODEL, config.model.source)
-        add_adapters(pool, {n: Role(name="player", adapter=n) for n in saved}, saved)
-        engines[MODEL] = HFEngine(loaded, max_batch_size=config.model.batch_size)
-        resolved["model"] = loaded.describe()
-    defaults = bind_roles(arena, None)
-
-    def bound(base: Role, name: str, p: PlayerSection) -> Role:
-        if p.kind in ("fixed", "random", "policy"):
-            model = f"scripted-{name}"
-            if model not in engines:
-                engines[model] = ScriptedEngine(_script(p), max_batch_size=config.model.batch_size)
-            return base.bind(model=model, adapter=None)
-        return base.bind(model=MODEL, adapter=name if p.kind == "adapter" else None, **p.sampling())
-
-    fixed = {seat: bound(defaults[seat], f"_seat_{seat}", config.roles[seat]) if seat in config.roles
-             else defaults[seat].bind(model=MODEL) for seat in arena.roles if seat not in seats}
-    seat_roles = {(seat, name): bound(defaults[seat], name, p) for seat in seats for name, p in config.players.items()}
-    first_player = next(iter(config.players))
-    runner_roles = {**fixed, **{seat: seat_roles[(seat, first_player)] for seat in seats}}
-    runner = Runner(engines, runner_roles, max_in_flight=config.schedule.max_in_flight,
-                    version_of=lambda role: pool.version(role.model, role.adapter) if pool and role.adapter else None)
-
-    store = run.open_store()
-    run_id = run.path.name
-    run.write_config(resolved)
-    store.add_run(run_id, resolved)
-    schedule = config.schedule
-    budget = schedule.budget if schedule.budget is not None else float("inf")
-    names = list(config.players)
-    state = SwissState(names)
-    totals = {"scheduled": 0, "played": 0, "skipped": 0, "errors": 0, "rounds": 0}
-    started = time.perf_counter()
-    ui: dict[str, Any] = {}  # the progress bar and its task while a round plays
+        loaded = None
+        section = config.model
+        if section.engine != "openai":  # an openai engine loads no local model
+            pool = ModelPool(device=section.device, dtype=section.dtype)
+            loaded = pool.load(MODEL, section.source)
+            add_adapters(pool, {n: Role(name="player", adapter=n) for n in saved}, saved)
+            if ray is not None:  # the workers generate: no vLLM server here for a runner that is replaced
+                section = section.model_copy(update={"engine": "hf"})
+        engines[MODEL] = make_run_engine(section, loaded)  # an unreachable server fails at its first batch
+        resolved["model"] = loaded.describe() if loaded is not None else engines[MODEL].describe()  # never a key
+    store: Store | None = None
     workers, owned = None, False
     try:
+        defaults = bind_roles(arena, None)
+
+        def bound(base: Role, name: str, p: PlayerSection) -> Role:
+            if p.kind in ("fixed", "random", "policy"):
+                model = f"scripted-{name}"
+                if model not in engines:
+                    engines[model] = ScriptedEngine(_script(p), max_batch_size=config.model.batch_size)
+                return base.bind(model=model, adapter=None)
+            return base.bind(model=MODEL, adapter=name if p.kind == "adapter" else None, **p.sampling())
+
+        fixed = {seat: bound(defaults[seat], f"_seat_{seat}", config.roles[seat]) if seat in config.roles
+                 else defaults[seat].bind(model=MODEL) for seat in arena.roles if seat not in seats}
+        seat_roles = {(seat, name): bound(defaults[seat], name, p) for seat in seats for name, p in config.players.items()}
+        first_player = next(iter(config.players))
+        runner_roles = {**fixed, **{seat: seat_roles[(seat, first_player)] for seat in seats}}
+        runner = Runner(engines, runner_roles, max_in_flight=config.schedule.max_in_flight,
+                        version_of=lambda role: pool.version(role.model, role.adapter) if pool and role.adapter else None)
+
+        store = run.open_store()
+        run_id = run.path.name
+        run.write_config(resolved)
+        store.add_run(run_id, resolved)
+        schedule = config.schedule
+        budget = schedule.budget if schedule.budget is not None else float("inf")
+        names = list(config.players)
+        state = SwissState(names)
+        totals = {"scheduled": 0, "played": 0, "skipped": 0, "errors": 0, "rounds": 0}
+        started = time.perf_counter()
+        ui: dict[str, Any] = {}  # the progress bar and its task while a round plays
         if ray is not None:  # workers hold the base (hf) and adapter players; scripted engines are shipped
             from sparring.runs.distributed import WorkerSpec, workers_for
 
-            model = config.model.model_copy(update={"engine": "hf"}) if needs_model else None
+            # hf on the workers (a vLLM server each would not fit); openai: each worker is a client
+            model = None if not needs_model else config.model if config.model.engine == "openai" else \
+                config.model.model_copy(update={"engine": "hf"})
             workers, owned = workers_for(ray, WorkerSpec(model), pool)
             runner = workers.runner(runner_roles, max_in_flight=config.schedule.max_in_flight,  # type: ignore[assignment]
                                     engines={name: e for name, e in engines.items() if name != MODEL})
@@ -713,9 +747,12 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
                     state.points[g.a] += g.score
                     state.points[g.b] += 1.0 - g.score
     finally:
-        store.close()
+        if store is not None:
+            store.close()
         if owned:
             workers.close()
+        for engine in engines.values():
+            getattr(engine, "close", lambda: None)()  # a vLLM server stops with the tournament
     return TournamentSummary(out=run.path, scheduled=totals["scheduled"], played=totals["played"],
                              skipped=totals["skipped"], errors=totals["errors"], rounds=totals["rounds"],
                              generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started)

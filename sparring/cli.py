@@ -71,6 +71,14 @@ def adapter_folders(items: list[str]) -> dict[str, str]:
     return out
 
 
+def server_options(items: list[str]) -> dict[str, Any]:
+    """``--server KEY=VALUE`` items as the fields of a ``[model.server]`` section; values read
+    as TOML (else strings). The keys and values are checked with the engine (before any model loads)."""
+    from sparring.runs.recipe import apply_overrides
+
+    return apply_overrides({}, _key_values(items, "--server"))
+
+
 def ray_options(args: argparse.Namespace) -> Any:
     """``--ray [ADDRESS]`` and ``--ray-workers N`` as RayOptions, or ``None`` without ``--ray``."""
     if args.ray is None:
@@ -102,6 +110,7 @@ def cmd_play(args: argparse.Namespace, console: Console) -> int:
         dtype=args.dtype, device=args.device, batch_size=args.batch_size,
         max_in_flight=args.max_in_flight, arena_kwargs=arena_kwargs(args.arena_arg),
         roles=role_options(args.role), adapters=adapter_folders(args.adapter),
+        engine=args.engine, server=server_options(args.server),
     )
     summary = play(config, progress=not args.quiet, ray=ray_options(args))
     from rich.table import Table
@@ -372,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
                    help="load a saved peft adapter folder (e.g. RUN/adapters/judge/v3) as adapter NAME; "
                         "play a seat on it with --role SEAT.adapter=NAME (repeatable)")
+    p.add_argument("--engine", default="hf", choices=["hf", "vllm", "openai"],
+                   help="what generates (a recipe's model.engine): hf (default, in this process), vllm (a "
+                        "vLLM server started and stopped with the play) or openai (an OpenAI-compatible "
+                        "server; frozen seats, no adapters)")
+    p.add_argument("--server", action="append", default=[], metavar="KEY=VALUE",
+                   help="engine setting (a recipe's [model.server] field), VALUE read as TOML: openai needs "
+                        "base_url=http://127.0.0.1:8000/v1 and model=NAME; also api_key_env, concurrency, "
+                        "timeout, retries (repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_ray(p)
     p.set_defaults(fn=cmd_play)

@@ -31,6 +31,39 @@ def test_the_recipe_runs_one_tiny_iteration_with_its_league(tmp_path: Path) -> N
         assert len(store.match_ids(status="finished")) == 4  # v1 against base and the anchor, both orders
 
 
+def test_the_league_plays_policy_anchors(tmp_path: Path) -> None:
+    """``league.policies``: the scripted win/block/random player as an in-loop anchor; its
+    replies are always legal moves, and it is rated each round."""
+    out = tmp_path / "run"
+    policies = 'league.policies={blocker="sparring.arenas.tictactoe:win_block_random"}'
+    assert main(["train", str(ROOT / "recipes" / "tictactoe.toml"), *TINY, policies, "--out", str(out)]) == 0
+    with Store(out / "store.sqlite") as store:
+        names = {name for _, name, _ in store.metrics()}
+    assert {"league/bt/blocker", "league/bt/center", "league/score/blocker"} <= names, sorted(names)
+    with Store(out / "league" / "store.sqlite") as store:
+        games = [store.get(m) for m in store.match_ids(status="finished")]
+    assert len(games) == 6  # v1 against base, the fixed anchor and the policy, both orders
+    blocker = [(t, seat) for t in games for seat in ("x", "o") if t.roles[seat]["player"] == "blocker"]
+    assert len(blocker) == 2 and all(t.outcome["rejected"][seat] == 0 for t, seat in blocker)
+
+
+@pytest.mark.parametrize(("policies", "expect"), [
+    ('{blocker="sparring.arenas.tictactoe:no_such"}', "'no_such' is not a function"),
+    ('{blocker="nope_module:f"}', "cannot import 'nope_module'"),
+    ('{center="sparring.arenas.tictactoe:random_legal"}', "center named both in anchors and in policies"),
+    ('{base="sparring.arenas.tictactoe:random_legal"}', "not 'base'"),
+])
+def test_bad_league_policies_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      policies: str, expect: str) -> None:
+    out = tmp_path / "run"
+    assert main(["train", str(ROOT / "recipes" / "tictactoe.toml"), *TINY, f"league.policies={policies}",
+                 "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    err = (captured.out + captured.err).strip()
+    assert "recipe field 'league" in err and expect in err and "\n" not in err, err
+    assert not out.exists()
+
+
 def _policies_only(tmp_path: Path, games: int) -> Path:
     config = tmp_path / "ttt.toml"
     config.write_text(f"""
