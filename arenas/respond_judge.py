@@ -50,10 +50,10 @@ by DPO on the highest- over the lowest-scored; CREAM (Wang et al. 2024) regulari
 the previous iterate's ranking; Temporal Self-Rewarding (2025) anchors rejected replies
 to the initial model. Departures: no seed instruction-following/EFT data (prompts come from
 a task family, the judge is untrained); CREAM's "previous iterate" is what the recipe
-binds to ``anchor_judge`` (the base = the initial model, or a frozen snapshot folder): a
-seat cannot yet follow the run's moving previous iterate, so within one run CREAM
-compares with a fixed earlier model (exactly the previous iterate in the first
-iteration, and across chained runs with ``init_from``); Temporal SR's future-guided chosen
+binds to ``anchor_judge``: ``roles.anchor_judge.adapter = "policy@previous"`` follows the
+run's moving previous iterate (a frozen snapshot of the policy from before its latest
+update, the initial weights in the first iteration), as the paper does; bound to the base
+it is the initial model throughout; Temporal SR's future-guided chosen
 is not included. SCIR-style agreement keeps pairs all internal judges order alike instead
 of a consistency loss.
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sparring.runs.algorithms import get_algorithm
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+PREVIOUS = "previous"  # roles.<seat>.adapter = "NAME@previous": NAME's previous iterate
 """Adapter names: letters, digits, ``_``, ``-``, ``.`` (a name is a folder under ``adapters/``)."""
 
 
@@ -183,7 +184,10 @@ class RoleSection(_Section):
 
     adapter: str | None = None
     """LoRA adapter of this seat; seats naming the same adapter share one set of tensors.
-    Omit for the frozen base weights."""
+    Omit for the frozen base weights. ``"NAME@previous"`` plays a frozen copy of adapter
+    ``NAME``'s previous iterate (its weights before its latest update; the initial weights
+    until it has been updated once), moved along as ``NAME`` trains: CREAM's previous-iterate
+    judge. ``NAME`` must be trained by another seat; a ``@previous`` seat cannot train."""
     update: str = "none"
     """Update algorithm for this seat's data (``none`` keeps it frozen); a name in the
     algorithm table (``sparring.runs.algorithms``; ``sparring.register_update`` adds one)."""
@@ -210,12 +214,29 @@ class RoleSection(_Section):
     @field_validator("adapter")
     @classmethod
     def _adapter_name(cls, value: str | None) -> str | None:
-        return None if value is None else _check_adapter_name(value)
+        if value is None:
+            return None
+        name, at, suffix = value.partition("@")
+        if at and suffix != PREVIOUS:
+            raise ValueError(f"adapter {value!r}: the only suffix is '@{PREVIOUS}' (the adapter's previous iterate, "
+                             f"e.g. \"{name}@{PREVIOUS}\")")
+        _check_adapter_name(name)
+        return value
+
+    @property
+    def previous_of(self) -> str | None:
+        """The adapter whose previous iterate this seat plays (``"NAME@previous"``), else None."""
+        name, at, _ = (self.adapter or "").partition("@")
+        return name if at else None
 
     @model_validator(mode="after")
     def _needs_adapter(self) -> RoleSection:
         if self.update != "none" and self.adapter is None:
             raise ValueError(f"update = {show_value(self.update)} needs an adapter to train; set adapter = \"NAME\"")
+        if self.update != "none" and self.previous_of is not None:
+            raise ValueError(f"adapter = {show_value(self.adapter)} is a frozen previous iterate and cannot train "
+                             f"(update = {show_value(self.update)}); train {self.previous_of!r} on another seat, "
+                             "or set update = \"none\"")
         # settings that only an update reads would otherwise be ignored without a word
         if self.update == "none" and self.reward is not None:
             raise ValueError(f"reward = {show_value(self.reward)} has no effect without an update; "
@@ -433,6 +454,13 @@ class Recipe(_Section):
                     f"recipe field 'roles.{seat}.update' = {show_value(self.roles[seat].update)}: never runs, no schedule phase "
                     f"names {seat!r}; add it to a phase's roles, or set roles.{seat}.update = \"none\""
                 )
+        for seat, role in self.roles.items():
+            source = role.previous_of
+            if source is not None and not any(r.adapter == source and r.update != "none" for r in self.roles.values()):
+                raise ValueError(f"recipe field 'roles.{seat}.adapter' = {show_value(role.adapter)}: no seat trains "
+                                 f"adapter {source!r}, so it has no previous iterate; train it on a seat "
+                                 f"(roles.<seat>.adapter = \"{source}\", update = \"...\") or bind this seat "
+                                 f"to \"{source}\" or the base")
         used = {r.adapter for r in self.roles.values() if r.adapter is not None}
         for name in self.adapters:
             if name not in used:

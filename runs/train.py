@@ -95,7 +95,7 @@ class Trainer:
         self.held_out = evaluate.plan(recipe, self.arena)
         self.pool = ModelPool(device=recipe.model.device, dtype=recipe.model.dtype)
         self.loaded = self.pool.load(MODEL, recipe.model.source)
-        for adapter in sorted({r.adapter for r in recipe.roles.values() if r.adapter}):
+        for adapter in sorted({r.adapter for r in recipe.roles.values() if r.adapter and r.previous_of is None}):
             shape = recipe.adapter_shape(adapter)
             self.pool.add_adapter(MODEL, adapter, rank=shape.rank, alpha=shape.alpha,
                                   target_modules=shape.target_modules, seed=derive_seed(recipe.train.seed, adapter))
@@ -104,6 +104,10 @@ class Trainer:
                     load_adapter_weights(self.pool, MODEL, adapter, Path(shape.init_from))
                 except (FileNotFoundError, ValueError, RuntimeError) as err:
                     raise RecipeError(f"recipe field 'adapters.{adapter}.init_from': {err}") from err
+        # "NAME@previous" seats: NAME's previous iterate, a frozen snapshot moved after each
+        # update of NAME (the initial weights until then; restored from the checkpoint on resume)
+        self.previous: dict[str, str] = {r.previous_of: self.pool.snapshot(MODEL, r.previous_of)
+                                         for r in recipe.roles.values() if r.previous_of is not None}
         self.roles = self._bind_roles(self.arena)
         self.rewards: dict[str, str | None] = {}
         for seat, r in recipe.roles.items():
@@ -118,7 +122,7 @@ class Trainer:
         self.engine = make_run_engine(recipe.model, self.loaded)  # model.engine: hf, or a vLLM server
         self.league = None if not recipe.league.every else League(  # [league]: versions vs past snapshots
             recipe.league, self.arena, self.pool, self.engine, self.run.path, recipe.train.seed,
-            in_use=lambda name: any(u.reference == name for u in self.updates.values()))
+            in_use=self._snapshot_in_use)
         self.start = 0
         self._items: set[str] = set()  # held-out item keys seen in training (see _training_items)
         self._items_read = 0
@@ -157,9 +161,22 @@ class Trainer:
             if spec is not None:
                 overrides = {k: v for k, v in (("temperature", spec.temperature), ("top_p", spec.top_p),
                                                ("max_new_tokens", spec.max_new_tokens)) if v is not None}
-                role = role.bind(adapter=spec.adapter, **overrides)
+                adapter = self.previous[spec.previous_of] if spec.previous_of is not None else spec.adapter
+                role = role.bind(adapter=adapter, **overrides)
             roles[seat] = role
         return roles
+
+    def _snapshot_in_use(self, name: str) -> bool:
+        """Whether a frozen snapshot is an update's reference or a seat's previous iterate."""
+        return any(u.reference == name for u in self.updates.values()) or name in self.previous.values()
+
+    def _advance_previous(self, adapter: str, before: str) -> None:
+        """``adapter`` was updated: its previous iterate becomes ``before`` (its pre-update snapshot)."""
+        old = self.previous[adapter]
+        self.previous[adapter] = before
+        self.roles = self._bind_roles(self.arena)
+        if old != before and not self._snapshot_in_use(old):
+            self.pool.drop_snapshot(MODEL, old)
 
     def _write_config(self) -> None:
         data = self.recipe.model_dump(mode="json", exclude_none=True)
@@ -183,9 +200,14 @@ class Trainer:
             source, _, v = snap.partition("@v")
             self.pool.snapshot(MODEL, source, snap)
             load_adapter_weights(self.pool, MODEL, snap, adapter_dir(self.run.path, source, int(v)))
+            self.pool.get(MODEL).adapters[snap].version = int(v)  # a copy of the live adapter took its version
         for adapter, update_state in update_states.items():
             self.updates[adapter].load_state_dict(update_state)
-        in_use = {u.reference for u in self.updates.values()}
+        for adapter, snap in state.get("previous", {}).items():
+            if adapter in self.previous:
+                self.previous[adapter] = snap
+        self.roles = self._bind_roles(self.arena)
+        in_use = {u.reference for u in self.updates.values()} | set(self.previous.values())
         for name, info in list(self.pool.get(MODEL).adapters.items()):
             if info.frozen and name not in in_use and name not in state.get("snapshots", []):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
@@ -304,6 +326,7 @@ class Trainer:
                 report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
                 continue
             tu = time.perf_counter()
+            before = self.pool.snapshot(MODEL, adapter) if adapter in self.previous else None
             steps: list[dict[str, float]] = []
             plan = [minibatches(data, self.recipe.train.steps_per_epoch,
                                 random.Random(derive_seed(self.recipe.train.seed, it, epoch, adapter)))
@@ -319,6 +342,8 @@ class Trainer:
                            steps=float(len(steps)))
             if get_algorithm(algo).reference == "iterate":
                 self._advance_reference(adapter)
+            if before is not None:
+                self._advance_previous(adapter, before)
             update_s += time.perf_counter() - tu
             report.updated[adapter] = metrics
             for k, v in metrics.items():
@@ -353,7 +378,7 @@ class Trainer:
         update = self.updates[adapter]
         old = update.reference
         new = update.snapshot_reference()
-        if old and old != new and all(u.reference != old for u in self.updates.values()):
+        if old and old != new and not self._snapshot_in_use(old):
             self.pool.drop_snapshot(MODEL, old)
 
     def _checkpoint(self, completed: int) -> None:
@@ -362,6 +387,7 @@ class Trainer:
         for adapter in [*versions, *snapshots]:  # a snapshot is saved as its source's version
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
+                 "previous": dict(self.previous),
                  "recipe": self.recipe.name, "time": time.time()}
         write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
 

@@ -33,7 +33,7 @@ def _run(tmp_path: Path, recipe: str, *overrides: str) -> set[str]:
     [],
     ['arena.kwargs.judges=["pointwise", "pairwise"]', 'roles.responder.update="dpo_scir"'],
     ["arena.kwargs.anchor_samples=1", "arena.kwargs.anchor_judge=true", "arena.kwargs.repeats=1",
-     'roles.responder.update="dpo_cream"'],
+     'roles.responder.update="dpo_cream"', 'roles.anchor_judge.adapter="policy@previous"'],
     ["arena.kwargs.anchor_samples=1", 'roles.responder.update="dpo_temporal"', 'arena.kwargs.judges=["pointwise"]',
      "arena.kwargs.self_reference=true"],
 ])
