@@ -27,8 +27,12 @@ Outcome and rewards: the environment's returns per seat (``returns``, collected 
 when the game stops early), ``winner`` (the
 seat with the strictly highest return, the other seat after a forfeit, ``None`` for a
 draw), ``end`` (``win``, ``draw``, ``forfeit`` or ``truncated`` after ``max_moves``).
-Reward ``game_result`` (match-level, in [-1, 1]): +1 to the winner, -1 to the other seats,
-0 to all in a draw. The arena declares ``winner(transcript)``, so tournaments and the
+Reward ``game_result`` (match-level, in [-1, 1], every seat's default): +1 to the winner,
+-1 to the other seats, 0 to all in a draw. Reward ``move_result`` (per turn, in [-1, 1]):
+every accepted move gets its seat's ``game_result``, every rejected reply -1; train with it
+(``roles.<seat>.reward = "move_result"``) so that every move, not only a seat's last turn,
+is credited with the outcome (GRPO on per-turn rewards of one-sample asks uses the batch
+mean as baseline, see :func:`sparring.rewards.builders.grpo_groups`). The arena declares ``winner(transcript)``, so tournaments and the
 league use it (:mod:`sparring.arenas.competitive`). Monitors: ``rejected_reply_rate``,
 ``forfeit_rate``, ``draw_rate``, ``win_rate/<seat>``.
 
@@ -155,6 +159,45 @@ def game_result(t: Transcript) -> list[Score] | None:
             for seat in t.arena.roles]
 
 
+def rejected_turns(t: Transcript) -> set[int]:
+    """Indexes of the turns whose reply was not accepted (unparseable or illegal).
+
+    Read from the transcript's shape, so stored matches can be rescored: a rejected reply
+    is re-prompted with the same messages plus the reply and the reason (two messages
+    more), and a seat's last reply is rejected when that seat forfeited.
+    """
+    out: set[int] = set()
+    forfeit = (t.outcome or {}).get("forfeit")
+    for seat in t.arena.roles:
+        turns = [u for u in t.turns if u.role == seat]
+        for k, turn in enumerate(turns):
+            after = turns[k + 1] if k + 1 < len(turns) else None
+            if after is None:
+                if forfeit == seat:
+                    out.add(turn.index)
+            elif len(after.messages) == len(turn.messages) + 2 and after.messages[:len(turn.messages)] == turn.messages:
+                out.add(turn.index)
+    return out
+
+
+@reward("move_result", bounds=(-1.0, 1.0))
+def move_result(t: Transcript) -> list[Score] | None:
+    """Per turn: the seat's ``game_result`` on every accepted move, -1 on every rejected reply.
+
+    The match-level ``game_result`` reaches only a seat's last turn in a GRPO batch; this
+    one credits every move with the game's result (REINFORCE with the batch's mean as
+    baseline) and penalises illegal or unparseable replies where they happen.
+    """
+    results = game_result(t)
+    if results is None:
+        return None
+    by_seat = {s.role: s for s in results}
+    rejected = rejected_turns(t)
+    return [Score(u.role, -1.0, "reply not accepted (re-prompted or forfeited)", turn=u.index) if u.index in rejected
+            else Score(u.role, by_seat[u.role].value, by_seat[u.role].explanation, turn=u.index)
+            for u in t.turns if u.role in by_seat]
+
+
 @metric("rejected_reply_rate")
 def rejected_reply_rate(ts: Sequence[Transcript]) -> float | None:
     """Share of all replies that were unparseable or illegal (and re-prompted or forfeited)."""
@@ -246,6 +289,7 @@ class PettingZooArena(Arena):
                              f"({', '.join(map(str, agents))}) once, in order")
         self.roles = tuple(names)  # type: ignore[misc]  # an instance's seats are its env's agents
         self.seat_of = {agent: seat for agent, seat in zip(agents, names, strict=True)}
+        self.default_rewards = {seat: "game_result" for seat in self.roles}  # type: ignore[misc]
         # Every move may take 1 + max_retries replies; past that the match ends.
         self.max_turns = max_moves * (1 + max_retries)  # type: ignore[misc]
         refs_of = {seat: function_reference(fn, f"opponents[{seat!r}]") for seat, fn in (opponents or {}).items()}
@@ -273,8 +317,9 @@ class PettingZooArena(Arena):
                                  "action spaces (a move is a number)")
 
     def rewards(self) -> Sequence[Reward]:
-        """``game_result``: +1 win, -1 loss (a forfeit loses), 0 draw."""
-        return (game_result,)
+        """``game_result`` (+1 win, -1 loss (a forfeit loses), 0 draw; the default) and
+        ``move_result`` (per turn: the result on accepted moves, -1 on rejected replies)."""
+        return (game_result, move_result)
 
     def monitors(self) -> Sequence[Metric]:
         """Rejected-reply, forfeit, draw and per-seat win rates."""

@@ -70,6 +70,10 @@ def match_groups(transcripts: Iterable[Transcript], role: str, reward: str) -> l
 def _groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[list[tuple[Transcript, Turn, float]]]:
     transcripts = list(transcripts)
     groups = scored_groups(transcripts, role, reward)
+    if len(groups) > 1 and all(len(g) == 1 for g in groups):
+        # Every ask drew one sample (a game's moves, a verifier asked once): no group has a
+        # spread, so the batch is the group (its mean the baseline), as for match rewards.
+        return [[g[0] for g in groups]]
     return groups if groups else match_groups(transcripts, role, reward)
 
 
@@ -84,6 +88,10 @@ def _sampled_temperature(turn: Turn) -> float | None:
 
 def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder) -> list[GroupSample]:
     """GRPO/RLOO samples: each ask's replies form a group; sampling log-probs kept for ratios.
+
+    When every ask of the seat drew a single reply (per-turn rewards of a game's moves),
+    the whole batch is one group; match-level rewards go to each match's last turn, also
+    one batch group (see :func:`match_groups`).
 
     Each sample carries the temperature its reply was sampled at, because its recorded
     log-probs are under that temperature's distribution (an arena may override the

@@ -136,3 +136,22 @@ def test_a_scripted_opponent_inside_the_arena_and_the_declared_evaluation() -> N
     assert values["win_rate/o"] > values["win_rate/x"] and values["forfeit_rate"] == 0.0
     with pytest.raises(ArenaError, match="opponents names 'z'"):
         TicTacToe(opponents={"z": "sparring.arenas.tictactoe:random_legal"})
+
+
+def test_move_result_credits_every_accepted_move_and_penalises_rejected_replies() -> None:
+    from sparring.arenas.pettingzoo_arena import move_result, rejected_turns
+
+    # O is re-prompted once ("Move: 1" is taken) and then plays 4; X wins on its third move.
+    t = play(_moves(1, 2, 3), ["Move: 1", "Move: 4", "Move: 5"])
+    by_turn = {s.turn: (s.role, s.value) for s in move_result(t)}
+    roles = [u.role for u in t.turns]
+    assert roles == ["x", "o", "o", "x", "o", "x"]
+    assert rejected_turns(t) == {1}
+    assert by_turn == {0: ("x", 1.0), 1: ("o", -1.0), 2: ("o", -1.0), 3: ("x", 1.0), 4: ("o", -1.0), 5: ("x", 1.0)}
+    # A forfeit: every one of the forfeiting seat's replies was rejected; X's one move won.
+    t = play(_moves(5, 5), ["I pass.", "Move: 5", "Move: 12"], max_retries=2)
+    assert rejected_turns(t) == {u.index for u in t.turns_of("o")}
+    assert {s.turn: s.value for s in move_result(t)} == {0: 1.0, 1: -1.0, 2: -1.0, 3: -1.0}
+    # A draw: accepted moves get 0.
+    t = play(_moves(1, 3, 4, 8, 9), _moves(2, 5, 6, 7))
+    assert rejected_turns(t) == set() and {s.value for s in move_result(t)} == {0.0}

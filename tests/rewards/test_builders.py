@@ -165,3 +165,13 @@ def test_win_rates_refuse_a_seat_with_one_reply_per_prompt(transcripts) -> None:
     assert len(questions) == 6
     with pytest.raises(ValueError, match=r"SPPO cannot train seat 'questioner'.*n>1 in match.ask"):
         builders.win_rates(questions)
+
+
+def test_one_reply_per_ask_forms_one_batch_group() -> None:
+    """A game's moves: every ask drew one reply, so no ask has a spread; the batch is the group."""
+    ts = [_transcript(f"m{k}", [v]) for k, v in enumerate([1.0, -1.0, 0.0])]
+    samples = builders.grpo_groups(ts, "solver", "now", _ids)
+    assert [s.reward for s in samples] == [1.0, -1.0, 0.0] and len({s.group_id for s in samples}) == 1
+    # Asks with several replies keep their own groups (a lone one-reply ask adds no signal).
+    ts = [_transcript("a", [1.0, 0.0]), _transcript("b", [1.0])]
+    assert len({s.group_id for s in builders.grpo_groups(ts, "solver", "now", _ids)}) == 2

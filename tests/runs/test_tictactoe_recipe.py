@@ -24,11 +24,11 @@ def test_the_recipe_runs_one_tiny_iteration_with_its_league(tmp_path: Path) -> N
         names = {name for _, name, _ in store.metrics()}
     expected = {"reward/game_result/x", "reward/game_result/o", "update/player/loss", "forfeit_rate",
                 "rejected_reply_rate", "eval/win_rate/x", "eval/forfeit_rate", "league/bt", "league/bt/base",
-                "league/bt/center", "league/score"}
+                "league/bt/center", "league/bt/blocker", "league/score", "reward/move_result/x"}
     assert expected <= names, sorted(names)
     assert (out / "adapters" / "player" / "v1").is_dir()
     with Store(out / "league" / "store.sqlite") as store:
-        assert len(store.match_ids(status="finished")) == 4  # v1 against base and the anchor, both orders
+        assert len(store.match_ids(status="finished")) == 6  # v1 against base and the two anchors, both orders
 
 
 def test_the_league_plays_policy_anchors(tmp_path: Path) -> None:
