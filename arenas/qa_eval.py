@@ -113,7 +113,9 @@ class QAEval(Arena):
 
     def default_roles(self) -> dict[str, Role]:
         """Built-in solver and verifier."""
-        return {"solver": builtin_roles.solver(), "verifier": builtin_roles.verifier()}
+        # greedy by default; a recipe's eval.temperature samples them instead
+        return {"solver": builtin_roles.solver().bind(temperature=0.0),
+                "verifier": builtin_roles.verifier().bind(temperature=0.0)}
 
     def rewards(self) -> Sequence[Reward]:
         """Solver and verifier accuracy against the truth."""
@@ -132,10 +134,9 @@ class QAEval(Arena):
         proposed_correct = match.rng.random() < 0.5
         proposed = truth if proposed_correct else truth + match.rng.choice([-10, -2, -1, 1, 2, 10])
         answer, verdict = await match.gather(
-            match.ask("solver", question, temperature=0.0),
+            match.ask("solver", question),
             match.ask("verifier", f"Question: {question}\nReference answer: {truth}\n"
-                                  f"Proposed answer: {proposed}\nIs the proposed answer correct?",
-                      temperature=0.0),
+                                  f"Proposed answer: {proposed}\nIs the proposed answer correct?"),
         )
         values = {"question": question, "expression": f"{a} {op} {b}", "truth": truth, "answer": answer.parsed,
                   "proposed": proposed, "proposed_correct": proposed_correct,

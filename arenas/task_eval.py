@@ -87,7 +87,7 @@ class TaskEval(Arena):
 
     def default_roles(self) -> dict[str, Role]:
         """A solver whose parser reads the family's kind of answer."""
-        return {"solver": solver_role(self.family)}
+        return {"solver": solver_role(self.family, temperature=0.0)}  # greedy unless a recipe's eval.temperature
 
     def rewards(self) -> Sequence[Reward]:
         """Accuracy against the truth."""
@@ -98,10 +98,10 @@ class TaskEval(Arena):
         return Evaluation(metrics=TASK_EVAL_METRICS, item=item_key)
 
     async def play(self, match: Match) -> Outcome:
-        """One item of the split, one greedy answer."""
+        """One item of the split, one answer (greedy: the role's default temperature is 0)."""
         low, high = self.difficulty
         item = self.family.sample(match.rng, match.rng.randint(low, high), self.split)  # type: ignore[arg-type]
-        reply = await match.ask("solver", item.prompt, temperature=0.0)
+        reply = await match.ask("solver", item.prompt)
         answer = reply.parsed if reply.ok else None
         correct = self.family.check(answer, item.answer)
         values = {"family": self.family.name, "difficulty": item.difficulty, "prompt": item.prompt,

@@ -17,12 +17,18 @@ ever reads:
         respond_judge     recipes/respond_judge.toml (Self-Rewarding LMs; label-free)
         preference_game   recipes/preference_game.toml (SPPO on judged win rates; label-free)
         sft_instructions  SFT control: the family's reference replies to training prompts
-    arithmetic (1-digit addition/subtraction), on ``task-eval``, ``eval/solver_accuracy``:
+    arithmetic (1-digit addition/subtraction), on ``task-eval``, ``eval/solver_accuracy``
+    (greedy) and ``eval/t0.7/solver_accuracy`` (sampled at T=0.7 on other held-out seeds):
         propose_solve     recipes/propose_solve.toml (SQLM; label-free)
         graph_debate      recipes/graph_debate.toml (multi-agent debate + majority SFT; label-free)
         self_correct      recipes/self_correct.toml (SCoRe; programmatic truth in its reward)
         spin              recipes/spin.toml (SPIN on reference replies)
         sft_arithmetic    SFT control: reference replies
+    units (1-step unit conversion), the same two metrics on 128 held-out seeds each:
+        majority_units    majority-vote self-training (label-free): graph-debate's arena with
+                          8 samples at T=0.7 and one round, SFT on the replies agreeing with
+                          the majority answer
+        sft_units         SFT control: reference replies
     tictactoe (recipes/tictactoe.toml), its own declared evaluation (win rate as X against
     the scripted win/block/random player, greedy).
 
@@ -61,6 +67,7 @@ class Family:
     seat: str = "solver"
     metric: str = "eval/solver_accuracy"
     size: int = 64
+    sampled: float | None = None  # also evaluate sampled at this temperature (its own seeds)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class Arm:
 FAMILIES = {
     "instructions": Family("response-eval", {"family": "instructions", "difficulty": [1, 2]},
                            "responder", "eval/responder_accuracy"),
-    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 1]}),
+    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 1]}, sampled=0.7),
+    "units": Family("task-eval", {"family": "units", "difficulty": [1, 1]}, size=128, sampled=0.7),
     "tictactoe": Family(None, seat="x", metric="eval/win_rate/x", size=16),
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
@@ -92,6 +100,13 @@ ARMS = {
     "spin": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]", *_SFT)),
     "tictactoe": Arm("tictactoe.toml", "tictactoe", False, 10),
+    # majority-vote self-training on unit conversion: 8 samples at T=0.7, SFT on those that
+    # agree with the majority (graph-debate's arena with one round: no debate), label-free
+    "majority_units": Arm("graph_debate.toml", "units", True, 30,
+                          ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
+                           "roles.debater.temperature=0.7"), role="debater"),
+    "sft_units": Arm("spin.toml", "units", False, 10,
+                     ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
 
 
@@ -134,6 +149,14 @@ def run_arm(name: str, out: Path, minutes: float) -> dict:
     def evaluate(it: int) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         metrics = trainer.evaluate(it)
+        if fam.sampled is not None:  # sampled pass@1 on other held-out seeds (match ids must differ)
+            held_out = trainer.recipe.eval
+            held_out.temperature, held_out.seed = fam.sampled, held_out.seed + 1
+            try:
+                sampled = trainer.evaluate(it)
+            finally:
+                held_out.temperature, held_out.seed = None, held_out.seed - 1
+            metrics.update({k.replace("eval/", f"eval/t{fam.sampled}/", 1): v for k, v in sampled.items()})
         point = {"iteration": it, "train_cpu_s": cpu, "train_wall_s": wall, "eval_cpu_s": time.process_time() - c0,
                  "eval_wall_s": time.perf_counter() - t0, **metrics}
         log(f"[{name}] it {it} cpu {cpu / 60:.1f} min: {fam.metric} = {metrics.get(fam.metric)}")

@@ -306,11 +306,22 @@ class EvalSection(_Section):
     """Constructor arguments of ``eval.arena``."""
     greedy: bool | None = None
     """Sample every seat at temperature 0 (default: what the evaluation declares, greedy)."""
+    temperature: float | None = Field(None, gt=0)
+    """Sample every held-out seat at this temperature instead (sampled pass@1, e.g. 0.7);
+    not with ``greedy = true``."""
     roles: dict[str, str] = Field(default_factory=dict)
     """Held-out seat -> the recipe role whose adapter and sampling play it, for a held-out
     arena whose seats are named differently (``{ solver = "debater" }`` evaluates the
     debater's adapter on ``task-eval``'s solver seat). Seats not named here are played by
     the recipe role of the same name, else by the base model."""
+
+
+    @model_validator(mode="after")
+    def _one_decoding(self) -> EvalSection:
+        if self.temperature is not None and self.greedy:
+            raise ValueError(f"eval.greedy = true and eval.temperature = {self.temperature} contradict each other; "
+                             "remove one (temperature samples the held-out seats, greedy takes the argmax)")
+        return self
 
 
 class LeagueSection(_Section):

@@ -267,8 +267,10 @@ class Trainer:
         """Held-out metrics with the current adapters (matches stored as ``eval-i<label>-s<seed>``)."""
         held_out = self.held_out
         roles = self._bind_roles(held_out.arena, self.recipe.eval.roles)
-        if held_out.greedy:
-            roles = {seat: role.bind(temperature=0.0) for seat, role in roles.items()}
+        temperature = self.recipe.eval.temperature if self.recipe.eval.temperature is not None else \
+            0.0 if held_out.greedy else None
+        if temperature is not None:
+            roles = {seat: role.bind(temperature=temperature) for seat, role in roles.items()}
         self._play_all(held_out.arena, roles, evaluate.seeds(self.recipe), label, "eval-", "held-out evaluation", "eval")
         transcripts = list(self.store.transcripts(iteration=label, arena=held_out.arena.id))
         return evaluate.summarise(held_out, [t for t in transcripts if t.match_id.startswith("eval-")],

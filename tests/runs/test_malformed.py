@@ -251,7 +251,9 @@ CASES: list[Case] = [
     train('eval.arena="qa-eval"', 'eval.roles={judge="solver"}', expect=("eval.roles.judge", "no seat", "solver, verifier")),
     train('eval.arena="qa-eval"', 'eval.roles={solver="critic"}', expect=("eval.roles.solver", '"critic"', "not a role")),
     train('eval.arena="qa-eval"', "eval.roles=5", expect=("eval.roles", "= 5")),
-    train("eval.temperature=0", expect=("eval.temperature", "unknown field")),
+    train("eval.temperature=0", expect=("eval.temperature", "= 0")),
+    train("eval.temperature=0.7", "eval.greedy=true", expect=("eval", "contradict")),
+    train("eval.temperature=true", expect=("eval.temperature", "= true")),
     # -- top level -----------------------------------------------------------------------
     train("name=5", expect=("'name'", "= 5")),
     train('nmae="x"', expect=("nmae", "unknown field")),

@@ -45,3 +45,15 @@ def test_eval_roles_map_a_held_out_seat_to_a_trained_role(tmp_path: Path) -> Non
         held_out = [t for t in store.transcripts() if t.match_id.startswith("eval-")]
     assert held_out
     assert {(u.role, u.adapter) for t in held_out for u in t.turns} == {("solver", "debater")}
+
+
+def test_eval_temperature_samples_the_held_out_seats(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", str(ROOT / "recipes" / "spin.toml"), *TINY, "roles.solver.max_new_tokens=8",
+            "eval.temperature=0.7", "--out", str(out)]
+    assert main(args) == 0
+    with Store(out / "store.sqlite") as store:
+        held_out = [u for t in store.transcripts() if t.match_id.startswith("eval-") for u in t.turns]
+        played = [u for t in store.transcripts() if not t.match_id.startswith("eval-") for u in t.turns]
+    assert held_out and {u.sampling["temperature"] for u in held_out} == {0.7}
+    assert {u.sampling["temperature"] for u in played} == {1.0}  # training keeps the role's own
