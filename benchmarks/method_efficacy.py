@@ -17,14 +17,14 @@ ever reads:
         respond_judge     recipes/respond_judge.toml (Self-Rewarding LMs; label-free)
         preference_game   recipes/preference_game.toml (SPPO on judged win rates; label-free)
         sft_instructions  SFT control: the family's reference replies to training prompts
-    arithmetic (1-digit addition/subtraction), on ``task-eval``, ``eval/solver_accuracy``
-    (greedy) and ``eval/t0.7/solver_accuracy`` (sampled at T=0.7 on other held-out seeds):
+    arithmetic (1-digit addition/subtraction), on ``task-eval``, ``eval/solver_accuracy``:
         propose_solve     recipes/propose_solve.toml (SQLM; label-free)
         graph_debate      recipes/graph_debate.toml (multi-agent debate + majority SFT; label-free)
         self_correct      recipes/self_correct.toml (SCoRe; programmatic truth in its reward)
         spin              recipes/spin.toml (SPIN on reference replies)
         sft_arithmetic    SFT control: reference replies
-    units (1-step unit conversion), the same two metrics on 128 held-out seeds each:
+    units (1-step unit conversion), on ``task-eval``, ``eval/solver_accuracy`` (greedy) and
+    ``eval/t0.7/solver_accuracy`` (sampled at T=0.7, on other held-out seeds), 128 seeds each:
         majority_units    majority-vote self-training (label-free): graph-debate's arena with
                           8 samples at T=0.7 and one round, SFT on the replies agreeing with
                           the majority answer
@@ -83,7 +83,7 @@ class Arm:
 FAMILIES = {
     "instructions": Family("response-eval", {"family": "instructions", "difficulty": [1, 2]},
                            "responder", "eval/responder_accuracy"),
-    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 1]}, sampled=0.7),
+    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 1]}),
     "units": Family("task-eval", {"family": "units", "difficulty": [1, 1]}, size=128, sampled=0.7),
     "tictactoe": Family(None, seat="x", metric="eval/win_rate/x", size=16),
 }
@@ -105,7 +105,7 @@ ARMS = {
     "majority_units": Arm("graph_debate.toml", "units", True, 30,
                           ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
                            "roles.debater.temperature=0.7"), role="debater"),
-    "sft_units": Arm("spin.toml", "units", False, 10,
+    "sft_units": Arm("spin.toml", "units", False, 5,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
 
@@ -127,8 +127,9 @@ def overrides_of(arm: Arm) -> list[str]:
 
 
 def checkpoints(minutes: float) -> list[float]:
-    """CPU seconds after which to evaluate: every 5 minutes up to 10, then every 10."""
-    marks = [m for m in (5, 10, 20, 30, 40, 60) if m < minutes]
+    """CPU seconds after which to evaluate: every 5 minutes up to 10, then every 10 (a
+    budget of 10 or less: only at its end)."""
+    marks = [m for m in (5, 10, 20, 30, 40, 60) if m < minutes] if minutes > 10 else []
     return [60.0 * m for m in (*marks, minutes)]
 
 
@@ -226,6 +227,9 @@ def main() -> None:
     parser.add_argument("--out", default="out/method_efficacy")
     parser.add_argument("--jobs", type=int, default=2, help="arms at once (separate processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
+    parser.add_argument("--collect", action="store_true",
+                        help="play nothing: summarise the arms' JSON files already in --out (arms run by "
+                             "earlier invocations, e.g. in several batches)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = Path(args.out)
@@ -236,6 +240,7 @@ def main() -> None:
         minutes = args.minutes if args.minutes is not None else ARMS[args.worker].minutes
         record = run_arm(args.worker, out / args.worker, minutes)
         record["threads"] = torch.get_num_threads()
+        record["command"] = "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:])
         (out / f"{args.worker}.json").write_text(json.dumps(record, indent=1))
         return
     names = [a for a in args.arms.split(",") if a]
@@ -243,6 +248,38 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; pick from {', '.join(ARMS)}")
     out.mkdir(parents=True, exist_ok=True)
+    failed = run_all(names, args, out) if not args.collect else {}
+    results = {n: json.loads((out / f"{n}.json").read_text()) for n in names
+               if n not in failed and (out / f"{n}.json").exists()}
+    summary: dict = {"command": "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:]),
+                     "jobs": args.jobs, "threads_per_arm": args.threads, "failed": failed,
+                     "missing": [n for n in names if n not in results and n not in failed], "arms": {}}
+    for name, rec in results.items():
+        summary["arms"][name] = summarise(rec)
+    label_free = [s for s in summary["arms"].values() if s["label_free"] and s["gain_points"] is not None]
+    summary["best_label_free_gain_points"] = max((s["gain_points"] for s in label_free), default=None)
+    if results:
+        plot(results, out / "method_efficacy.png")
+    print(json.dumps(summary, indent=1))
+
+
+def summarise(rec: dict) -> dict:
+    """The summary of one arm's record (its curve without the per-iteration detail)."""
+    ten = at_minutes(rec, 10)
+    out = {k: rec[k] for k in ("recipe", "overrides", "family", "label_free", "metric", "budget_cpu_minutes",
+                               "start", "final", "gain_points")}
+    out["command"] = rec.get("command")
+    out["threads"] = rec.get("threads")
+    out["final_train_cpu_minutes"] = rec["curve"][-1]["train_cpu_s"] / 60
+    out["at_10_cpu_minutes"] = None if ten is None else {
+        "train_cpu_minutes": ten["train_cpu_s"] / 60, rec["metric"]: ten.get(rec["metric"])}
+    out["curve"] = [{"train_cpu_minutes": p["train_cpu_s"] / 60, "iteration": p["iteration"],
+                     **{k: v for k, v in p.items() if k.startswith("eval/")}} for p in rec["curve"]]
+    return out
+
+
+def run_all(names: list[str], args: argparse.Namespace, out: Path) -> dict[str, int]:
+    """Run the arms, ``args.jobs`` processes at a time; returns the failed ones' exit codes."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
     pending = list(names)  # in the order given
     running: dict[str, subprocess.Popen] = {}
@@ -261,25 +298,7 @@ def main() -> None:
                 del running[name]
                 if proc.returncode:
                     failed[name] = proc.returncode
-    results = {n: json.loads((out / f"{n}.json").read_text()) for n in names if n not in failed}
-    summary: dict = {"command": "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:]),
-                     "jobs": args.jobs, "threads_per_arm": args.threads, "failed": failed, "arms": {}}
-    for name, rec in results.items():
-        ten = at_minutes(rec, 10)
-        summary["arms"][name] = {k: rec[k] for k in ("recipe", "family", "label_free", "metric", "budget_cpu_minutes",
-                                                     "start", "final", "gain_points")}
-        summary["arms"][name]["final_train_cpu_minutes"] = rec["curve"][-1]["train_cpu_s"] / 60
-        summary["arms"][name]["at_10_cpu_minutes"] = None if ten is None else {
-            "train_cpu_minutes": ten["train_cpu_s"] / 60, rec["metric"]: ten.get(rec["metric"])}
-        summary["arms"][name]["curve"] = [{"train_cpu_minutes": p["train_cpu_s"] / 60, "iteration": p["iteration"],
-                                           **{k: v for k, v in p.items() if k.startswith("eval/")}}
-                                          for p in rec["curve"]]
-    label_free = [s for s in summary["arms"].values() if s["label_free"] and s["gain_points"] is not None
-                  and s["final_train_cpu_minutes"] <= 35]
-    summary["best_label_free_gain_points"] = max((s["gain_points"] for s in label_free), default=None)
-    if results:
-        plot(results, out / "method_efficacy.png")
-    print(json.dumps(summary, indent=1))
+    return failed
 
 
 if __name__ == "__main__":
