@@ -78,6 +78,7 @@ class Arm:
     minutes: float
     overrides: tuple[str, ...] = ()
     role: str | None = None  # the recipe role that plays the held-out seat (if named differently)
+    signal: tuple[str, str, str] | None = None  # (seat, training reward, truth reward) to compare
 
 
 FAMILIES = {
@@ -89,13 +90,17 @@ FAMILIES = {
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
 ARMS = {
-    "respond_judge": Arm("respond_judge.toml", "instructions", True, 30),
-    "preference_game": Arm("preference_game.toml", "instructions", True, 30),
+    "respond_judge": Arm("respond_judge.toml", "instructions", True, 30,
+                         signal=("responder", "judge_score", "truth_score")),
+    "preference_game": Arm("preference_game.toml", "instructions", True, 30,
+                           signal=("responder", "win_rate", "truth_score")),
     "sft_instructions": Arm("spin.toml", "instructions", False, 30,
                             ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
                              "roles.solver.max_new_tokens=64", *_SFT), role="solver"),
-    "propose_solve": Arm("propose_solve.toml", "arithmetic", True, 10, ("arena.kwargs.difficulty=[1, 1]",)),
-    "graph_debate": Arm("graph_debate.toml", "arithmetic", True, 10, (), role="debater"),
+    "propose_solve": Arm("propose_solve.toml", "arithmetic", True, 10, ("arena.kwargs.difficulty=[1, 1]",),
+                         signal=("solver", "solver_majority", "solver_truth")),
+    "graph_debate": Arm("graph_debate.toml", "arithmetic", True, 10, (), role="debater",
+                        signal=("debater", "debater_majority", "debater_truth")),
     "self_correct": Arm("self_correct.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
     "spin": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]", *_SFT)),
@@ -104,7 +109,8 @@ ARMS = {
     # agree with the majority (graph-debate's arena with one round: no debate), label-free
     "majority_units": Arm("graph_debate.toml", "units", True, 30,
                           ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
-                           "roles.debater.temperature=0.7"), role="debater"),
+                           "roles.debater.temperature=0.7"), role="debater",
+                          signal=("debater", "debater_majority", "debater_truth")),
     "sft_units": Arm("spin.toml", "units", False, 5,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
@@ -256,11 +262,56 @@ def main() -> None:
                      "missing": [n for n in names if n not in results and n not in failed], "arms": {}}
     for name, rec in results.items():
         summary["arms"][name] = summarise(rec)
+        if ARMS[name].signal is not None:
+            summary["arms"][name]["signal"] = signal(out / name, *ARMS[name].signal)
     label_free = [s for s in summary["arms"].values() if s["label_free"] and s["gain_points"] is not None]
     summary["best_label_free_gain_points"] = max((s["gain_points"] for s in label_free), default=None)
     if results:
         plot(results, out / "method_efficacy.png")
     print(json.dumps(summary, indent=1))
+
+
+def signal(run: Path, seat: str, reward: str, truth: str) -> dict | None:
+    """How well a label-free training reward tracks the truth on the training matches.
+
+    Per turn of ``seat`` scored by both: the correlation of the two, the truth rate among
+    turns the reward ranks top vs bottom of their match (the pair a best/worst builder
+    makes), and the share of such pairs where the truth agrees, disagrees or ties.
+    """
+    from statistics import correlation, mean
+
+    from sparring.runs.store import Store
+
+    if not (run / "store.sqlite").exists():
+        return None
+    xs, ys, agree, disagree, tie, top, bottom = [], [], 0, 0, 0, [], []
+    with Store(run / "store.sqlite") as store:
+        for t in store.transcripts():
+            if t.match_id.startswith("eval-") or t.status != "finished":
+                continue
+            r = {x.turn: x.value for x in t.rewards if x.reward == reward and x.role == seat and x.turn is not None}
+            v = {x.turn: x.value for x in t.rewards if x.reward == truth and x.role == seat and x.turn is not None}
+            both = sorted(k for k in r if k in v)
+            xs += [r[k] for k in both]
+            ys += [v[k] for k in both]
+            if len(both) >= 2 and max(r[k] for k in both) > min(r[k] for k in both):
+                best, worst = max(both, key=lambda k: r[k]), min(both, key=lambda k: r[k])
+                top.append(v[best])
+                bottom.append(v[worst])
+                agree += v[best] > v[worst]
+                disagree += v[best] < v[worst]
+                tie += v[best] == v[worst]
+    if len(xs) < 2:
+        return None
+    spread = len(set(xs)) > 1 and len(set(ys)) > 1
+    pairs = agree + disagree + tie
+    return {"seat": seat, "reward": reward, "truth": truth, "turns": len(xs),
+            "correlation": correlation(xs, ys) if spread else None,
+            "truth_mean": mean(ys), "pairs": pairs,
+            "truth_of_top": mean(top) if top else None, "truth_of_bottom": mean(bottom) if bottom else None,
+            "pairs_truth_agrees": agree / pairs if pairs else None,
+            "pairs_truth_disagrees": disagree / pairs if pairs else None,
+            "pairs_truth_ties": tie / pairs if pairs else None}
 
 
 def summarise(rec: dict) -> dict:
