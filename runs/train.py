@@ -207,9 +207,8 @@ class Trainer:
             if adapter in self.previous:
                 self.previous[adapter] = snap
         self.roles = self._bind_roles(self.arena)
-        in_use = {u.reference for u in self.updates.values()} | set(self.previous.values())
         for name, info in list(self.pool.get(MODEL).adapters.items()):
-            if info.frozen and name not in in_use and name not in state.get("snapshots", []):
+            if info.frozen and not self._snapshot_in_use(name) and name not in state.get("snapshots", []):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
         self.start = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
