@@ -28,6 +28,8 @@ ever reads:
         majority_units    majority-vote self-training (label-free): graph-debate's arena with
                           8 samples at T=0.7 and one round, SFT on the replies agreeing with
                           the majority answer
+        majority_units_seed1  the same, training seed 1 (a repeat on the same held-out set)
+        majority_units_96     the same with 96 new tokens per reply instead of 64
         sft_units         SFT control: reference replies
     tictactoe (recipes/tictactoe.toml), its own declared evaluation (win rate as X against
     the scripted win/block/random player, greedy).
@@ -89,12 +91,16 @@ FAMILIES = {
     "tictactoe": Family(None, seat="x", metric="eval/win_rate/x", size=16),
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
+# majority-vote self-training on unit conversion: 8 samples at T=0.7, SFT on those that
+# agree with the majority (graph-debate's arena with one round: no debate), label-free
+_MAJORITY_UNITS = ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
+                   "roles.debater.temperature=0.7")
 ARMS = {
     "respond_judge": Arm("respond_judge.toml", "instructions", True, 30,
                          signal=("responder", "judge_score", "truth_score")),
     "preference_game": Arm("preference_game.toml", "instructions", True, 30,
                            signal=("responder", "win_rate", "truth_score")),
-    "sft_instructions": Arm("spin.toml", "instructions", False, 30,
+    "sft_instructions": Arm("spin.toml", "instructions", False, 10,
                             ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
                              "roles.solver.max_new_tokens=64", *_SFT), role="solver"),
     "propose_solve": Arm("propose_solve.toml", "arithmetic", True, 10, ("arena.kwargs.difficulty=[1, 1]",),
@@ -105,12 +111,15 @@ ARMS = {
     "spin": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]", *_SFT)),
     "tictactoe": Arm("tictactoe.toml", "tictactoe", False, 10),
-    # majority-vote self-training on unit conversion: 8 samples at T=0.7, SFT on those that
-    # agree with the majority (graph-debate's arena with one round: no debate), label-free
-    "majority_units": Arm("graph_debate.toml", "units", True, 30,
-                          ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
-                           "roles.debater.temperature=0.7"), role="debater",
+    "majority_units": Arm("graph_debate.toml", "units", True, 30, _MAJORITY_UNITS, role="debater",
                           signal=("debater", "debater_majority", "debater_truth")),
+    # the same, another training seed (same held-out set): is the lift more than one run's luck?
+    "majority_units_seed1": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=1"),
+                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    # the same with room to finish: replies grew toward the 64-token cap and were cut before the number
+    "majority_units_96": Arm("graph_debate.toml", "units", True, 30,
+                             (*_MAJORITY_UNITS, "roles.debater.max_new_tokens=96"), role="debater",
+                             signal=("debater", "debater_majority", "debater_truth")),
     "sft_units": Arm("spin.toml", "units", False, 5,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
