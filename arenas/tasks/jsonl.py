@@ -1,0 +1,152 @@
+"""Task families read from a JSONL file of ``{"prompt": ..., "answer": ...}`` lines."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+from sparring.arenas.tasks.answers import canonical_number, format_answer, normalise
+from sparring.arenas.tasks.family import (
+    SPLITS,
+    Generated,
+    Item,
+    Kind,
+    Split,
+    TaskError,
+    TaskFamily,
+    split_of_key,
+)
+
+_JSONL_KEYS = ("prompt", "answer", "reference", "difficulty", "split")
+
+
+def _kind_of(answer: Any) -> str | None:
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, int | float):
+        return "number" if math.isfinite(answer) else None
+    if isinstance(answer, str):
+        return "text" if answer.strip() else None
+    if isinstance(answer, list) and answer and all(_kind_of(a) == "number" for a in answer):
+        return "list"
+    return None
+
+
+class JsonlFamily(TaskFamily):
+    """A task family read from a JSONL file (see :func:`load_jsonl`)."""
+
+    def __init__(self, name: str, items: list[Item], splits: list[Split], kind: Kind, source: str,
+                 held_out_fraction: float = 0.1) -> None:
+        self.source = source
+        self._items = items
+        self._splits = splits
+        self._by_key = {item.key: item for item in items}
+        self._split_by_key = {item.key: split for item, split in zip(items, splits, strict=True)}
+        difficulties = sorted({item.difficulty for item in items})
+        super().__init__(name, self._pick, kind=kind, difficulties=(difficulties[0], difficulties[-1]),
+                         solve=self._lookup, held_out_fraction=held_out_fraction)
+
+    def _pick(self, rng: random.Random, difficulty: int) -> Generated:
+        item = rng.choice([i for i in self._items if i.difficulty == difficulty] or self._items)
+        return item.prompt, item.answer, item.reference
+
+    def _lookup(self, problem: str) -> Any:
+        item = self._by_key.get(normalise(problem))
+        return None if item is None else item.answer
+
+    def split_of(self, item: Item | str) -> Split:
+        """The split given on the item's line, else the hash bucket of its prompt."""
+        key = item.key if isinstance(item, Item) else normalise(item)
+        return self._split_by_key.get(key) or super().split_of(item)
+
+    def sample(self, rng: random.Random, difficulty: int, split: Split = "train") -> Item:
+        """An item of ``split`` at ``difficulty``, drawn directly from the file's lines."""
+        self.check_difficulty(difficulty)
+        if split not in SPLITS:
+            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        pool = [i for i, s in zip(self._items, self._splits, strict=True) if s == split and i.difficulty == difficulty]
+        if not pool:
+            raise TaskError(f"{self.source}: no {split} item of difficulty {difficulty}; mark some lines "
+                            f"\"split\": \"{split}\" or add lines (held-out lines are chosen by a hash of the "
+                            f"prompt, about {self.held_out_fraction:.0%} of them)")
+        return rng.choice(pool)
+
+
+def load_jsonl(path: str | Path, name: str | None = None, held_out_fraction: float = 0.1) -> JsonlFamily:
+    """A task family from a JSONL file: one JSON object per line.
+
+    Keys: ``prompt`` (non-empty string) and ``answer`` (a number, a string, or a list of
+    numbers; one kind for the whole file) are required; ``reference`` (the reference
+    reply; default ``"Answer: <answer>"``), ``difficulty`` (integer >= 1, default 1) and
+    ``split`` (``"train"`` or ``"held_out"``; default: by a hash of the prompt) are
+    optional. Blank lines are skipped.
+
+    Raises:
+        TaskError: naming the file and line of the first malformed line.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{where}: cannot be read as UTF-8 text: {exc}") from None
+    items: list[Item] = []
+    splits: list[Split] = []
+    seen: dict[str, int] = {}
+    kind: str | None = None
+    kind_line = 0
+    family = name or path.stem
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        at = f"{where} line {number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TaskError(f"{at}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(data, dict):
+            raise TaskError(f"{at}: expected a JSON object {{\"prompt\": ..., \"answer\": ...}}, "
+                            f"got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_JSONL_KEYS))
+        if unknown:
+            raise TaskError(f"{at}: unknown key(s) {', '.join(map(repr, unknown))} (keys: {', '.join(_JSONL_KEYS)})")
+        for key in ("prompt", "answer"):
+            if key not in data:
+                raise TaskError(f"{at}: missing {key!r} (each line needs \"prompt\" and \"answer\")")
+        prompt, answer = data["prompt"], data["answer"]
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise TaskError(f"{at}: 'prompt' must be a non-empty string, got {json.dumps(prompt)[:60]}")
+        this = _kind_of(answer)
+        if this is None:
+            raise TaskError(f"{at}: 'answer' must be a finite number, a non-empty string or a list of numbers, "
+                            f"got {json.dumps(answer)[:60]}")
+        if kind is None:
+            kind, kind_line = this, number
+        elif this != kind:
+            raise TaskError(f"{at}: 'answer' is a {this} but line {kind_line} has a {kind}; "
+                            "one file holds one kind of answer")
+        difficulty = data.get("difficulty", 1)
+        if isinstance(difficulty, bool) or not isinstance(difficulty, int) or difficulty < 1:
+            raise TaskError(f"{at}: 'difficulty' must be an integer >= 1, got {json.dumps(difficulty)}")
+        reference = data.get("reference")
+        if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+            raise TaskError(f"{at}: 'reference' must be a non-empty string, got {json.dumps(reference)[:60]}")
+        split = data.get("split")
+        if split is not None and split not in SPLITS:
+            raise TaskError(f"{at}: 'split' must be \"train\" or \"held_out\", got {json.dumps(split)}")
+        if kind == "number":
+            answer = canonical_number(answer)
+        elif kind == "list":
+            answer = [canonical_number(a) for a in answer]
+        item = Item(family, prompt, answer, reference or f"Answer: {format_answer(answer)}", difficulty)
+        if item.key in seen:
+            raise TaskError(f"{at}: duplicate prompt (first on line {seen[item.key]})")
+        seen[item.key] = number
+        items.append(item)
+        splits.append(split or split_of_key(item.key, held_out_fraction))
+    if not items:
+        raise TaskError(f"{where}: no items (expected JSON lines like {{\"prompt\": \"...\", \"answer\": 42}})")
+    return JsonlFamily(family, items, splits, kind, where, held_out_fraction)  # type: ignore[arg-type]
