@@ -57,7 +57,8 @@ from sparring.runs.checkpoint import adapter_dir, load_adapter_weights
 from sparring.runs.ratings import rate
 from sparring.runs.recipe import LeagueSection, RecipeError
 from sparring.runs.rundir import RunDir
-from sparring.runs.tournament import Scheduled, play_scheduled, policy_script, stored_games
+from sparring.runs.schedule import Scheduled
+from sparring.runs.tournament import play_scheduled, policy_script, stored_games
 
 MODEL = "default"
 

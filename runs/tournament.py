@@ -35,6 +35,9 @@ always run in this process.
 **Who won** is :func:`sparring.arenas.competitive.decide`: the arena's ``winner`` method
 when it has one, else the higher reward of the two seats (``arena.reward`` picks one).
 
+Modules: the tournament file and its validation are in
+:mod:`sparring.runs.tournament_config`, the pairings in :mod:`sparring.runs.schedule`.
+
 Simplification: the two seat orders of a pairing play different seeds (the runner needs
 distinct seeds per call), so a pairing is not evaluated on identical questions per order.
 """
@@ -47,17 +50,14 @@ import random
 import re
 import time
 import tomllib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, ValidationError, field_validator, model_validator
+from typing import TYPE_CHECKING, Any
 
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.agents.roles import Role
-from sparring.agents.sampling import derive_seed
 from sparring.arenas.arena import Arena
 from sparring.arenas.competitive import DRAW, decide
 from sparring.arenas.errors import ArenaError
@@ -69,11 +69,7 @@ from sparring.runs import faults
 from sparring.runs.progress import progress_bar
 from sparring.runs.ratings import Game, RatingReport
 from sparring.runs.recipe import (
-    ModelSection,
     RecipeError,
-    _format,
-    _Section,
-    apply_overrides,
     show_value,
 )
 from sparring.runs.rundir import RunDir
@@ -82,286 +78,16 @@ from sparring.runs.store import Store
 if TYPE_CHECKING:
     from sparring.runs.distributed import RayOptions, RayWorkers
 
-MODEL = "default"
-PLAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-"""Player names: letters, digits, ``_`` and ``-``, starting with a letter or digit (they
-appear in match ids and name the player's adapter; ``_seat_<seat>`` names a fixed seat's)."""
 
-
-class TournamentError(RecipeError):
-    """A tournament config is invalid; the message names the field."""
-
-
-class PlayerSection(_Section):
-    """One player (or the fixed binding of a non-competing seat).
-
-    Set at most one of ``adapter``, ``reply``, ``choices``, ``policy``; none is the base model.
-    """
-
-    adapter: str | None = None
-    """A saved peft adapter folder, e.g. ``RUN/adapters/solver/v3`` (its ``vN`` is recorded
-    as the adapter version on every turn)."""
-    reply: str | None = None
-    """A scripted player that always replies this text (an anchor)."""
-    choices: list[str] | None = None
-    """A scripted player that replies one of these at random (seeded by the row)."""
-    policy: str | None = None
-    """A scripted player computed by a function ``"package.module:function"`` or
-    ``"file.py:function"``: ``function(messages, rng) -> reply text``, given the prompt's chat
-    messages and a ``random.Random`` seeded by the row (e.g.
-    ``"sparring.arenas.tictactoe:win_block_random"``)."""
-    temperature: float | None = Field(None, ge=0)
-    """Sampling temperature override (model players)."""
-    top_p: float | None = Field(None, gt=0, le=1)
-    """Nucleus mass override (model players)."""
-    max_new_tokens: int | None = Field(None, ge=1)
-    """Reply length cap override (model players)."""
-
-    @field_validator("adapter")
-    @classmethod
-    def _home(cls, value: str | None) -> str | None:
-        return str(Path(value).expanduser()) if value is not None and value.startswith("~") else value
-
-    @field_validator("choices")
-    @classmethod
-    def _some(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("needs at least one reply to choose from")
-        return value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> PlayerSection:
-        given = [k for k in ("adapter", "reply", "choices", "policy") if getattr(self, k) is not None]
-        if len(given) > 1:
-            raise ValueError(f"sets {' and '.join(given)}; a player is one of: a saved adapter folder (adapter), "
-                             "a fixed reply (reply), a random choice (choices), a function (policy), or the base "
-                             "model (none of them)")
-        if given and given[0] != "adapter" and any(
-                getattr(self, k) is not None for k in ("temperature", "top_p", "max_new_tokens")):
-            raise ValueError(f"a scripted player ({given[0]}) does not sample; remove temperature/top_p/max_new_tokens")
-        return self
-
-    @property
-    def kind(self) -> Literal["base", "adapter", "fixed", "random", "policy"]:
-        """``base``, ``adapter``, ``fixed`` (reply), ``random`` (choices) or ``policy``."""
-        if self.adapter is not None:
-            return "adapter"
-        if self.reply is not None:
-            return "fixed"
-        if self.policy is not None:
-            return "policy"
-        return "random" if self.choices is not None else "base"
-
-    def sampling(self) -> dict[str, Any]:
-        """The sampling overrides that are set."""
-        return {k: getattr(self, k) for k in ("temperature", "top_p", "max_new_tokens") if getattr(self, k) is not None}
-
-
-class TournamentArena(_Section):
-    """The arena and its two competing seats."""
-
-    name: str
-    """Arena id, short name, ``file.py:Class`` or ``module:Class``."""
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Constructor arguments of the arena."""
-    seats: list[str] | None = None
-    """The two competing seats (default: the arena's seats when it has exactly two)."""
-    reward: str | None = None
-    """Decide winners by this reward only (default: each seat's mean reward); ignored when
-    the arena declares ``winner(transcript)``."""
-
-
-class ScheduleSection(_Section):
-    """Who plays whom, how often."""
-
-    kind: Literal["round-robin", "swiss"] = "round-robin"
-    """``round-robin`` (every pair) or ``swiss`` (rounds of pairings by standing)."""
-    games: int = Field(2, ge=1)
-    """Matches per pairing: per seat order in round-robin, per round in swiss."""
-    both_orders: bool = True
-    """Round-robin: play each pair in both seat orders (swiss balances seat order instead)."""
-    rounds: int = Field(4, ge=1)
-    """Swiss rounds."""
-    budget: int | None = Field(None, ge=1)
-    """Most matches in total (default: the whole schedule)."""
-    seed: int = 0
-    """Tournament seed: match seeds derive from it (swiss ties are broken by player order)."""
-    max_in_flight: int = Field(64, ge=1)
-    """Most matches alive at once."""
-
-
-class TournamentConfig(_Section):
-    """A tournament: model, arena, players, fixed roles of other seats, schedule."""
-
-    name: str = "tournament"
-    """Human name."""
-    model: ModelSection = Field(default_factory=ModelSection)
-    arena: TournamentArena
-    players: dict[str, PlayerSection]
-    """Players by name (at least two)."""
-    roles: dict[str, PlayerSection] = Field(default_factory=dict)
-    """Bindings of the non-competing seats (e.g. a judge on a saved adapter); default: base model."""
-    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
-
-    @field_validator("players")
-    @classmethod
-    def _players(cls, value: dict[str, PlayerSection]) -> dict[str, PlayerSection]:
-        for name in value:
-            if not PLAYER_NAME.match(name):
-                raise ValueError(f"player name {name!r} must be letters, digits, '_' or '-', starting with a letter "
-                                 "or digit (it is part of match ids)")
-        if len(value) < 2:
-            raise ValueError(f"a tournament needs at least two players, got {len(value)}")
-        return value
-
-
-def _as_tournament(message: str) -> str:
-    return message.replace("recipe field", "tournament field").replace("recipe: ", "tournament: ")
-
-
-def load_tournament(source: str | Path | dict[str, Any], overrides: Sequence[str] = ()) -> TournamentConfig:
-    """Load and validate a tournament TOML (or dict); errors are one line naming the field."""
-    if isinstance(source, dict):
-        data = json.loads(json.dumps(source))
-        folder = Path.cwd()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise TournamentError(f"tournament config {source} does not exist (a .toml file)")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise TournamentError(f"tournament config {path} is not valid TOML: {' '.join(str(exc).split())}") from None
-        folder = path.parent
-    data = apply_overrides(data, list(overrides))
-    arena = data.get("arena")
-    if isinstance(arena, dict) and isinstance(arena.get("name"), str) and ".py:" in arena["name"]:
-        file, _, cls = arena["name"].rpartition(":")
-        for candidate in (Path(file), folder / file):
-            if candidate.is_file():
-                arena["name"] = f"{candidate.resolve()}:{cls}"
-                break
-    for section in ("players", "roles"):  # adapter folders resolve like arena files
-        for entry in (data.get(section) or {}).values():
-            policy = entry.get("policy") if isinstance(entry, dict) else None
-            if isinstance(policy, str) and ".py:" in policy:  # like arena files: here or next to the config
-                file, _, fn = policy.rpartition(":")
-                if not Path(file).is_file() and (folder / file).is_file():
-                    entry["policy"] = f"{(folder / file).resolve()}:{fn}"
-            if isinstance(entry, dict) and isinstance(entry.get("adapter"), str):
-                given = Path(entry["adapter"]).expanduser()
-                if not given.is_absolute() and not given.exists() and (folder / given).exists():
-                    entry["adapter"] = str((folder / given).resolve())
-    try:
-        return TournamentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise TournamentError(_as_tournament(_format(exc))) from None
-
-
-# -- scheduling -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Scheduled:
-    """One scheduled match: ``first`` sits in the first competing seat, ``second`` in the other.
-
-    Attributes:
-        round: Round of the schedule (0 for round-robin).
-        first: Player in the first competing seat.
-        second: Player in the second competing seat.
-        game: Index of this match among the games of ``(first, second)`` in this order.
-    """
-
-    round: int
-    first: str
-    second: str
-    game: int
-
-    @property
-    def match_id(self) -> str:
-        """``<first>:<second>:g<game>``: the match's id in the store."""
-        return f"{self.first}:{self.second}:g{self.game}"
-
-    def seed(self, tournament_seed: int) -> int:
-        """The match seed: a function of the tournament seed, the pairing and the game."""
-        return derive_seed(tournament_seed, "tournament", self.first, self.second, self.game) % (1 << 31)
-
-
-def round_robin(players: Sequence[str], games: int, both_orders: bool = True) -> list[Scheduled]:
-    """Every pair ``games`` times per seat order, ordered game index first (so a budget cut is even)."""
-    out = []
-    for g in range(games):
-        for i, a in enumerate(players):
-            for b in players[i + 1:]:
-                out.append(Scheduled(0, a, b, g))
-                if both_orders:
-                    out.append(Scheduled(0, b, a, g))
-    return out
-
-
-@dataclass
-class SwissState:
-    """Standings that Swiss pairing reads: points, meetings, seat counts, byes."""
-
-    players: list[str]
-    points: dict[str, float] = field(default_factory=dict)
-    meetings: Counter[frozenset[str]] = field(default_factory=Counter)
-    firsts: Counter[str] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)
-    byes: Counter[str] = field(default_factory=Counter)
-    games: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        for p in self.players:
-            self.points.setdefault(p, 0.0)
-
-    def ranked(self) -> list[str]:
-        """Players by points, then by their order in the config (the seeding)."""
-        order = {p: i for i, p in enumerate(self.players)}
-        return sorted(self.players, key=lambda p: (-self.points[p], order[p]))
-
-
-def swiss_round(state: SwissState, round_index: int, games: int) -> tuple[list[Scheduled], str | None]:
-    """One Swiss round: the scheduled matches and the player with a bye (``None`` if even).
-
-    The pairing is a maximum-weight perfect matching over all pairs whose weight puts
-    avoiding rematches first, close points second, opposite seat-order needs third and
-    closeness in the ranking last. It also updates ``state``'s meetings, seat counts,
-    byes and game counters (points come from results, see :meth:`Tournament.record`).
-    """
-    import networkx as nx
-
-    ranked = state.ranked()
-    bye = None
-    if len(ranked) % 2:
-        # lowest-ranked among those with the fewest byes
-        fewest = min(state.byes[p] for p in ranked)
-        bye = [p for p in ranked if state.byes[p] == fewest][-1]
-        ranked.remove(bye)
-        state.byes[bye] += 1
-    rank = {p: i for i, p in enumerate(ranked)}
-    balance = {p: state.firsts[p] - state.seconds[p] for p in ranked}
-    graph = nx.Graph()
-    for i, a in enumerate(ranked):
-        for b in ranked[i + 1:]:
-            clash = (balance[a] > 0 and balance[b] > 0) or (balance[a] < 0 and balance[b] < 0)
-            cost = (state.meetings[frozenset((a, b))] * 1e9 + (state.points[a] - state.points[b]) ** 2 * 1e5
-                    + clash * 1e3 + abs(rank[a] - rank[b]))
-            graph.add_edge(a, b, weight=1e12 - cost)
-    matching = nx.max_weight_matching(graph, maxcardinality=True)
-    pairs = sorted((tuple(sorted(pair, key=rank.get)) for pair in matching), key=lambda ab: rank[ab[0]])
-    scheduled = []
-    for a, b in pairs:
-        # the one who sat first less often sits first; tie: the higher-ranked alternates by round
-        if balance[a] != balance[b]:
-            first, second = (a, b) if balance[a] < balance[b] else (b, a)
-        else:
-            first, second = (a, b) if round_index % 2 == 0 else (b, a)
-        state.meetings[frozenset((a, b))] += 1
-        state.firsts[first] += games
-        state.seconds[second] += games
-        for _ in range(games):
-            scheduled.append(Scheduled(round_index, first, second, state.games[(first, second)]))
-            state.games[(first, second)] += 1
-    return scheduled, bye
+from sparring.runs.schedule import Scheduled, SwissState, round_robin, swiss_round
+from sparring.runs.tournament_config import (
+    MODEL,
+    PlayerSection,
+    TournamentConfig,
+    TournamentError,
+    load_tournament,
+    tournament_message,
+)
 
 
 # -- results --------------------------------------------------------------------------
@@ -571,7 +297,7 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
     try:
         arena = make_arena(config.arena.name, config.arena.kwargs, "arena")
     except RecipeError as exc:
-        raise TournamentError(_as_tournament(str(exc))) from None
+        raise TournamentError(tournament_message(str(exc))) from None
     seats = _resolve_seats(config, arena)
     for seat in config.roles:
         if seat not in arena.roles or seat in seats:
@@ -616,7 +342,7 @@ def _check(config: TournamentConfig) -> tuple[Arena, list[str], dict[str, dict[s
                 check_device(config.model.device)
             check_engine(config.model)
         except RecipeError as exc:
-            raise TournamentError(_as_tournament(str(exc))) from None
+            raise TournamentError(tournament_message(str(exc))) from None
     return arena, seats, saved, needs_model
 
 

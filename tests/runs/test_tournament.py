@@ -15,14 +15,10 @@ import pytest
 
 from sparring.arenas.competitive import DRAW, decide
 from sparring.cli import main
+from sparring.runs.schedule import SwissState, round_robin, swiss_round
 from sparring.runs.store import Store
-from sparring.runs.tournament import (
-    SwissState,
-    load_tournament,
-    round_robin,
-    swiss_round,
-    version_series,
-)
+from sparring.runs.tournament import version_series
+from sparring.runs.tournament_config import load_tournament
 
 ROOT = Path(__file__).resolve().parents[2]
 ARENAS = Path(__file__).with_name("duel_arena.py")
