@@ -10,49 +10,25 @@ settings. Unknown fields and bad values are errors that name the field and the f
 from __future__ import annotations
 
 import copy
-import json
-import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sparring.runs.algorithms import get_algorithm
+from sparring.runs.config import (
+    RecipeError,
+    Section,
+    apply_overrides,
+    format_validation_error,
+    show_value,
+)
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 PREVIOUS = "previous"  # roles.<seat>.adapter = "NAME@previous": NAME's previous iterate
 """Adapter names: letters, digits, ``_``, ``-``, ``.`` (a name is a folder under ``adapters/``)."""
-
-
-def show_value(value: Any, limit: int = 100) -> str:
-    """``value`` as it would be written in a recipe (TOML: ``true``, ``"text"``, ``[1, 2]``),
-    for one-line error messages; longer than ``limit`` characters, its middle is cut (the
-    end of a path is what tells it apart)."""
-
-    def toml(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
-        if isinstance(v, float) and math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if isinstance(v, float) and math.isnan(v):
-            return "nan"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(toml(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {toml(x)}" for k, x in v.items()) + "}"
-        if v is None:
-            return "(not set)"
-        return str(v)
-
-    text = " ".join(toml(value).split()) if not isinstance(value, str) else toml(value)
-    if len(text) <= limit:
-        return text
-    head = limit // 3
-    return text[:head] + "..." + text[len(text) - (limit - head - 3):]
 
 
 def _check_adapter_name(name: str) -> str:
@@ -64,17 +40,7 @@ def _check_adapter_name(name: str) -> str:
     return name
 
 
-class RecipeError(ValueError):
-    """A recipe is invalid; the message names the field and how to fix it."""
-
-
-class _Section(BaseModel):
-    # strict: TOML has real types, so `true` where a number is expected is a mistake;
-    # TOML also spells inf and nan, which no setting here means
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class ServerSection(_Section):
+class ServerSection(Section):
     """Settings of a model served over HTTP (``model.engine = "openai"`` or ``"vllm"``)."""
 
     base_url: str | None = None
@@ -99,7 +65,7 @@ class ServerSection(_Section):
     """``vllm``: adapter versions kept loaded on the server (least recently used ones go)."""
 
 
-class ModelSection(_Section):
+class ModelSection(Section):
     """The base model every role runs on."""
 
     source: str = "default"
@@ -136,7 +102,7 @@ class ModelSection(_Section):
         return str(Path(value).expanduser()) if value.startswith("~") else value
 
 
-class ArenaSection(_Section):
+class ArenaSection(Section):
     """The arena matches are played in."""
 
     name: str = "qa-verify"
@@ -145,7 +111,7 @@ class ArenaSection(_Section):
     """Constructor arguments of the arena."""
 
 
-class AdapterSection(_Section):
+class AdapterSection(Section):
     """Shape of one LoRA adapter."""
 
     rank: int = Field(8, ge=1)
@@ -179,7 +145,7 @@ class AdapterSection(_Section):
         return str(Path(value).expanduser()) if value is not None and value.startswith("~") else value
 
 
-class RoleSection(_Section):
+class RoleSection(Section):
     """How one seat is played and trained."""
 
     adapter: str | None = None
@@ -247,7 +213,7 @@ class RoleSection(_Section):
         return self
 
 
-class PhaseSection(_Section):
+class PhaseSection(Section):
     """One phase of the alternating schedule."""
 
     roles: list[str]
@@ -256,7 +222,7 @@ class PhaseSection(_Section):
     """How many iterations the phase lasts before the next phase starts."""
 
 
-class TrainSection(_Section):
+class TrainSection(Section):
     """Training loop settings."""
 
     iterations: int = Field(10, ge=1)
@@ -286,7 +252,7 @@ class TrainSection(_Section):
     """Most matches alive at once."""
 
 
-class EvalSection(_Section):
+class EvalSection(Section):
     """Held-out evaluation (seeded, never used for training).
 
     By default the arena's own declared evaluation runs (see
@@ -324,7 +290,7 @@ class EvalSection(_Section):
         return self
 
 
-class LeagueSection(_Section):
+class LeagueSection(Section):
     """The in-loop league: every ``every`` iterations the current version of ``adapter`` plays
     its past versions (frozen snapshot adapters on the one base) and fixed anchors in two
     competing seats; ratings go to the metrics as ``league/...`` (see :mod:`sparring.runs.league`)."""
@@ -390,7 +356,7 @@ class LeagueSection(_Section):
         return self
 
 
-class Recipe(_Section):
+class Recipe(Section):
     """A complete training run description."""
 
     name: str = "run"
@@ -512,78 +478,6 @@ class Recipe(_Section):
         return self.adapters.get(adapter, AdapterSection())
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """``"train.lr=1e-4"`` → ``(["train", "lr"], 1e-4)``; values read as TOML, else strings."""
-    if "=" not in item:
-        raise RecipeError(f"override {item!r} must look like section.field=value (e.g. train.lr=1e-4)")
-    key, _, raw = item.partition("=")
-    path = [p.strip() for p in key.strip().split(".")]
-    if not key.strip():
-        raise RecipeError(f"override {item!r} has an empty field name (e.g. train.lr=1e-4)")
-    if not all(path):
-        raise RecipeError(f"override {item!r}: field name {key.strip()!r} has an empty part between dots "
-                          "(e.g. train.lr=1e-4)")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return path, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted overrides to raw recipe data (creating sections as needed)."""
-    for item in overrides:
-        path, value = parse_override(item)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            child = node.setdefault(part, {})
-            if isinstance(child, list):
-                raise RecipeError(f"override {item!r}: {'.'.join(path[:i + 1])!r} is a list; override it whole, "
-                                  f"e.g. {'.'.join(path[:i + 1])}=[{{roles=[\"solver\"]}}]")
-            if not isinstance(child, dict):
-                raise RecipeError(f"override {item!r}: {'.'.join(path[:i + 1])!r} is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return data
-
-
-_UNION_TAGS = ("str", "list[str]", "int", "float", "bool", "none")
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    """A pydantic location as the recipe spells it: ``schedule[0].roles``, ``adapters.solver.rank``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part not in _UNION_TAGS:  # which member of ``str | list[str]`` failed is noise
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _format(exc: ValidationError) -> str:
-    errors = exc.errors()
-    err = errors[0]
-    where = _where(tuple(err["loc"]))
-    msg = " ".join(err["msg"].removeprefix("Value error, ").split())
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        msg = "unknown field; check its spelling against docs (sparring.runs.recipe)"
-    elif kind in ("model_type", "dict_type") and where:
-        msg = f"is a section, not a value; set its fields ({where}.FIELD = VALUE, or a [{where}] table)"
-    elif kind == "missing":
-        msg = "is required"
-    given = ""
-    if "input" in err and kind not in ("extra_forbidden", "missing") and not isinstance(err["input"], dict):
-        given = f" = {show_value(err['input'])}"
-    # a value failing every member of a union is one mistake, not several
-    more = len({_where(tuple(e["loc"])) for e in errors}) - 1
-    tail = f" (and {more} more)" if more > 0 else ""
-    if not where:  # a check across sections: its message names the field itself
-        return f"{msg}{tail}" if msg.startswith("recipe field") else f"recipe: {msg}{tail}"
-    return f"recipe field '{where}'{given}: {msg}{tail}"
-
-
 def _anchor_arena_files(data: dict[str, Any], folder: Path) -> None:
     """``file.py:Class`` arena names resolve against the working directory, else against
     the recipe's folder (so ``examples/debate.toml`` can name ``debate.py:Debate``); the
@@ -629,4 +523,4 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(_format(exc)) from None
+        raise RecipeError(format_validation_error(exc)) from None

@@ -15,13 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sparring.runs.recipe import (
-    ModelSection,
-    RecipeError,
-    _format,
-    _Section,
-    apply_overrides,
-)
+from sparring.runs.config import RecipeError, Section, apply_overrides, format_validation_error
+from sparring.runs.recipe import ModelSection
 
 MODEL = "default"
 PLAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -33,7 +28,7 @@ class TournamentError(RecipeError):
     """A tournament config is invalid; the message names the field."""
 
 
-class PlayerSection(_Section):
+class PlayerSection(Section):
     """One player (or the fixed binding of a non-competing seat).
 
     Set at most one of ``adapter``, ``reply``, ``choices``, ``policy``; none is the base model.
@@ -98,7 +93,7 @@ class PlayerSection(_Section):
         return {k: getattr(self, k) for k in ("temperature", "top_p", "max_new_tokens") if getattr(self, k) is not None}
 
 
-class TournamentArena(_Section):
+class TournamentArena(Section):
     """The arena and its two competing seats."""
 
     name: str
@@ -112,7 +107,7 @@ class TournamentArena(_Section):
     the arena declares ``winner(transcript)``."""
 
 
-class ScheduleSection(_Section):
+class ScheduleSection(Section):
     """Who plays whom, how often."""
 
     kind: Literal["round-robin", "swiss"] = "round-robin"
@@ -131,7 +126,7 @@ class ScheduleSection(_Section):
     """Most matches alive at once."""
 
 
-class TournamentConfig(_Section):
+class TournamentConfig(Section):
     """A tournament: model, arena, players, fixed roles of other seats, schedule."""
 
     name: str = "tournament"
@@ -197,5 +192,5 @@ def load_tournament(source: str | Path | dict[str, Any], overrides: Sequence[str
     try:
         return TournamentConfig.model_validate(data)
     except ValidationError as exc:
-        raise TournamentError(tournament_message(_format(exc))) from None
+        raise TournamentError(tournament_message(format_validation_error(exc))) from None
 

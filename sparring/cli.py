@@ -39,14 +39,14 @@ def _key_values(items: list[str], what: str) -> list[str]:
 
 def arena_kwargs(items: list[str]) -> dict[str, Any]:
     """``--arena-arg KEY=VALUE`` items as constructor kwargs; values read as TOML (else strings)."""
-    from sparring.runs.recipe import apply_overrides
+    from sparring.runs.config import apply_overrides
 
     return apply_overrides({}, _key_values(items, "--arena-arg"))
 
 
 def role_options(items: list[str]) -> dict[str, dict[str, Any]]:
     """``--role SEAT.FIELD=VALUE`` items per seat; values read as TOML (else strings)."""
-    from sparring.runs.recipe import parse_override
+    from sparring.runs.config import parse_override
 
     roles: dict[str, dict[str, Any]] = {}
     for item in _key_values(items, "--role option"):
@@ -74,7 +74,7 @@ def adapter_folders(items: list[str]) -> dict[str, str]:
 def server_options(items: list[str]) -> dict[str, Any]:
     """``--server KEY=VALUE`` items as the fields of a ``[model.server]`` section; values read
     as TOML (else strings). The keys and values are checked with the engine (before any model loads)."""
-    from sparring.runs.recipe import apply_overrides
+    from sparring.runs.config import apply_overrides
 
     return apply_overrides({}, _key_values(items, "--server"))
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sparring.arenas import make
-from sparring.runs.recipe import RecipeError, load_recipe, parse_override, show_value
+from sparring.runs.config import parse_override, show_value
+from sparring.runs.recipe import RecipeError, load_recipe
 from sparring.runs.validate import check_run_dir, probe, validate
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.toml"))
