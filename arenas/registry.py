@@ -45,7 +45,11 @@ def load_file(path: Path, name: str = "") -> Any:
         raise ArenaError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]  # a fixed file is imported afresh, not the half-run one
+        raise
     return module
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from pathlib import Path
 
-from sparring.agents.sampling import derive_seed
+from sparring.arenas.registry import load_file
 from sparring.arenas.tasks.builtin import builtin_families
 from sparring.arenas.tasks.family import TaskError, TaskFamily
 from sparring.arenas.tasks.jsonl import load_jsonl
@@ -57,15 +56,7 @@ def _import_family(name: str) -> TaskFamily:
         path = Path(target).expanduser()
         if not path.is_file():
             raise TaskError(f"task family file {path} does not exist")
-        module_name = f"sparring_tasks_{path.stem}_{derive_seed(str(path.resolve())) % 10**8}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise TaskError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+        module = load_file(path)
     else:
         try:
             module = importlib.import_module(target)
