@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tomllib
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,292 +25,22 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.markup import escape
 
+from sparring.commands import (
+    cmd_arenas,
+    cmd_check,
+    cmd_export,
+    cmd_play,
+    cmd_ratings,
+    cmd_replay,
+    cmd_rescore,
+    cmd_show,
+    cmd_tournament,
+    cmd_train,
+    cmd_view,
+)
+
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_DIRS = ("agents", "arenas", "rewards", "runs", "sparring")
-
-
-def _key_values(items: list[str], what: str) -> list[str]:
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"{what} {item!r} must look like key=value")
-    return items
-
-
-def arena_kwargs(items: list[str]) -> dict[str, Any]:
-    """``--arena-arg KEY=VALUE`` items as constructor kwargs; values read as TOML (else strings)."""
-    from sparring.runs.config import apply_overrides
-
-    return apply_overrides({}, _key_values(items, "--arena-arg"))
-
-
-def role_options(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``--role SEAT.FIELD=VALUE`` items per seat; values read as TOML (else strings)."""
-    from sparring.runs.config import parse_override
-
-    roles: dict[str, dict[str, Any]] = {}
-    for item in _key_values(items, "--role option"):
-        path, value = parse_override(item)
-        if len(path) != 2:
-            key = item.partition("=")[0].strip()
-            raise ValueError(f"--role {key}=... must look like SEAT.FIELD=VALUE (e.g. solver.temperature=1.0)")
-        roles.setdefault(path[0], {})[path[1]] = value
-    return roles
-
-
-def adapter_folders(items: list[str]) -> dict[str, str]:
-    """``--adapter NAME=PATH`` items (the path is taken as written, not parsed)."""
-    out: dict[str, str] = {}
-    for item in items:
-        name, eq, path = item.partition("=")
-        if not eq or not name.strip() or not path.strip():
-            raise ValueError(f"--adapter {item!r} must look like NAME=PATH (e.g. judge=out/run/adapters/judge/v3)")
-        if name.strip() in out:
-            raise ValueError(f"--adapter {name.strip()!r} is given twice")
-        out[name.strip()] = path.strip()
-    return out
-
-
-def server_options(items: list[str]) -> dict[str, Any]:
-    """``--server KEY=VALUE`` items as the fields of a ``[model.server]`` section; values read
-    as TOML (else strings). The keys and values are checked with the engine (before any model loads)."""
-    from sparring.runs.config import apply_overrides
-
-    return apply_overrides({}, _key_values(items, "--server"))
-
-
-def ray_options(args: argparse.Namespace) -> Any:
-    """``--ray [ADDRESS]`` and ``--ray-workers N`` as RayOptions, or ``None`` without ``--ray``."""
-    if args.ray is None:
-        if args.ray_workers is not None:
-            raise ValueError("--ray-workers needs --ray [ADDRESS] (the workers are Ray actors)")
-        return None
-    if args.ray.endswith(".toml"):
-        raise ValueError(f"--ray {args.ray}: that is a file, not a Ray address; put --ray after it or "
-                         "write --ray=ADDRESS")
-    from sparring.runs.distributed import RayOptions  # imports no Ray; starting the workers does
-
-    workers = 2 if args.ray_workers is None else args.ray_workers
-    return RayOptions(address=args.ray or None, workers=workers)
-
-
-def _add_ray(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="play the matches on Ray worker actors, each with its own copy of the model; ADDRESS "
-                        "of a running cluster (auto, HOST:PORT), else a local Ray instance is started "
-                        "(needs pip install 'sparring[ray]')")
-    p.add_argument("--ray-workers", type=int, default=None, metavar="N", help="Ray worker actors (default 2)")
-
-
-def cmd_play(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.play import PlayConfig, play
-
-    config = PlayConfig(
-        arena=args.arena, out=args.out, matches=args.matches, seed=args.seed, model=args.model,
-        dtype=args.dtype, device=args.device, batch_size=args.batch_size,
-        max_in_flight=args.max_in_flight, arena_kwargs=arena_kwargs(args.arena_arg),
-        roles=role_options(args.role), adapters=adapter_folders(args.adapter),
-        engine=args.engine, server=server_options(args.server),
-    )
-    summary = play(config, progress=not args.quiet, ray=ray_options(args))
-    from rich.table import Table
-
-    table = Table(title=f"{summary.matches} matches played → {summary.out}", show_header=True)
-    for col, justify in (("reward", "left"), ("seat", "left"), ("mean", "right"), ("std", "right"), ("n", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for key, stat in summary.rewards.items():
-        name, _, seat = key.rpartition("/")
-        table.add_row(name, seat, f"{stat['mean']:.3f}", f"{stat['std']:.3f}", f"{int(stat['count'])}")
-    console.print(table)
-    if summary.seats:
-        console.print("parse failures: " + ", ".join(
-            f"{seat} {int(s['parse_errors'])}/{int(s['turns'])} ({s['parse_error_rate']:.0%})"
-            for seat, s in summary.seats.items()))
-    # Arena-declared monitors (Arena.monitors()): printed as the arena names them.
-    if summary.monitors:
-        console.print("monitors: " + ", ".join(f"{key} {value:.3g}" for key, value in summary.monitors.items()))
-    console.print(
-        f"matches: {summary.matches} played, {summary.skipped} already stored, {summary.errors} errors; "
-        f"turns: {summary.turns} ({summary.parse_errors} unparseable); "
-        f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = "
-        f"[bold]{summary.tokens_per_second:.1f} tokens/s[/]"
-    )
-    return 0 if summary.errors == 0 else 1
-
-
-def _adapter_sources(run: Path) -> dict[str, str]:
-    config = run / "config.toml"
-    if not config.exists():
-        return {}
-    recorded = tomllib.loads(config.read_text())
-    return {name: info.get("source", "?") for name, info in recorded.get("adapters", {}).items()}
-
-
-def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.rundir import RunDir
-    from sparring.runs.show import show
-
-    with RunDir.existing(args.dir).open_store() as store:
-        if args.match:
-            transcripts = [store.get(m) for m in args.match]
-        else:
-            ids = store.match_ids(role=args.role, status=args.status)
-            transcripts = [store.get(m) for m in ids[: args.limit]]
-    if not transcripts:
-        console.print("no matches stored")
-        return 1
-    show(console, transcripts, role=args.role, full=args.full, adapters=_adapter_sources(Path(args.dir)))
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace, console: Console) -> int:
-    from sparring.arenas.replay import replay
-    from sparring.runs.rundir import RunDir
-
-    with RunDir.existing(args.dir).open_store() as store:
-        ids = args.match or store.match_ids()
-        if not args.match and not args.all:
-            ids = ids[:1]
-        bad = 0
-        for match_id in ids:
-            result = replay(store.get(match_id))
-            if result.identical:
-                console.print(f"[green]✓[/] {escape(match_id)}: transcript reproduced exactly")
-            else:
-                bad += 1
-                console.print(f"[red]✗[/] {escape(match_id)}: replay differs")
-                for line in result.differences[:10]:
-                    console.print(f"    {escape(line)}")
-    if args.all or len(ids) > 1:
-        console.print(f"{len(ids) - bad}/{len(ids)} reproduced exactly")
-    return 1 if bad else 0
-
-
-def cmd_arenas(args: argparse.Namespace, console: Console) -> int:
-    from rich.table import Table
-
-    from sparring.arenas import registered
-
-    table = Table(title="registered arenas")
-    for col in ("id", "short name", "seats", "zero-sum", "reward bounds"):
-        table.add_column(col)
-    for arena_id, cls in sorted(registered().items()):
-        table.add_row(arena_id, cls.short_name or "", ", ".join(cls.roles), str(cls.zero_sum), str(cls.reward_bounds))
-    console.print(table)
-    return 0
-
-
-def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from sparring.arenas import ConformanceError, check_arena, make, registered
-
-    names = args.arena or sorted(registered())
-    kwargs = arena_kwargs(args.arena_arg)
-    failed = 0
-    for name in names:
-        try:
-            report = check_arena(make(name, **kwargs))
-        except ConformanceError as exc:
-            failed += 1
-            console.print(f"[red]✗[/] {escape(str(exc))}")
-            continue
-        console.print(f"[green]✓[/] {report.arena}: {report.matches} matches, {report.turns} turns")
-        console.print("  checked:")
-        for rule in report.rules:
-            console.print(f"    - {escape(rule)}")
-        for warning in report.warnings:
-            console.print(f"  [yellow]warning:[/] {escape(warning)}")
-    return 1 if failed else 0
-
-
-def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.train import train
-
-    ray = ray_options(args)
-    if args.resume:
-        if args.recipe and not args.recipe.endswith(".toml") and "=" in args.recipe:
-            args.overrides.insert(0, args.recipe)
-            args.recipe = None
-        out = args.resume
-        recipe = args.recipe or str(Path(out) / "recipe.toml")
-    else:
-        if not args.recipe or not args.out:
-            raise ValueError("train needs a RECIPE and --out DIR (or --resume DIR)")
-        out, recipe = args.out, args.recipe
-    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides, ray=ray)
-    console.print(f"trained {len(reports)} iteration(s) into {out}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace, console: Console) -> int:
-    if args.format == "html":
-        from sparring.runs.viewer import export_html
-
-        console.print(f"match {escape(str(args.match))} written to {escape(str(export_html(args.dir, args.match, args.to)))}")
-        return 0
-    if args.match:
-        raise ValueError("export: --match selects the match of --format html; dataset formats export every match")
-    from sparring.runs.export import export
-
-    rows = export(args.dir, args.format, args.to, role=args.role, reward=args.reward,
-                  builder=args.builder, margin=args.margin, min_reward=args.min_reward,
-                  iteration=args.iteration)
-    console.print(f"{rows} {args.format} rows written to {args.to}")
-    return 0
-
-
-def cmd_view(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.viewer import serve
-
-    serve(args.dir, host=args.host, port=args.port, allow_remote=args.allow_remote)
-    return 0
-
-
-def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.tournament import run_tournament
-
-    summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides,
-                             ray=ray_options(args))
-    console.print(
-        f"tournament → {summary.out}: {summary.scheduled} matches scheduled in {summary.rounds} round(s), "
-        f"{summary.played} played, {summary.skipped} already stored, {summary.errors} errors; "
-        f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = {summary.tokens_per_second:.1f} tokens/s"
-    )
-    console.print(f"rate the players with 'sparring ratings {summary.out}'")
-    return 0 if summary.errors == 0 else 1
-
-
-def cmd_ratings(args: argparse.Namespace, console: Console) -> int:
-    from rich.table import Table
-
-    from sparring.runs.tournament import rate_run
-
-    result = rate_run(args.dir, bootstrap=args.bootstrap, seed=args.seed, plots=not args.no_plots)
-    report = result.report
-    from rich import box
-
-    table = Table(title=f"ratings of {report.games} games ({args.dir})", box=box.SIMPLE_HEAD,
-                  caption="W/D/L: wins, draws, losses")
-    for col in ("player", "BT", "95% CI", "Elo", "mu", "sigma", "games", "W", "D", "L"):
-        table.add_column(col, justify="left" if col == "player" else "right")
-    for r in report.ratings:
-        table.add_row(escape(r.player), f"{r.bt:.0f}", f"{r.bt_low:.0f}–{r.bt_high:.0f}", f"{r.elo:.0f}",
-                      f"{r.mu:.2f}", f"{r.sigma:.2f}", str(r.games), str(r.wins), str(r.draws), str(r.losses))
-    console.print(table)
-    console.print("BT: Bradley–Terry MLE (Elo scale, mean 1000) with a percentile bootstrap over games "
-                  f"({args.bootstrap} resamples); Elo: online, K=16, in match order; mu/sigma: openskill Plackett–Luce")
-    if result.no_result:
-        console.print(f"{result.no_result} finished match(es) had no result (a seat without a reward) and are left out")
-    if report.cycles:
-        console.print(f"[yellow]{len(report.cycles)} preference cycle(s) in the pairwise majority graph; "
-                      "the BT ratings summarise a non-transitive relation:[/]")
-        for cycle in report.cycles[:20]:
-            console.print(f"  {escape(str(cycle))}")
-        if len(report.cycles) > 20:
-            console.print(f"  ... and {len(report.cycles) - 20} more (all in ratings.json)")
-    else:
-        console.print("no preference cycles: the pairwise majority relation is transitive")
-    for path in result.files:
-        console.print(f"wrote {escape(str(path))}")
-    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -321,32 +50,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
-    from rich import box
-    from rich.table import Table
-
-    from sparring.runs.rescore import rescore
-
-    s = rescore(args.dir, reward=args.reward, metric=args.metric)
-    show = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-    if s.reward is not None:
-        table = Table(title=f"rescore {s.rescore_id}: reward {s.reward} ({s.source}) on {args.dir}", box=box.SIMPLE_HEAD)
-        for col in ("reward", "seat", "stored mean", "rescored mean", "stored n", "rescored n", "changed"):
-            table.add_column(col, justify="left" if col in ("reward", "seat") else "right")
-        for row in s.rewards:
-            table.add_row(escape(row.reward), escape(row.seat), show(row.old_mean), show(row.new_mean),
-                          str(row.old_count), str(row.new_count), str(row.changed))
-        console.print(table)
-        console.print(f"{s.scored} matches rescored, {s.skipped} already rescored, {s.abstained} abstained, "
-                      f"{s.not_applicable} of arenas without this reward; stored rewards left as they were")
-    if s.metric is not None:
-        table = Table(title=f"rescore {s.metric_id}: metric {s.metric} on {args.dir}", box=box.SIMPLE_HEAD)
-        for col in ("iteration", "metric", "rescored", "stored"):
-            table.add_column(col, justify="left" if col == "metric" else "right")
-        for iteration, key, value, stored in s.metrics:
-            table.add_row(str(iteration), escape(key), show(value), show(stored))
-        console.print(table)
-    return 0
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="play the matches on Ray worker actors, each with its own copy of the model; ADDRESS "
+                        "of a running cluster (auto, HOST:PORT), else a local Ray instance is started "
+                        "(needs pip install 'sparring[ray]')")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N", help="Ray worker actors (default 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
