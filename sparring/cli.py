@@ -234,7 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 done, 1 a bug (or matches that errored, or a failed check), 2 a mistake
     in the input, 130 interrupted.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse does not take positionals after an option (``train R.toml --out D lr=1``):
+    # FIELD=VALUE overrides given after the options are overrides all the same
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*(args.overrides or []), *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     debug = args.debug or os.environ.get("SPARRING_DEBUG", "").lower() in ("1", "true", "yes")
     console = Console(soft_wrap=True)  # an error is one line, whatever the terminal width
     try:

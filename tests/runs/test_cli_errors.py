@@ -96,3 +96,14 @@ def test_the_installed_command(tmp_path: Path) -> None:
     assert len(done.stdout.strip().splitlines()) == 1
     done = run("--debug", "play", "nope", "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and "Traceback (most recent call last):" in done.stderr
+
+
+def test_overrides_after_the_options_are_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse alone refuses positionals after an option; a user writes them there anyway
+    recipe = str(ROOT / "recipes" / "tiny_smoke.toml")
+    assert main(["train", recipe, "--out", str(tmp_path / "run"), "train.lr=-1"]) == 2
+    assert "train.lr" in capsys.readouterr().out  # the override reached the recipe and was checked
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", recipe, "--out", str(tmp_path / "run"), "--no-such-flag"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
