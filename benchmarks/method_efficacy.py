@@ -30,6 +30,8 @@ ever reads:
                           the majority answer
         majority_units_seed1  the same, training seed 1 (a repeat on the same held-out set)
         majority_units_96     the same with 96 new tokens per reply instead of 64
+        ttrl_units        TTRL (label-free): the same 8 samples, GRPO on the majority-agreement
+                          reward instead of SFT on the agreeing replies
         sft_units         SFT control: reference replies
     tictactoe (recipes/tictactoe.toml), its own declared evaluation (win rate as X against
     the scripted win/block/random player, greedy).
@@ -120,6 +122,11 @@ ARMS = {
     "majority_units_96": Arm("graph_debate.toml", "units", True, 30,
                              (*_MAJORITY_UNITS, "roles.debater.max_new_tokens=96"), role="debater",
                              signal=("debater", "debater_majority", "debater_truth")),
+    # TTRL (Zuo et al. 2025): the same 8 samples, GRPO with the majority-agreement reward
+    # (advantages within the 8 samples of each problem) instead of SFT on the agreeing ones
+    "ttrl_units": Arm("graph_debate.toml", "units", True, 30,
+                      (*_MAJORITY_UNITS, "roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
+                      role="debater", signal=("debater", "debater_majority", "debater_truth")),
     "sft_units": Arm("spin.toml", "units", False, 5,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
