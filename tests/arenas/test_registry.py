@@ -68,6 +68,15 @@ def test_resolve_a_file(tmp_path: Path) -> None:
     assert type(remade).__name__ == "Shout" and remade.kwargs == {"word": "yo"}
 
 
+def test_a_file_that_fails_to_import_is_imported_afresh_once_fixed(tmp_path: Path) -> None:
+    path = tmp_path / "shout_fixed.py"
+    path.write_text("raise RuntimeError('half-written file')\n" + USER_ARENA)
+    with pytest.raises(RuntimeError, match="half-written"):
+        resolve(f"{path}:Shout")
+    path.write_text(USER_ARENA)
+    assert resolve(f"{path}:Shout").id == "user/shout-v1"
+
+
 def test_resolve_a_module() -> None:
     assert resolve("tests.helpers:Echo") is Echo
     arena = make("tests.helpers:Echo", times=2)
