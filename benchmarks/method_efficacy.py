@@ -28,7 +28,8 @@ ever reads:
         majority_units    majority-vote self-training (label-free): graph-debate's arena with
                           8 samples at T=0.7 and one round, SFT on the replies agreeing with
                           the majority answer
-        majority_units_seed1  the same, training seed 1 (a repeat on the same held-out set)
+        majority_units_seed1  the same, training seeds 1 and 2 (repeats on the same held-out set)
+        majority_units_seed2
         majority_units_96     the same with 96 new tokens per reply instead of 64
         ttrl_units        TTRL (label-free): the same 8 samples, GRPO on the majority-agreement
                           reward instead of SFT on the agreeing replies
@@ -117,6 +118,8 @@ ARMS = {
                           signal=("debater", "debater_majority", "debater_truth")),
     # the same, another training seed (same held-out set): is the lift more than one run's luck?
     "majority_units_seed1": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=1"),
+                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    "majority_units_seed2": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=2"),
                                 role="debater", signal=("debater", "debater_majority", "debater_truth")),
     # the same with room to finish: replies grew toward the 64-token cap and were cut before the number
     "majority_units_96": Arm("graph_debate.toml", "units", True, 30,
