@@ -1,7 +1,8 @@
-"""recipes/propose_solve.toml and recipes/spin.toml: one tiny-model iteration through the real CLI."""
+"""recipes/propose_solve.toml, spin.toml, majority_vote.toml: one tiny-model iteration through the real CLI."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def _metric_names(run: Path) -> set[str]:
 @pytest.mark.parametrize(("recipe", "short", "expected"), [
     ("propose_solve", ["arena.kwargs.samples=2", "roles.solver.max_new_tokens=8", "roles.proposer.max_new_tokens=8"],
      {"eval/solver_accuracy", "reward/proposer_band/proposer", "proposer/valid_rate"}),
+    ("majority_vote", ["arena.kwargs.debaters=3", "roles.debater.max_new_tokens=8"],
+     {"eval/solver_accuracy", "reward/debater_majority/debater", "debate/agreement"}),
     ("spin", ["roles.solver.max_new_tokens=8"],
      {"eval/solver_accuracy", "reward/solver_truth/solver", "solver/reference_match_rate", "update/solver/loss"}),
 ])
@@ -57,3 +60,24 @@ def test_eval_temperature_samples_the_held_out_seats(tmp_path: Path) -> None:
         played = [u for t in store.transcripts() if not t.match_id.startswith("eval-") for u in t.turns]
     assert held_out and {u.sampling["temperature"] for u in held_out} == {0.7}
     assert {u.sampling["temperature"] for u in played} == {1.0}  # training keeps the role's own
+
+
+def test_majority_vote_recipe_is_the_measured_configuration() -> None:
+    """recipes/majority_vote.toml is what benchmarks/method_efficacy.py measured as majority_units."""
+    import importlib.util
+
+    from sparring.runs.recipe import load_recipe
+
+    spec = importlib.util.spec_from_file_location("method_efficacy", ROOT / "benchmarks" / "method_efficacy.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["method_efficacy"] = bench  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules["method_efficacy"]
+    arm = bench.ARMS["majority_units"]
+    measured = load_recipe(ROOT / "recipes" / arm.recipe, bench.overrides_of(arm))
+    shipped = load_recipe(ROOT / "recipes" / "majority_vote.toml", ["train.iterations=100000", "eval.every=0"])
+    for section in ("model", "arena", "roles", "train", "eval", "adapters", "schedule"):
+        assert getattr(shipped, section) == getattr(measured, section), section
