@@ -283,6 +283,7 @@ def main() -> None:
         summary["arms"][name] = summarise(rec)
         if ARMS[name].signal is not None:
             summary["arms"][name]["signal"] = signal(out / name, *ARMS[name].signal)
+        summary["arms"][name]["held_out_replies"] = held_out_replies(out / name)
     label_free = [s for s in summary["arms"].values() if s["label_free"] and s["gain_points"] is not None]
     summary["best_label_free_gain_points"] = max((s["gain_points"] for s in label_free), default=None)
     # the issue's target: a label-free arm >= 10 points over its start within 30 CPU-minutes
@@ -338,6 +339,29 @@ def signal(run: Path, seat: str, reward: str, truth: str) -> dict | None:
             "pairs_truth_ties": tie / pairs if pairs else None}
 
 
+def held_out_replies(run: Path) -> list[dict] | None:
+    """Per held-out evaluation (iteration, temperature): how many replies were cut at the
+    token cap, and their mean length: whether a drop in accuracy is truncation."""
+    from sparring.runs.store import Store
+
+    if not (run / "store.sqlite").exists():
+        return None
+    groups: dict[tuple[int, float | None], list] = {}
+    with Store(run / "store.sqlite") as store:
+        for t in store.transcripts():
+            if t.match_id.startswith("eval-"):
+                for u in t.turns:
+                    groups.setdefault((t.iteration, u.sampling.get("temperature")), []).append(u)
+    return [{"iteration": it, "temperature": temp, "replies": len(turns),
+             "cut_at_cap": sum(u.finish_reason == "length" for u in turns),
+             "mean_tokens": sum(len(u.token_ids) for u in turns) / len(turns)}
+            for (it, temp), turns in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0.0))]
+
+
+# the per-iteration training monitors kept in the summary (means; the failure analysis)
+_TRAINING_KEYS = ("/entropy", "/length", "/parse_failure_rate", "debate/agreement", "debate/majority_accuracy")
+
+
 def summarise(rec: dict) -> dict:
     """The summary of one arm's record (its curve without the per-iteration detail)."""
     ten = at_minutes(rec, 10)
@@ -350,6 +374,10 @@ def summarise(rec: dict) -> dict:
         "train_cpu_minutes": ten["train_cpu_s"] / 60, rec["metric"]: ten.get(rec["metric"])}
     out["curve"] = [{"train_cpu_minutes": p["train_cpu_s"] / 60, "iteration": p["iteration"],
                      **{k: v for k, v in p.items() if k.startswith("eval/")}} for p in rec["curve"]]
+    out["training"] = [{"iteration": it["iteration"], "train_cpu_minutes": it["train_cpu_s"] / 60,
+                        **{k: v for k, v in it["metrics"].items()
+                           if (k.startswith("reward/") or k.endswith(_TRAINING_KEYS[:3]) or k in _TRAINING_KEYS[3:])}}
+                       for it in rec["iterations"]]
     # the best checkpoint within 30 CPU-minutes (the issue's target window), beside the final one
     window = [p for p in rec["curve"][1:] if p["train_cpu_s"] <= 60 * 30.5 and p.get(rec["metric"]) is not None]
     peak = max(window, key=lambda p: p[rec["metric"]], default=None)
