@@ -31,6 +31,8 @@ ever reads:
         majority_units_seed1  the same, training seeds 1 and 2 (repeats on the same held-out set)
         majority_units_seed2
         majority_units_96     the same with 96 new tokens per reply instead of 64
+        majority_units_lr5e5  the same at lr 5e-5 instead of 1e-4 (seeds 0 and 1)
+        majority_units_lr5e5_seed1
         ttrl_units        TTRL (label-free): the same 8 samples, GRPO on the majority-agreement
                           reward instead of SFT on the agreeing replies
         sft_units         SFT control: reference replies
@@ -121,6 +123,12 @@ ARMS = {
                                 role="debater", signal=("debater", "debater_majority", "debater_truth")),
     "majority_units_seed2": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=2"),
                                 role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    # the same at half the learning rate (seeds 0 and 1): does a slower step damp the swings?
+    "majority_units_lr5e5": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.lr=5e-5"),
+                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    "majority_units_lr5e5_seed1": Arm("graph_debate.toml", "units", True, 30,
+                                      (*_MAJORITY_UNITS, "train.lr=5e-5", "train.seed=1"), role="debater",
+                                      signal=("debater", "debater_majority", "debater_truth")),
     # the same with room to finish: replies grew toward the 64-token cap and were cut before the number
     "majority_units_96": Arm("graph_debate.toml", "units", True, 30,
                              (*_MAJORITY_UNITS, "roles.debater.max_new_tokens=96"), role="debater",
