@@ -100,6 +100,14 @@ _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
 # agree with the majority (graph-debate's arena with one round: no debate), label-free
 _MAJORITY_UNITS = ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
                    "roles.debater.temperature=0.7")
+
+
+def _majority_units(*extra: str) -> Arm:
+    """A majority-vote self-training arm on units (label-free), with ``extra`` overrides."""
+    return Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, *extra), role="debater",
+               signal=("debater", "debater_majority", "debater_truth"))
+
+
 ARMS = {
     "respond_judge": Arm("respond_judge.toml", "instructions", True, 30,
                          signal=("responder", "judge_score", "truth_score")),
@@ -116,28 +124,18 @@ ARMS = {
     "spin": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]", *_SFT)),
     "tictactoe": Arm("tictactoe.toml", "tictactoe", False, 10),
-    "majority_units": Arm("graph_debate.toml", "units", True, 30, _MAJORITY_UNITS, role="debater",
-                          signal=("debater", "debater_majority", "debater_truth")),
-    # the same, another training seed (same held-out set): is the lift more than one run's luck?
-    "majority_units_seed1": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=1"),
-                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
-    "majority_units_seed2": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.seed=2"),
-                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    "majority_units": _majority_units(),
+    # the same, other training seeds (same held-out set): is the lift more than one run's luck?
+    "majority_units_seed1": _majority_units("train.seed=1"),
+    "majority_units_seed2": _majority_units("train.seed=2"),
     # the same at half the learning rate (seeds 0 and 1): does a slower step damp the swings?
-    "majority_units_lr5e5": Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, "train.lr=5e-5"),
-                                role="debater", signal=("debater", "debater_majority", "debater_truth")),
-    "majority_units_lr5e5_seed1": Arm("graph_debate.toml", "units", True, 30,
-                                      (*_MAJORITY_UNITS, "train.lr=5e-5", "train.seed=1"), role="debater",
-                                      signal=("debater", "debater_majority", "debater_truth")),
+    "majority_units_lr5e5": _majority_units("train.lr=5e-5"),
+    "majority_units_lr5e5_seed1": _majority_units("train.lr=5e-5", "train.seed=1"),
     # the same with room to finish: replies grew toward the 64-token cap and were cut before the number
-    "majority_units_96": Arm("graph_debate.toml", "units", True, 30,
-                             (*_MAJORITY_UNITS, "roles.debater.max_new_tokens=96"), role="debater",
-                             signal=("debater", "debater_majority", "debater_truth")),
+    "majority_units_96": _majority_units("roles.debater.max_new_tokens=96"),
     # TTRL (Zuo et al. 2025): the same 8 samples, GRPO with the majority-agreement reward
     # (advantages within the 8 samples of each problem) instead of SFT on the agreeing ones
-    "ttrl_units": Arm("graph_debate.toml", "units", True, 30,
-                      (*_MAJORITY_UNITS, "roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
-                      role="debater", signal=("debater", "debater_majority", "debater_truth")),
+    "ttrl_units": _majority_units("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
     "sft_units": Arm("spin.toml", "units", False, 5,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
 }
@@ -367,7 +365,8 @@ def held_out_replies(run: Path) -> list[dict] | None:
 
 
 # the per-iteration training monitors kept in the summary (means; the failure analysis)
-_TRAINING_KEYS = ("/entropy", "/length", "/parse_failure_rate", "debate/agreement", "debate/majority_accuracy")
+_TRAINING_SUFFIXES = ("/entropy", "/length", "/parse_failure_rate")
+_TRAINING_KEYS = ("debate/agreement", "debate/majority_accuracy")
 
 
 def summarise(rec: dict) -> dict:
@@ -384,7 +383,7 @@ def summarise(rec: dict) -> dict:
                      **{k: v for k, v in p.items() if k.startswith("eval/")}} for p in rec["curve"]]
     out["training"] = [{"iteration": it["iteration"], "train_cpu_minutes": it["train_cpu_s"] / 60,
                         **{k: v for k, v in it["metrics"].items()
-                           if (k.startswith("reward/") or k.endswith(_TRAINING_KEYS[:3]) or k in _TRAINING_KEYS[3:])}}
+                           if k.startswith("reward/") or k.endswith(_TRAINING_SUFFIXES) or k in _TRAINING_KEYS}}
                        for it in rec["iterations"]]
     # the best checkpoint within 30 CPU-minutes (the issue's target window), beside the final one
     window = [p for p in rec["curve"][1:] if p["train_cpu_s"] <= 60 * 30.5 and p.get(rec["metric"]) is not None]
