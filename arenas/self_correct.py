@@ -40,13 +40,22 @@ Paper: Kumar et al., "Training Language Models to Self-Correct via Reinforcement
 Learning" (SCoRe, 2024): stage I maximises the second attempt's reward with a strong KL
 keeping the first attempt at the base model (avoiding collapse to "never change the
 answer"); stage II trains both attempts with the shaped bonus α·(r̂(y2) − r̂(y1)).
-Departures: the KL weight is one per update (``train.kl_coef``), not a separate, larger
-weight on the first turn; a stage is one run (stage II warm-starts from stage I with
-``adapters.<name>.init_from``), not a schedule inside one run; the second attempts of
-one first attempt form a GRPO group (``revisions`` of them), so within a group ``r1`` is
-fixed and the bonus acts through the first attempt's return and the scale of the
-second's advantages (with ``normalize_std`` the scale cancels); rewards come from the
-family's checker instead of the paper's MATH / code test oracles.
+Grouping: the arena declares ``default_groups = {"solver": "depth"}``
+(:data:`sparring.rewards.builders.GROUPINGS`): the first attempts of a match form one
+group, and *all* its second attempts (``samples * revisions``, across first attempts)
+another, so their baseline is the mean shaped reward over every revision of the task and
+a wrong→right revision (``1 + α``) gets a larger advantage than a right→right one (``1``).
+Grouping the revisions of one first attempt (``roles.solver.group = "ask"``) would fix
+``r1`` within each group, and GRPO's centring would remove ``α·(r2 − r1)`` entirely (its
+std scaling the rest of α's effect): the bonus would cancel.
+
+Departures: SCoRe optimises the shaped return with a policy gradient (REINFORCE with a
+KL penalty); here it is GRPO with a group-mean baseline (the recipe turns the std scaling
+off: ``train.normalize_std = false``); the KL weight is one per update
+(``train.kl_coef``), not a separate, larger weight on the first turn; a stage is one run
+(stage II warm-starts from stage I with ``adapters.<name>.init_from``), not a schedule
+inside one run; rewards come from the family's checker instead of the paper's MATH / code
+test oracles.
 
 Versions: v1, first version.
 """
@@ -160,7 +169,8 @@ class SelfCorrect(Arena):
         family: Task family (name, ``.jsonl`` path or ``module:attribute``).
         difficulty: A difficulty or an inclusive ``[low, high]`` range drawn per match.
         samples: First attempts per prompt (one GRPO group).
-        revisions: Second attempts per first attempt (one GRPO group each).
+        revisions: Second attempts per first attempt (all ``samples * revisions`` second
+            attempts of a match form one GRPO group).
         alpha: Weight α of the correction bonus in ``stage_two`` (0 to 10).
         stage: 1 or 2: which SCoRe stage's reward trains the solver by default.
         split: ``train`` (training) or ``held_out`` (the evaluation variant).
@@ -170,6 +180,7 @@ class SelfCorrect(Arena):
     short_name = "self-correct"
     roles = ("solver",)
     reward_bounds = (-10.0, 12.0)
+    default_groups = {"solver": "depth"}  # second attempts share one baseline across first attempts
     max_turns = 64
 
     def __init__(self, family: str = "arithmetic", difficulty: int | Sequence[int] = (1, 2), samples: int = 4,

@@ -39,17 +39,48 @@ def _meta(t: Transcript, turn: Turn, **extra: Any) -> dict[str, Any]:
             "prompt": turn.messages, **extra}
 
 
-def scored_groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[list[tuple[Transcript, Turn, float]]]:
-    """Groups of ``(transcript, turn, value)``: the scored samples of each ask of ``role``."""
-    groups: dict[tuple[str, int], list[tuple[Transcript, Turn, float]]] = defaultdict(list)
+GROUPINGS = ("ask", "depth")
+"""How a seat's scored replies form GRPO groups (:func:`grpo_groups`'s ``group``):
+
+``ask``: the replies to one ask (``match.ask(role, prompt, n=k)``), which share their
+prompt; the default. ``depth``: the seat's replies in one match at the same conversation
+depth (number of messages before the reply), pooled across asks: the second attempts of
+one task over all its first attempts (SCoRe), whose prompts differ only in the first
+attempt they revise. Either way, when every group has one reply the whole batch is one
+group (see :func:`grpo_groups`)."""
+
+
+def _group_key(t: Transcript, turn: Turn, group: str) -> tuple[str, str]:
+    if group not in GROUPINGS:
+        raise ValueError(f"group must be one of {', '.join(GROUPINGS)}, got {group!r}")
+    return t.match_id, f"ask{turn.ask}" if group == "ask" else f"depth{len(turn.messages)}"
+
+
+def group_name(role: str, key: tuple[str, str] | None) -> str:
+    """The one group-naming rule: ``role/match/ask3`` (or ``.../depth4``), and ``role/batch``
+    for a batch group. The seat is part of the name, so seats that share an adapter (and
+    are built separately, then trained together) never share a baseline."""
+    return f"{role}/batch" if key is None else f"{role}/{key[0]}/{key[1]}"
+
+
+def scored_groups(transcripts: Iterable[Transcript], role: str, reward: str,
+                  group: str = "ask") -> list[list[tuple[Transcript, Turn, float]]]:
+    """Groups of ``(transcript, turn, value)``: the scored samples of each ask of ``role``
+    (or of each conversation depth of a match, ``group="depth"``; see :data:`GROUPINGS`)."""
+    return [g for _, g in _keyed_groups(transcripts, role, reward, group)]
+
+
+def _keyed_groups(transcripts: Iterable[Transcript], role: str, reward: str,
+                  group: str) -> list[tuple[tuple[str, str], list[tuple[Transcript, Turn, float]]]]:
+    groups: dict[tuple[str, str], list[tuple[Transcript, Turn, float]]] = defaultdict(list)
     for t in transcripts:
         if t.status != "finished":
             continue
         values = turn_values(t, reward)
         for turn in t.turns:
             if turn.role == role and turn.index in values and turn.token_ids:
-                groups[(t.match_id, turn.ask)].append((t, turn, values[turn.index]))
-    return list(groups.values())
+                groups[_group_key(t, turn, group)].append((t, turn, values[turn.index]))
+    return list(groups.items())
 
 
 def match_groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[list[tuple[Transcript, Turn, float]]]:
@@ -67,14 +98,18 @@ def match_groups(transcripts: Iterable[Transcript], role: str, reward: str) -> l
     return [group] if group else []
 
 
-def _groups(transcripts: Iterable[Transcript], role: str, reward: str) -> list[list[tuple[Transcript, Turn, float]]]:
+def _groups(transcripts: Iterable[Transcript], role: str, reward: str, group: str = "ask",
+            ) -> list[tuple[str, list[tuple[Transcript, Turn, float]]]]:
+    """Named groups (see :func:`group_name`) of the seat's scored replies."""
     transcripts = list(transcripts)
-    groups = scored_groups(transcripts, role, reward)
-    if len(groups) > 1 and all(len(g) == 1 for g in groups):
+    keyed = _keyed_groups(transcripts, role, reward, group)
+    if len(keyed) > 1 and all(len(g) == 1 for _, g in keyed):
         # Every ask drew one sample (a game's moves, a verifier asked once): no group has a
         # spread, so the batch is the group (its mean the baseline), as for match rewards.
-        return [[g[0] for g in groups]]
-    return groups if groups else match_groups(transcripts, role, reward)
+        return [(group_name(role, None), [g[0] for _, g in keyed])]
+    if keyed:
+        return [(group_name(role, key), g) for key, g in keyed]
+    return [(group_name(role, None), g) for g in match_groups(transcripts, role, reward)]
 
 
 def _sampled_temperature(turn: Turn) -> float | None:
@@ -86,31 +121,29 @@ def _sampled_temperature(turn: Turn) -> float | None:
     return None if value is None else float(value)
 
 
-def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder) -> list[GroupSample]:
+def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder,
+                group: str = "ask") -> list[GroupSample]:
     """GRPO/RLOO samples: each ask's replies form a group; sampling log-probs kept for ratios.
 
-    When every ask of the seat drew a single reply (per-turn rewards of a game's moves),
-    the whole batch is one group; match-level rewards go to each match's last turn, also
-    one batch group (see :func:`match_groups`).
+    ``group="depth"`` pools a match's replies at one conversation depth instead (see
+    :data:`GROUPINGS`). When every group has a single reply (per-turn rewards of a game's
+    moves), the whole batch is one group; match-level rewards go to each match's last
+    turn, also one batch group (see :func:`match_groups`). Group ids follow
+    :func:`group_name` and carry the seat.
 
     Each sample carries the temperature its reply was sampled at, because its recorded
     log-probs are under that temperature's distribution (an arena may override the
     role's default per ask).
     """
     out = []
-    for gi, group in enumerate(_groups(transcripts, role, reward)):
-        for t, turn, value in group:
+    for name, members in _groups(transcripts, role, reward, group):
+        for t, turn, value in members:
             out.append(GroupSample(
                 encode(turn.messages), list(turn.token_ids), list(turn.logprobs) or None, value,
-                group_id=f"{t.match_id}/{turn.ask}" if len(group) > 1 and _same_ask(group) else f"g{gi}",
-                temperature=_sampled_temperature(turn),
+                group_id=name, temperature=_sampled_temperature(turn),
                 meta=_meta(t, turn, completion=turn.text),
             ))
     return out
-
-
-def _same_ask(group: list[tuple[Transcript, Turn, float]]) -> bool:
-    return len({(t.match_id, u.ask) for t, u, _ in group}) == 1
 
 
 def _pair(t: Transcript, better: Turn, worse: Turn, strength: float, encode: Encoder, **extra: Any) -> PreferencePair:
@@ -247,7 +280,7 @@ def sft_samples(transcripts: Iterable[Transcript], role: str, reward: str, encod
                 min_reward: float = 1.0) -> list[SFTSample]:
     """Replies of ``role`` whose ``reward`` is at least ``min_reward`` (rejection sampling)."""
     out = []
-    for group in _groups(transcripts, role, reward):
+    for _, group in _groups(transcripts, role, reward):
         for t, turn, value in group:
             if value >= min_reward:
                 out.append(SFTSample(encode(turn.messages), list(turn.token_ids),

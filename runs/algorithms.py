@@ -135,13 +135,20 @@ def _policy_gradient(kind: str) -> Callable[[UpdateContext], Update]:
         t = c.train
         return _updates().PolicyGradientUpdate(
             c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps,
-            kl_coef=t.beta if t.kl_coef is None else t.kl_coef,
+            kl_coef=t.beta if t.kl_coef is None else t.kl_coef, normalize_std=t.normalize_std,
             temperature=c.role.sampling.temperature or 1.0, **c.common)  # fallback: turns carry their own
     return make
 
 
+def group_of(arena: Arena, seat: str, spec: RoleSection) -> str:
+    """How ``seat``'s replies form GRPO groups: the recipe's ``roles.<seat>.group``, else
+    what the arena declares for the seat (``default_groups``), else ``"ask"``
+    (:data:`sparring.rewards.builders.GROUPINGS`)."""
+    return spec.group or dict(getattr(arena, "default_groups", {})).get(seat, "ask")
+
+
 def _groups(c: BuildContext) -> list[Any]:
-    return builders.grpo_groups(c.transcripts, c.seat, c.reward, c.encode)
+    return builders.grpo_groups(c.transcripts, c.seat, c.reward, c.encode, group=group_of(c.arena, c.seat, c.spec))
 
 
 def _own_or_reference_sft(c: BuildContext) -> list[Any]:

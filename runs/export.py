@@ -150,7 +150,7 @@ def _rows(fmt: str, transcripts: list[Transcript], seat: str, reward: str, build
     if fmt == "grpo":
         samples = builders.grpo_groups(transcripts, seat, reward, encode)
         return [{"prompt": _prompt(s.meta), "completion": _assistant(s.meta["completion"]),
-                 "reward": float(s.reward), "group": f"{seat}/{s.group_id}",
+                 "reward": float(s.reward), "group": s.group_id,
                  **_provenance(s.meta)} for s in samples]
     samples = builders.sft_samples(transcripts, seat, reward, encode, min_reward=min_reward)
     return [{"prompt": _prompt(s.meta), "completion": _assistant(s.meta["completion"]),

@@ -169,6 +169,12 @@ class RoleSection(Section):
     targets: Literal["own", "reference"] = "own"
     """For ``sft`` only: imitate the seat's own well-rewarded replies (``own``, rejection
     sampling) or the arena's ground-truth replies (``reference``, an SFT control)."""
+    group: Literal["ask", "depth"] | None = None
+    """For the group-relative updates (``grpo``, ``rloo``, ``sppo``): which replies share a
+    baseline. ``ask``: the replies to one prompt; ``depth``: the seat's replies in one match
+    at the same conversation depth, pooled across asks (SCoRe's second attempts of a task
+    over all its first attempts, so the correction bonus is not absorbed by the baseline).
+    Default: what the arena declares for the seat (``default_groups``), else ``ask``."""
 
     @field_validator("update")
     @classmethod
@@ -207,6 +213,9 @@ class RoleSection(Section):
         if self.update == "none" and self.reward is not None:
             raise ValueError(f"reward = {show_value(self.reward)} has no effect without an update; "
                              "set update (e.g. \"grpo\") or remove the reward")
+        if self.group is not None and self.update == "none":
+            raise ValueError(f"group = {show_value(self.group)} has no effect without an update; "
+                             "set update (e.g. \"grpo\") or remove the group")
         if self.targets != "own" and self.update != "sft":
             raise ValueError(f"targets = {show_value(self.targets)} is read only by update = \"sft\" "
                              f"(this seat's update is {show_value(self.update)}); remove it or use sft")
@@ -241,6 +250,10 @@ class TrainSection(Section):
     """SPPO's eta: the loss pulls log(pi/pi_ref) of a reply toward eta * (P(win) - 1/2)."""
     clip_eps: float = Field(0.2, gt=0)
     """GRPO/RLOO ratio clipping."""
+    normalize_std: bool = True
+    """GRPO: divide each reward's deviation from its group mean by the group's standard
+    deviation (as in DeepSeekMath and TRL); ``false`` keeps the raw centred reward (Dr. GRPO),
+    so groups with a small spread are not scaled up and a shaped bonus keeps its size."""
     micro_batch_size: int = Field(8, ge=1)
     """Sequences per forward/backward; gradient accumulation covers the rest."""
     epochs: int = Field(1, ge=1)

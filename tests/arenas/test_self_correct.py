@@ -114,6 +114,54 @@ def test_rewards_conform_and_groups_follow_asks() -> None:
     assert sorted(sizes.values()) == [2] * 12 + [3] * 4  # per match: 3 first attempts, 3 groups of 2 revisions
 
 
+def _advantages(group: str, normalize_std: bool) -> dict[tuple[bool, bool], float]:
+    """Advantage of each (first right, second right) revision under GRPO with ``group``."""
+    import torch
+
+    from sparring.agents.updates.losses import group_advantages
+
+    [t], _ = play(SelfCorrect(samples=2, revisions=2, alpha=1.0), Reviewer())
+    samples = [s for s in builders.grpo_groups([t], "solver", "stage_two", lambda m: [len(m)], group=group)
+               if len(s.meta["prompt"]) == 4]  # second attempts (system, prompt, first attempt, review)
+    ids: dict[str, int] = {}
+    adv = group_advantages(torch.tensor([s.reward for s in samples]),
+                           [ids.setdefault(s.group_id, len(ids)) for s in samples], normalize_std=normalize_std)
+    by_turn = {s.meta["turn"]: a for s, a in zip(samples, adv.tolist(), strict=True)}
+    # turns 2, 3: revisions of the right first attempt (kept, broken); 4, 5: of the wrong one (fixed, kept)
+    return {(True, True): by_turn[2], (True, False): by_turn[3], (False, True): by_turn[4],
+            (False, False): by_turn[5]}
+
+
+@pytest.mark.parametrize("normalize_std", [True, False])
+def test_correction_bonus_survives_the_baseline(normalize_std: bool) -> None:
+    """SCoRe's bonus: a wrong->right revision is preferred over a right->right one."""
+    adv = _advantages("depth", normalize_std)
+    assert adv[(False, True)] > adv[(True, True)] > adv[(False, False)] > adv[(True, False)]
+    if not normalize_std:  # r̂2 = 2, 1, 0, -1 around their mean 0.5
+        assert adv == pytest.approx({(False, True): 1.5, (True, True): 0.5, (False, False): -0.5,
+                                     (True, False): -1.5})
+    # grouped by first attempt, r1 is constant in each group and the bonus cancels
+    cancelled = _advantages("ask", normalize_std)
+    assert cancelled[(False, True)] == pytest.approx(cancelled[(True, True)])
+
+
+def test_the_arena_and_recipe_group_second_attempts_across_first_attempts() -> None:
+    from sparring.runs.algorithms import group_of
+    from sparring.runs.recipe import RoleSection, load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "self_correct.toml")
+    assert recipe.roles["solver"].group == "depth" and recipe.train.normalize_std is False
+    spec = RoleSection(adapter="solver", update="grpo")
+    assert group_of(SelfCorrect(), "solver", spec) == "depth"
+    assert group_of(SelfCorrect(), "solver", RoleSection(adapter="solver", update="grpo", group="ask")) == "ask"
+    transcripts, _ = play(SelfCorrect(samples=3, revisions=2), Reviewer(), seeds=range(2))
+    samples = builders.grpo_groups(transcripts, "solver", "stage_two", lambda m: [len(m)], group="depth")
+    sizes: dict[str, int] = {}
+    for g in samples:
+        sizes[g.group_id] = sizes.get(g.group_id, 0) + 1
+    assert sorted(sizes.values()) == [3, 3, 6, 6]  # per match: 3 first attempts, 3 * 2 second attempts
+
+
 def test_evaluation_variant_and_defaults() -> None:
     arena = SelfCorrect(family="units", difficulty=[1, 2], stage=1, alpha=2.0)
     assert arena.default_rewards == {"solver": "stage_one"} and arena.reward_bounds == (-2.0, 4.0)

@@ -241,3 +241,29 @@ def test_progress_bars_and_summary_lines(tmp_path: Path) -> None:
     assert lines[0].startswith("held-out evaluation on sparring/qa-eval-v1 (greedy): solver_accuracy")
     assert lines[1].startswith("[bold]before training")
     assert "iteration 1/1" in lines[2] and "ETA" in lines[2] and "tokens/s=" in lines[2]
+
+
+def test_seats_sharing_an_adapter_keep_their_own_baselines(tmp_path: Path) -> None:
+    """Both seats of a duel train one adapter: each seat's replies are centred on its own
+    mean (group ids carry the seat), so a first-mover advantage does not leak into them."""
+    from sparring.agents.updates.losses import group_advantages
+
+    duel = Path(__file__).with_name("duel_arena.py")
+    recipe = load_recipe({
+        "model": {"source": "tiny"}, "arena": {"name": f"{duel}:Duel"},
+        "roles": {"first": {"adapter": "shared", "update": "grpo"}, "second": {"adapter": "shared", "update": "grpo"}},
+        "train": {"iterations": 1, "matches_per_iteration": 8, "normalize_std": False}, "eval": {"every": 0}})
+    trainer = Trainer(recipe, tmp_path / "run", log=_quiet)
+    transcripts = trainer.play(0)
+    trainer.store.close()
+    built = {seat: trainer.build(seat, "grpo", transcripts) for seat in ("first", "second")}
+    assert {s.group_id for s in built["first"]} == {"first/batch"}
+    assert {s.group_id for s in built["second"]} == {"second/batch"}
+    data = built["first"] + built["second"]  # as the trainer concatenates them for the shared adapter
+    ids: dict[str, int] = {}
+    adv = group_advantages(torch.tensor([s.reward for s in data]), [ids.setdefault(s.group_id, len(ids)) for s in data],
+                           normalize_std=False)
+    n = len(built["first"])
+    first_mean = sum(s.reward for s in built["first"]) / n
+    assert adv[:n].tolist() == pytest.approx([s.reward - first_mean for s in built["first"]])
+    assert abs(adv[:n].sum().item()) < 1e-5 and abs(adv[n:].sum().item()) < 1e-5
