@@ -119,6 +119,16 @@ class Arena:
         """
         return None
 
+    def distinct_items(self) -> int | None:
+        """How many distinct items this arena plays when match seed ``k`` plays item ``k``
+        (seeds ``0..n-1`` are then ``n`` distinct items; evaluations use it to count and
+        to refuse a set larger than the split); ``None``: each seed draws its own match.
+
+        Arenas on a task family's split get this from
+        :class:`~sparring.arenas.items.SplitItems`.
+        """
+        return None
+
     def monitors(self) -> Sequence[Metric]:
         """Arena-specific metrics of each training iteration's transcripts (logged as is,
         beside the generic per-seat monitors)."""

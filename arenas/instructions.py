@@ -40,11 +40,10 @@ from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.items import SplitItems
 from sparring.arenas.match import Match
 from sparring.arenas.tasks import (
-    SPLITS,
     Generated,
-    TaskError,
     TaskFamily,
     difficulty_range,
     get_family,
@@ -276,7 +275,7 @@ def item_key(t: Transcript) -> str | None:
     return (t.outcome or {}).get("item_key") or None
 
 
-class ResponseEval(Arena):
+class ResponseEval(SplitItems, Arena):
     """Held-out replies of the responder seat (``sparring/response-eval-v1``).
 
     Seats: ``responder`` (the same role as in respond-judge and the preference game) sees
@@ -298,13 +297,11 @@ class ResponseEval(Arena):
     max_turns = 1
 
     def __init__(self, family: str = "instructions", difficulty: int | Sequence[int] = (1, 2),
-                 split: str = "held_out") -> None:
+                 split: str = "test") -> None:
         super().__init__()
         self.family = get_family(family)
         self.difficulty = difficulty_range(difficulty, self.family)
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.split = split
+        self.set_split(split)
 
     def default_roles(self) -> dict[str, Role]:
         """The responder."""
@@ -320,8 +317,7 @@ class ResponseEval(Arena):
 
     async def play(self, match: Match) -> Outcome:
         """One held-out prompt, one reply, checked."""
-        low, high = self.difficulty
-        item = self.family.sample(match.rng, match.rng.randint(low, high), self.split)  # type: ignore[arg-type]
+        item = self.draw_item(match)
         reply = await match.ask("responder", item.prompt)
         parsed = reply.parsed if reply.ok else None
         score = truth_score(self.family, reply.text if reply.ok else None, parsed, item.answer)

@@ -27,8 +27,9 @@ from typing import Any
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.items import SplitItems
 from sparring.arenas.match import Match
-from sparring.arenas.tasks import SPLITS, TaskError, difficulty_range, get_family, solver_role
+from sparring.arenas.tasks import difficulty_range, get_family, solver_role
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
 from sparring.rewards.metrics import Metric, metric
@@ -60,7 +61,7 @@ def solver_accuracy(t: Transcript) -> bool | None:
 TASK_EVAL_METRICS: tuple[Metric, ...] = (solver_accuracy,)
 
 
-class TaskEval(Arena):
+class TaskEval(SplitItems, Arena):
     """One held-out item of a task family per match, answered greedily.
 
     Args:
@@ -77,13 +78,11 @@ class TaskEval(Arena):
     max_turns = 1
 
     def __init__(self, family: str = "arithmetic", difficulty: int | Sequence[int] = (1, 2),
-                 split: str = "held_out") -> None:
+                 split: str = "test") -> None:
         super().__init__()
         self.family = get_family(family)
         self.difficulty = difficulty_range(difficulty, self.family)
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.split = split
+        self.set_split(split)
 
     def default_roles(self) -> dict[str, Role]:
         """A solver whose parser reads the family's kind of answer."""
@@ -99,8 +98,7 @@ class TaskEval(Arena):
 
     async def play(self, match: Match) -> Outcome:
         """One item of the split, one answer (greedy: the role's default temperature is 0)."""
-        low, high = self.difficulty
-        item = self.family.sample(match.rng, match.rng.randint(low, high), self.split)  # type: ignore[arg-type]
+        item = self.draw_item(match)
         reply = await match.ask("solver", item.prompt)
         answer = reply.parsed if reply.ok else None
         correct = self.family.check(answer, item.answer)

@@ -4,7 +4,8 @@ Layout inside a run directory::
 
     adapters/<adapter>/v<N>/          peft adapter folder (safetensors) of version N
     checkpoints/iter-<K>/state.json   loop state after K completed iterations
-    checkpoints/iter-<K>/updates.pt   optimizer states of every update
+    checkpoints/iter-<K>/updates.pt   optimizer states of every update (tensors and plain values
+                                      only, read with ``weights_only=True``)
     checkpoints/LATEST                name of the newest complete checkpoint
 
 Every folder is written under a temporary name and renamed into place, and ``LATEST``
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -106,5 +109,52 @@ def read_checkpoint(run: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
         return None
     folder = run / "checkpoints" / latest.read_text().strip()
     state = json.loads((folder / "state.json").read_text())
-    updates = torch.load(folder / "updates.pt", weights_only=False)
-    return state, updates
+    return state, load_update_states(folder / "updates.pt")
+
+
+def load_update_states(path: Path) -> dict[str, Any]:
+    """Read ``updates.pt`` without unpickling: tensors, dicts, lists, tuples and plain
+    values only (``torch.load(weights_only=True)``), which is all an update's
+    :meth:`~sparring.agents.updates.base.Update.state_dict` holds (AdamW state dicts, step
+    counts, names).
+
+    Raises:
+        ValueError: The file holds any other pickled object (one line naming it): it was not
+            written by sparring, and unpickling it could run code.
+    """
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"a pickled {found.group(1)}" if found else "a pickled object that is not a tensor or plain value"
+        raise ValueError(f"{path} holds {what}, which a sparring checkpoint never does; refusing to unpickle it "
+                         f"(that could run code): restore the file this run wrote, or delete {path.parent.parent} "
+                         "to train again from iteration 0") from None
+
+
+def save_best(pool: ModelPool, model: str, adapter: str, run: Path, info: dict[str, Any]) -> Path:
+    """Copy the adapter's current version to ``adapters/<adapter>/best`` with ``best.json``
+    (``info``: the iteration, version and validation figure that chose it).
+
+    The copy is built under a temporary name and renamed into place; the version folder
+    it copies stays where it is, so a crash here loses nothing.
+    """
+    source = save_adapter_version(pool, model, adapter, run)
+    target = source.parent / "best"
+    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=source.parent))
+    try:
+        for item in source.iterdir():
+            if item.is_file():
+                shutil.copy2(item, tmp / item.name)
+        (tmp / "best.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=".best-old-", dir=source.parent))
+            os.replace(target, old / "best")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

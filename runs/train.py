@@ -19,6 +19,7 @@ an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from sparring.agents.updates import Update, minibatches
 from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
+from sparring.rewards.metrics import is_interval_key
 from sparring.runs import evaluate, faults, monitors
 from sparring.runs.algorithms import (
     BuildContext,
@@ -49,6 +51,7 @@ from sparring.runs.checkpoint import (
     load_adapter_weights,
     read_checkpoint,
     save_adapter_version,
+    save_best,
     write_checkpoint,
 )
 from sparring.runs.league import League
@@ -124,6 +127,7 @@ class Trainer:
             recipe.league, self.arena, self.pool, self.engine, self.run.path, recipe.train.seed,
             in_use=self._snapshot_in_use)
         self.start = 0
+        self.best: dict[str, Any] | None = None  # the validation-selected iteration (eval.select)
         self._items: set[str] = set()  # held-out item keys seen in training (see _training_items)
         self._items_read = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
@@ -210,6 +214,7 @@ class Trainer:
         for name, info in list(self.pool.get(MODEL).adapters.items()):
             if info.frozen and not self._snapshot_in_use(name) and name not in state.get("snapshots", []):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
+        self.best = state.get("best")
         self.start = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
@@ -262,18 +267,76 @@ class Trainer:
         return [t for t in self.store.transcripts(iteration=iteration, arena=self.arena.id)
                 if not t.match_id.startswith("eval-")]
 
+    def _bind_eval_roles(self, arena: Arena) -> dict[str, Role]:
+        """Seats of a held-out arena: the adapter of the recipe role that plays each seat
+        (``eval.roles`` maps seat to role), sampling from ``[eval]`` over the evaluation
+        arena's own role defaults, never the training role's (one protocol for every arm)."""
+        section = self.recipe.eval
+        temperature = section.temperature if section.temperature is not None else \
+            0.0 if self.held_out.greedy else None
+        sampling = {k: v for k, v in (("max_new_tokens", section.max_new_tokens), ("temperature", temperature),
+                                      ("stop", tuple(section.stop) if section.stop is not None else None))
+                    if v is not None}
+        roles = bind_roles(arena, None)
+        for seat in roles:
+            spec = self.recipe.roles.get(section.roles.get(seat, seat))
+            role = roles[seat].bind(model=MODEL, **sampling)
+            if spec is not None:
+                role = role.bind(adapter=self.previous[spec.previous_of] if spec.previous_of is not None else spec.adapter)
+            if section.system_prompt is not None:
+                role = dataclasses.replace(role, system_prompt=section.system_prompt)
+            roles[seat] = role
+        return roles
+
     def evaluate(self, label: int) -> dict[str, float]:
-        """Held-out metrics with the current adapters (matches stored as ``eval-i<label>-s<seed>``)."""
+        """Held-out metrics with the current adapters: the test split (``eval/...``, matches
+        ``eval-i<label>-s<seed>``) and, when selecting, validation (``validation/...``,
+        matches ``eval-val-i<label>-s<seed>``)."""
         held_out = self.held_out
-        roles = self._bind_roles(held_out.arena, self.recipe.eval.roles)
-        temperature = self.recipe.eval.temperature if self.recipe.eval.temperature is not None else \
-            0.0 if held_out.greedy else None
-        if temperature is not None:
-            roles = {seat: role.bind(temperature=temperature) for seat, role in roles.items()}
-        self._play_all(held_out.arena, roles, evaluate.seeds(self.recipe), label, "eval-", "held-out evaluation", "eval")
-        transcripts = list(self.store.transcripts(iteration=label, arena=held_out.arena.id))
-        return evaluate.summarise(held_out, [t for t in transcripts if t.match_id.startswith("eval-")],
-                                  self._training_items(label))
+        out: dict[str, float] = {}
+        for split in ("validation", "test") if held_out.validation is not None else ("test",):
+            arena = held_out.arena_of(split)
+            prefix = evaluate.PREFIXES[split]
+            self._play_all(arena, self._bind_eval_roles(arena), evaluate.seeds(self.recipe, held_out, split), label,
+                           prefix, f"held-out evaluation ({split})", "eval")
+            transcripts = [t for t in self.store.transcripts(iteration=label, arena=arena.id)
+                           if t.match_id.startswith(f"{prefix}i")]
+            out.update(evaluate.summarise(held_out, transcripts, self._training_items(label), evaluate.KEYS[split]))
+        return out
+
+    def select(self, label: int, metrics: dict[str, float]) -> dict[str, float]:
+        """Keep the best adapters on validation (``adapters/<adapter>/best``) and report the
+        selected iteration's test figures as ``select/...``; reads only validation."""
+        if self.held_out.validation is None:
+            return {}
+        key = self.held_out.selection_key(self.recipe.eval.metric)
+        value = metrics.get(key)
+        best = self.best
+        better = value is not None and (best is None or (value > best["value"] if self.recipe.eval.mode == "max"
+                                                          else value < best["value"]))
+        if better:
+            test = {k: v for k, v in metrics.items() if k.startswith(evaluate.KEYS["test"])}
+            self.best = best = {"iteration": label, "value": value, "test": test, "stale": 0,
+                                "versions": self._trained_versions()}
+            for adapter, version in best["versions"].items():
+                save_best(self.pool, MODEL, adapter, self.run.path,
+                          {"iteration": label, "version": version, "metric": key, "value": value})
+        elif best is not None and value is not None:
+            best["stale"] += 1
+        if best is None:
+            return {}
+        return {"select/iteration": float(best["iteration"]), "select/validation": best["value"],
+                "select/evaluations_since_best": float(best["stale"]),
+                **{f"select/{k}": v for k, v in best["test"].items()}}
+
+    def should_stop(self) -> bool:
+        """Early stopping: ``eval.patience`` evaluations in a row without a new best on validation."""
+        patience = self.recipe.eval.patience
+        return bool(patience and self.best is not None and self.best["stale"] >= patience)
+
+    def _trained_versions(self) -> dict[str, int]:
+        trained = {r.adapter for r in self.recipe.roles.values() if r.update != "none" and r.adapter}
+        return {a: self.pool.version(MODEL, a) for a in sorted(trained)}
 
     def _training_items(self, label: int) -> set[str]:
         """Held-out item keys of every training match before iteration ``label``; each
@@ -358,6 +421,7 @@ class Trainer:
         if self.recipe.eval.every and (it + 1) % self.recipe.eval.every == 0 or it + 1 == self.recipe.train.iterations:
             te = time.perf_counter()
             report.metrics.update(self.evaluate(it + 1))
+            report.metrics.update(self.select(it + 1, report.metrics))
             report.seconds["eval"] = time.perf_counter() - te
         if self.league is not None and self.league.due(it):
             tl = time.perf_counter()
@@ -388,7 +452,7 @@ class Trainer:
         for adapter in [*versions, *snapshots]:  # a snapshot is saved as its source's version
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
-                 "previous": dict(self.previous),
+                 "previous": dict(self.previous), "best": self.best,
                  "recipe": self.recipe.name, "time": time.time()}
         write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
 
@@ -434,16 +498,23 @@ def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log:
     if trainer.start == 0 and not any(i == -1 for i, _, _ in trainer.store.metrics()):
         log(trainer.held_out.describe())
         base = trainer.evaluate(0)
+        base.update(trainer.select(0, base))
         trainer.store.add_metrics(-1, base)
-        log(f"[bold]before training[/]: {_fmt(base)}")
+        log(f"[bold]before training[/]: {_fmt({k: v for k, v in base.items() if not is_interval_key(k)})}")
     started = time.perf_counter()
     for it in range(trainer.start, recipe.train.iterations):
+        if trainer.should_stop():
+            best = trainer.best or {}
+            log(f"[bold]stopped early[/]: no new best on validation in {recipe.eval.patience} evaluations; "
+                f"the best is iteration {best.get('iteration')} (adapters/<adapter>/best)")
+            break
         report = trainer.iteration(it)
         reports.append(report)
         done = it + 1 - trainer.start
         eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
         if progress:
-            keys = [k for k in report.metrics if k.startswith(("reward/", "eval/"))]
+            keys = [k for k in report.metrics if k.startswith(("reward/", "eval/", "validation/"))
+                    and not is_interval_key(k)]
             losses = {f"{a}.loss": m.get("loss", float("nan")) for a, m in report.updated.items()}
             log(f"[bold]iteration {it + 1}/{recipe.train.iterations}[/] "
                 f"{_fmt({k: report.metrics[k] for k in keys})} {_fmt(losses)} "

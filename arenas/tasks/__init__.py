@@ -10,9 +10,14 @@ known answer draw them from a :class:`TaskFamily`. Each family has
   ``Answer:`` line (by the family's answer ``kind``: ``number``, ``list`` of numbers or
   ``text``), ``check(answer, truth)`` says whether it is right;
 - a **reference reply** (``"37 + 58 = 95.\\nAnswer: 95"``) for SPIN / SFT on references;
-- a **held-out split**: an item is held out when a hash of its normalised prompt falls in
-  the held-out bucket (``held_out_fraction`` of the hash space), so the training split
-  never produces a held-out item, whatever the seed;
+- three **splits** by a hash of the normalised prompt: ``train``, ``validation`` (model
+  selection: best checkpoint, early stopping) and ``test`` (reported, never decides), of
+  ``1 - validation_fraction - test_fraction``, ``validation_fraction`` and
+  ``test_fraction`` of the hash space (default 80/10/10), so the training split never
+  produces an evaluation item, whatever the seed; ``held_out`` is read as ``test``;
+  ``pool(split, difficulty)`` lists a split's distinct items in a fixed order (what
+  evaluations play: item ``k`` for match seed ``k``) and ``split_counts(difficulty)``
+  counts them (``sparring tasks`` prints the table);
 - optionally a **solver of free-form problems** (``solve(problem) -> truth | None``): the
   truth of a problem a model wrote (``"What is 12 * 34?"``), used to log programmatic truth
   beside label-free rewards; ``None`` means unknown.
@@ -54,6 +59,7 @@ from sparring.arenas.tasks.builtin import arithmetic_family
 from sparring.arenas.tasks.family import (
     KINDS,
     MAX_TRIES,
+    POOL_CAP,
     SPLITS,
     Generated,
     Item,
@@ -61,6 +67,7 @@ from sparring.arenas.tasks.family import (
     Split,
     TaskError,
     TaskFamily,
+    check_split,
     difficulty_range,
     solver_role,
     split_of_key,
@@ -69,8 +76,8 @@ from sparring.arenas.tasks.jsonl import JsonlFamily, load_jsonl
 from sparring.arenas.tasks.registry import families, get_family, register_family
 
 __all__ = [
-    "KINDS", "MAX_TRIES", "SPLITS", "Generated", "Item", "JsonlFamily", "Kind", "Split", "TaskError", "TaskFamily",
-    "arithmetic_family", "canonical_number", "difficulty_range", "families", "get_family", "load_jsonl",
+    "KINDS", "MAX_TRIES", "POOL_CAP", "SPLITS", "Generated", "Item", "JsonlFamily", "Kind", "Split", "TaskError", "TaskFamily",
+    "arithmetic_family", "canonical_number", "check_split", "difficulty_range", "families", "get_family", "load_jsonl",
     "normalise", "parse_list", "parse_number", "parse_text", "register_family", "same_number", "solver_role",
     "split_of_key",
 ]

@@ -22,22 +22,45 @@ from sparring.arenas.tasks.answers import (
 )
 
 Kind = Literal["number", "list", "text"]
-Split = Literal["train", "held_out"]
+Split = Literal["train", "validation", "test"]
 KINDS: tuple[str, ...] = ("number", "list", "text")
-SPLITS: tuple[str, ...] = ("train", "held_out")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+ALIASES = {"held_out": "test"}
+"""Older split names still accepted (``held_out`` was the test split before validation existed)."""
 Generated = tuple[str, Any] | tuple[str, Any, str]
 MAX_TRIES = 2000
 """Draws :meth:`TaskFamily.sample` makes before giving up on finding an item of a split."""
+POOL_CAP = 2000
+"""Most distinct items :meth:`TaskFamily.pool` enumerates for one split (evaluation sets)."""
+POOL_PATIENCE = 20_000
+"""Draws without a new distinct item after which a split's pool counts as exhausted."""
 
 
 class TaskError(ValueError):
     """A task family is misdefined or a task file is malformed; the message says where."""
 
 
-def split_of_key(key: str, held_out_fraction: float) -> Split:
-    """``held_out`` when the hash of ``key`` falls in the held-out bucket, else ``train``."""
+def split_of_key(key: str, test_fraction: float, validation_fraction: float = 0.0) -> Split:
+    """The split of an item key by the hash bucket of the key.
+
+    The lowest ``test_fraction`` of the hash space is ``test`` (the bucket the single
+    held-out split used, so older held-out sets are today's test sets), the next
+    ``validation_fraction`` is ``validation``, the rest ``train``.
+    """
     bucket = derive_seed("task-split", key) % 10_000
-    return "held_out" if bucket < round(held_out_fraction * 10_000) else "train"
+    test = round(test_fraction * 10_000)
+    if bucket < test:
+        return "test"
+    return "validation" if bucket < test + round(validation_fraction * 10_000) else "train"
+
+
+def check_split(split: str) -> Split:
+    """``split`` as one of :data:`SPLITS` (``held_out`` is read as ``test``); a
+    :class:`TaskError` naming the choices otherwise."""
+    split = ALIASES.get(split, split)
+    if split not in SPLITS:
+        raise TaskError(f"split must be one of {', '.join(SPLITS)} (held_out = test), got {split!r}")
+    return split  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,10 @@ class TaskFamily:
         solve: ``(problem text) -> truth | None``: the truth of a free-form problem, when
             the family can compute it (``None``: unknown).
         topic: ``difficulty -> description`` shown to seats that write problems.
-        held_out_fraction: Share of the prompt-hash space held out (0 < f < 1).
+        test_fraction: Share of the prompt-hash space in the ``test`` split.
+        validation_fraction: Share in the ``validation`` split (model selection); the
+            rest is ``train``. Both in [0, 1) with a sum below 1; test must be positive.
+        held_out_fraction: Older name of ``test_fraction`` (kept for user code).
     """
 
     def __init__(
@@ -87,7 +113,9 @@ class TaskFamily:
         reference: Callable[[str, Any], str] | None = None,
         solve: Callable[[str], Any] | None = None,
         topic: Callable[[int], str] | None = None,
-        held_out_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        validation_fraction: float = 0.1,
+        held_out_fraction: float | None = None,
     ) -> None:
         if not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise TaskError(f"task family name must be letters, digits, '_', '-' or '.', got {name!r}")
@@ -97,12 +125,18 @@ class TaskFamily:
         if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
             raise TaskError(f"task family {name!r}: difficulties must be (low, high) integers with 1 <= low <= high, "
                             f"got {difficulties!r}")
-        if not 0.0 < held_out_fraction < 1.0:
-            raise TaskError(f"task family {name!r}: held_out_fraction must be in (0, 1), got {held_out_fraction}")
+        if held_out_fraction is not None:
+            test_fraction = held_out_fraction
+        if not (0.0 < test_fraction < 1.0 and 0.0 <= validation_fraction < 1.0
+                and test_fraction + validation_fraction < 1.0):
+            raise TaskError(f"task family {name!r}: test_fraction must be in (0, 1), validation_fraction in [0, 1) "
+                            f"and their sum below 1 (the rest is train), got {test_fraction} and {validation_fraction}")
         self.name = name
         self.kind: Kind = kind
         self.difficulties = (low, high)
-        self.held_out_fraction = held_out_fraction
+        self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
+        self._pools: dict[tuple[str, int, int], list[Item]] = {}
         self._generate = generate
         self._check = check or check_by_kind(kind)
         self._reference = reference
@@ -143,17 +177,21 @@ class TaskFamily:
     def split_of(self, item: Item | str) -> Split:
         """The split an item (or a prompt) belongs to."""
         key = item.key if isinstance(item, Item) else normalise(item)
-        return split_of_key(key, self.held_out_fraction)
+        return split_of_key(key, self.test_fraction, self.validation_fraction)
 
-    def sample(self, rng: random.Random, difficulty: int, split: Split = "train") -> Item:
+    @property
+    def held_out_fraction(self) -> float:
+        """Older name of :attr:`test_fraction`."""
+        return self.test_fraction
+
+    def sample(self, rng: random.Random, difficulty: int, split: str = "train") -> Item:
         """An item of ``split``: drawn from ``rng`` until one falls in the split.
 
         Raises:
             TaskError: after ``MAX_TRIES`` draws without an item of the split (a family
                 whose items at this difficulty are too few).
         """
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        split = check_split(split)
         for _ in range(MAX_TRIES):
             item = self.generate(rng, difficulty)
             if self.split_of(item) == split:
@@ -161,10 +199,63 @@ class TaskFamily:
         raise TaskError(f"task family {self.name!r}: no {split} item in {MAX_TRIES} draws at difficulty "
                         f"{difficulty}; the family has too few distinct items at this difficulty")
 
-    def items(self, count: int, seed: int, difficulty: int, split: Split = "train") -> list[Item]:
+    def items(self, count: int, seed: int, difficulty: int, split: str = "train") -> list[Item]:
         """``count`` items of ``split`` from a generator seeded with ``seed`` (tests, benchmarks)."""
         rng = random.Random(seed)
         return [self.sample(rng, difficulty, split) for _ in range(count)]
+
+    def pool(self, split: str, difficulty: int | Sequence[int]) -> list[Item]:
+        """The distinct items of ``split`` at ``difficulty`` (an int or ``[low, high]``), in a
+        fixed order: what an evaluation plays, item ``k`` for match seed ``k``.
+
+        Enumerated from a generator seeded by the family, split and difficulty (so every run
+        and every arm of a comparison sees the same items in the same order), keeping the
+        first occurrence of each prompt, until :data:`POOL_CAP` items, or until
+        :data:`POOL_PATIENCE` draws in a row bring nothing new (the split is exhausted).
+        """
+        split = check_split(split)
+        low, high = difficulty_range(difficulty, self)
+        cached = self._pools.get((split, low, high))
+        if cached is not None:
+            return cached
+        rng = random.Random(derive_seed("task-pool", self.name, split, low, high))
+        seen: set[str] = set()
+        found: list[Item] = []
+        idle = 0
+        while len(found) < POOL_CAP and idle < POOL_PATIENCE:
+            item = self.generate(rng, rng.randint(low, high))
+            idle += 1
+            if item.key in seen:
+                continue
+            seen.add(item.key)
+            if self.split_of(item) == split:
+                found.append(item)
+                idle = 0
+        self._pools[(split, low, high)] = found
+        return found
+
+    def draw(self, rng: random.Random, index: int, difficulty: tuple[int, int], split: str) -> Item:
+        """The item a match plays: for ``train`` a fresh draw from ``rng`` at a difficulty in
+        the range; for ``validation`` and ``test`` item ``index`` (the match seed) of the
+        split's :meth:`pool`, so seeds ``0..n-1`` are ``n`` distinct items."""
+        split = check_split(split)
+        low, high = difficulty
+        if split == "train":
+            return self.sample(rng, rng.randint(low, high), split)
+        pool = self.pool(split, difficulty)
+        if not pool:
+            raise TaskError(f"task family {self.name!r}: no {split} item at difficulty {low}..{high}")
+        return pool[index % len(pool)]
+
+    def split_counts(self, difficulty: int, draws: int = 20_000, seed: int = 0) -> dict[str, int]:
+        """Distinct items per split among ``draws`` generated at ``difficulty`` (a lower
+        bound on the split's size; equal to it once the family is exhausted)."""
+        rng = random.Random(seed)
+        keys = {self.generate(rng, difficulty).key for _ in range(draws)}
+        counts = dict.fromkeys(SPLITS, 0)
+        for key in keys:
+            counts[self.split_of(key)] += 1
+        return counts
 
     # -- answers
 

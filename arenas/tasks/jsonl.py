@@ -10,6 +10,7 @@ from typing import Any
 
 from sparring.arenas.tasks.answers import canonical_number, format_answer, normalise
 from sparring.arenas.tasks.family import (
+    ALIASES,
     SPLITS,
     Generated,
     Item,
@@ -17,6 +18,8 @@ from sparring.arenas.tasks.family import (
     Split,
     TaskError,
     TaskFamily,
+    check_split,
+    difficulty_range,
     split_of_key,
 )
 
@@ -39,7 +42,7 @@ class JsonlFamily(TaskFamily):
     """A task family read from a JSONL file (see :func:`load_jsonl`)."""
 
     def __init__(self, name: str, items: list[Item], splits: list[Split], kind: Kind, source: str,
-                 held_out_fraction: float = 0.1) -> None:
+                 test_fraction: float = 0.1, validation_fraction: float = 0.1) -> None:
         self.source = source
         self._items = items
         self._splits = splits
@@ -47,7 +50,8 @@ class JsonlFamily(TaskFamily):
         self._split_by_key = {item.key: split for item, split in zip(items, splits, strict=True)}
         difficulties = sorted({item.difficulty for item in items})
         super().__init__(name, self._pick, kind=kind, difficulties=(difficulties[0], difficulties[-1]),
-                         solve=self._lookup, held_out_fraction=held_out_fraction)
+                         solve=self._lookup, test_fraction=test_fraction,
+                         validation_fraction=validation_fraction)
 
     def _pick(self, rng: random.Random, difficulty: int) -> Generated:
         item = rng.choice([i for i in self._items if i.difficulty == difficulty] or self._items)
@@ -62,26 +66,36 @@ class JsonlFamily(TaskFamily):
         key = item.key if isinstance(item, Item) else normalise(item)
         return self._split_by_key.get(key) or super().split_of(item)
 
-    def sample(self, rng: random.Random, difficulty: int, split: Split = "train") -> Item:
+    def sample(self, rng: random.Random, difficulty: int, split: str = "train") -> Item:
         """An item of ``split`` at ``difficulty``, drawn directly from the file's lines."""
         self.check_difficulty(difficulty)
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        pool = [i for i, s in zip(self._items, self._splits, strict=True) if s == split and i.difficulty == difficulty]
-        if not pool:
-            raise TaskError(f"{self.source}: no {split} item of difficulty {difficulty}; mark some lines "
-                            f"\"split\": \"{split}\" or add lines (held-out lines are chosen by a hash of the "
-                            f"prompt, about {self.held_out_fraction:.0%} of them)")
-        return rng.choice(pool)
+        return rng.choice(self._lines(check_split(split), difficulty, difficulty))
+
+    def pool(self, split: str, difficulty: int | list[int] | tuple[int, int]) -> list[Item]:
+        """The file's lines of ``split`` in the difficulty range, in file order."""
+        low, high = difficulty_range(difficulty, self)
+        return self._lines(check_split(split), low, high)
+
+    def _lines(self, split: str, low: int, high: int) -> list[Item]:
+        lines = [i for i, s in zip(self._items, self._splits, strict=True) if s == split and low <= i.difficulty <= high]
+        if not lines:
+            share = {"test": self.test_fraction, "validation": self.validation_fraction}.get(split, 0.0)
+            where = f"difficulty {low}" if low == high else f"difficulties {low}..{high}"
+            raise TaskError(f"{self.source}: no {split} item of {where}; mark some lines "
+                            f"\"split\": \"{split}\" or add lines ({split} lines are chosen by a hash of the "
+                            f"prompt, about {share:.0%} of them)")
+        return lines
 
 
-def load_jsonl(path: str | Path, name: str | None = None, held_out_fraction: float = 0.1) -> JsonlFamily:
+def load_jsonl(path: str | Path, name: str | None = None, test_fraction: float = 0.1,
+               validation_fraction: float = 0.1) -> JsonlFamily:
     """A task family from a JSONL file: one JSON object per line.
 
     Keys: ``prompt`` (non-empty string) and ``answer`` (a number, a string, or a list of
     numbers; one kind for the whole file) are required; ``reference`` (the reference
     reply; default ``"Answer: <answer>"``), ``difficulty`` (integer >= 1, default 1) and
-    ``split`` (``"train"`` or ``"held_out"``; default: by a hash of the prompt) are
+    ``split`` (``"train"``, ``"validation"`` or ``"test"``, ``"held_out"`` read as test;
+    default: by a hash of the prompt) are
     optional. Blank lines are skipped.
 
     Raises:
@@ -135,8 +149,10 @@ def load_jsonl(path: str | Path, name: str | None = None, held_out_fraction: flo
         if reference is not None and (not isinstance(reference, str) or not reference.strip()):
             raise TaskError(f"{at}: 'reference' must be a non-empty string, got {json.dumps(reference)[:60]}")
         split = data.get("split")
-        if split is not None and split not in SPLITS:
-            raise TaskError(f"{at}: 'split' must be \"train\" or \"held_out\", got {json.dumps(split)}")
+        if split is not None and ALIASES.get(split, split) not in SPLITS:
+            raise TaskError(f"{at}: 'split' must be \"train\", \"validation\" or \"test\", got {json.dumps(split)}")
+        if split is not None:
+            split = ALIASES.get(split, split)
         if kind == "number":
             answer = canonical_number(answer)
         elif kind == "list":
@@ -146,7 +162,7 @@ def load_jsonl(path: str | Path, name: str | None = None, held_out_fraction: flo
             raise TaskError(f"{at}: duplicate prompt (first on line {seen[item.key]})")
         seen[item.key] = number
         items.append(item)
-        splits.append(split or split_of_key(item.key, held_out_fraction))
+        splits.append(split or split_of_key(item.key, test_fraction, validation_fraction))
     if not items:
         raise TaskError(f"{where}: no items (expected JSON lines like {{\"prompt\": \"...\", \"answer\": 42}})")
-    return JsonlFamily(family, items, splits, kind, where, held_out_fraction)  # type: ignore[arg-type]
+    return JsonlFamily(family, items, splits, kind, where, test_fraction, validation_fraction)  # type: ignore[arg-type]

@@ -51,22 +51,44 @@ def test_difficulty_knob_in_numbers() -> None:
 
 
 @pytest.mark.parametrize("name", BUILTINS)
-def test_train_and_held_out_are_disjoint(name: str) -> None:
+def test_the_three_splits_are_disjoint(name: str) -> None:
     family = get_family(name)
     low, high = family.difficulties
     for difficulty in range(low, high + 1):
-        train = family.items(150, 5, difficulty, "train")
-        held = family.items(30, 5, difficulty, "held_out")
-        assert {i.key for i in train}.isdisjoint({i.key for i in held})
-        assert all(family.split_of(i) == "train" for i in train)
-        assert all(family.split_of(i) == "held_out" for i in held)
+        drawn = {split: family.items(60 if split == "train" else 20, 5, difficulty, split)
+                 for split in ("train", "validation", "test")}
+        keys = {split: {i.key for i in items} for split, items in drawn.items()}
+        assert keys["train"].isdisjoint(keys["validation"]) and keys["train"].isdisjoint(keys["test"])
+        assert keys["validation"].isdisjoint(keys["test"])
+        for split, items in drawn.items():
+            assert all(family.split_of(i) == split for i in items)
+        assert family.items(5, 5, difficulty, "held_out") == family.items(5, 5, difficulty, "test")  # older name
 
 
 def test_split_is_a_function_of_the_prompt_only() -> None:
-    keys = [f"what is {i} + {i}" for i in range(2000)]
-    held = [k for k in keys if split_of_key(k, 0.1) == "held_out"]
-    assert 120 < len(held) < 280  # about 10%
-    assert held == [k for k in keys if split_of_key(k, 0.1) == "held_out"]
+    keys = [f"what is {i} + {i}" for i in range(4000)]
+    splits = [split_of_key(k, 0.1, 0.1) for k in keys]
+    assert 280 < splits.count("test") < 520 and 280 < splits.count("validation") < 520  # about 10% each
+    assert splits == [split_of_key(k, 0.1, 0.1) for k in keys]
+    # the test bucket is the one the single held-out split used: older held-out sets are test sets
+    assert [k for k, s in zip(keys, splits) if s == "test"] == [k for k in keys if split_of_key(k, 0.1) == "test"]
+
+
+def test_pool_lists_distinct_items_of_a_split_in_a_fixed_order() -> None:
+    family = get_family("arithmetic")
+    pool = family.pool("test", 2)
+    assert len(pool) >= 500 and len({i.key for i in pool}) == len(pool)
+    assert all(family.split_of(i) == "test" for i in pool)
+    assert [i.key for i in pool[:50]] == [i.key for i in get_family("arithmetic").pool("test", [2, 2])[:50]]
+    small = family.pool("test", 1)  # 1-digit +/-: few prompts exist, the pool ends when they do
+    assert len(small) == len({i.key for i in small}) < 40
+    assert family.draw(random.Random(0), 7, (2, 2), "test") == pool[7]
+
+
+def test_split_counts_count_distinct_items() -> None:
+    counts = get_family("arithmetic").split_counts(1, draws=5000)
+    assert sum(counts.values()) == 162  # 9 x 9 operands x 2 operators
+    assert set(counts) == {"train", "validation", "test"}
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -74,7 +96,7 @@ def test_checker_accepts_the_reference_and_rejects_a_wrong_answer(name: str) -> 
     family = get_family(name)
     low, high = family.difficulties
     for difficulty in range(low, high + 1):
-        for item in family.items(10, 9, difficulty) + family.items(3, 9, difficulty, "held_out"):
+        for item in family.items(10, 9, difficulty) + family.items(3, 9, difficulty, "test"):
             assert family.grade(item.reference, item), item
             assert family.check(family.parse(item.reference), item.answer)
             if isinstance(item.answer, list):
@@ -180,7 +202,7 @@ def test_jsonl_numbers_and_hash_split(tmp_path: Path) -> None:
     family = load_jsonl(path, name="squares")
     assert family.kind == "number"
     held = family.items(5, 0, 1, "held_out")
-    assert all(family.split_of(i) == "held_out" for i in held)
+    assert all(family.split_of(i) == "test" for i in held)
     assert family.grade("so\nAnswer: " + str(held[0].answer), held[0])
 
 
@@ -193,7 +215,7 @@ def test_jsonl_numbers_and_hash_split(tmp_path: Path) -> None:
     ('{"prompt": "x?", "answer": {"a": 1}}', "line 2: 'answer' must be a finite number"),
     ('{"prompt": "x?", "answer": "seven"}', "line 2: 'answer' is a text but line 1 has a number"),
     ('{"prompt": "x?", "answer": 3, "difficulty": 0}', "line 2: 'difficulty' must be an integer >= 1"),
-    ('{"prompt": "x?", "answer": 3, "split": "test"}', "line 2: 'split' must be \"train\" or \"held_out\""),
+    ('{"prompt": "x?", "answer": 3, "split": "dev"}', "line 2: 'split' must be \"train\", \"validation\" or \"test\""),
     ('{"promt": "x?", "answer": 3}', "line 2: unknown key(s) 'promt'"),
     ('{"prompt": "What is 1 + 1 ?", "answer": 2}', "line 2: duplicate prompt (first on line 1)"),
 ])
@@ -214,7 +236,7 @@ def test_jsonl_file_level_errors(tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="unknown task family 'nope'; use one of arithmetic"):
         get_family("nope")
     only_train = _write(tmp_path, ['{"prompt": "What is 1 + 1?", "answer": 2, "split": "train"}'])
-    with pytest.raises(TaskError, match="no held_out item of difficulty 1"):
+    with pytest.raises(TaskError, match="no test item of difficulty 1"):
         load_jsonl(only_train).items(1, 0, 1, "held_out")
 
 
