@@ -9,17 +9,23 @@ so one model answers and judges; only the responder's data trains it):
     judge: the prompt and the responder's replies, never the checker's results. Kinds of
         judgement (``judges``, the first one is the primary):
         ``pointwise``: the additive 5-point rubric (``Score: 0-5``) per reply, asked
-        ``repeats`` times and averaged; with ``self_reference=True`` the judge first writes
-        its own answer in the same reply, then critiques against it.
+        ``repeats`` times and averaged.
         ``pairwise``: every ordered pair of replies once (``Winner: A | B | tie``), so each
         unordered pair is judged in both orders and the two verdicts averaged.
         ``verdict``: ``Yes``/``No`` first, per reply, ``repeats`` times; the score is P(True)
-        from the verdict token's log-prob (see :mod:`sparring.rewards.judges`).
+        from the verdict token's log-prob, or none when the verdict does not open the reply
+        (``**Yes``: the token it came from is unknown; see :mod:`sparring.rewards.judges`).
+        Self-reference judging (``self_reference``): the judge first writes its own answer
+        in the same reply, then judges against it. ``True`` is the paper's form: on the
+        pairwise judge, each pair in both orders; ``"pointwise"`` is a cheaper variant
+        under its own name, one reply at a time on the rubric.
     anchor (optional, ``anchor_samples > 0``): the initial model answering the same prompt
         (bind it to the base, or to a frozen adapter with ``init_from``); its replies are
         judged by the judge like the responder's (Temporal SR's anchored rejections).
-    anchor_judge (optional, ``anchor_judge=True``): a frozen judge (base or snapshot)
-        scoring the responder's replies pointwise: the previous ranking CREAM compares with.
+    anchor_judge (optional, ``anchor_judge=True``): a frozen judge (the previous iterate
+        with ``"policy@previous"``, else the base or a snapshot) judging the same replies
+        with the primary judge's method (same prompts, same repeats): the previous
+        ranking CREAM compares with.
 
 Rewards (per turn, in [0, 1]; none uses the checker except ``truth_score``):
     ``judge_score``: the primary judge's score of a reply (responder and anchor turns):
@@ -27,19 +33,25 @@ Rewards (per turn, in [0, 1]; none uses the checker except ``truth_score``):
         ``w_i = mean_{j != i} W[i][j]`` with ``W[i][j] = (v(i first) + v(j first)) / 2``
         (1 win, 1/2 tie, 0 loss), over all judged replies; verdict ``mean P(True)``.
     ``judge_pointwise``, ``judge_pairwise``, ``judge_verdict``: each kind's score (when asked).
-    ``anchor_judge_score``: the anchor judge's ``mean(points) / 5`` of responder replies.
+    ``anchor_judge_score``: the anchor judge's score of a reply, by the primary judge's
+        method (same formula as ``judge_score``).
     ``truth_score``: the checker's score (share of constraints met; 0/1 for answer
         families); measurement only.
 
 Updates (the algorithm table, responder seat): ``dpo`` (best over worst by
 ``judge_score``: Self-Rewarding), ``soft_dpo``, ``dpo_cream`` (best/worst labelled by the
-consistency rate of the judge's and the anchor judge's rankings, CREAM), ``dpo_temporal``
+consistency rate of the judge's and the anchor judge's rankings, CREAM; a reply the
+anchor judge left unscored ranks below the ones it scored, see
+:func:`~sparring.rewards.builders.consistency_pairs`), ``dpo_temporal``
 (responder's best over the anchor's worst, Temporal SR), ``dpo_scir`` (pairs every
 internal judge in ``judges`` agrees on). ``judged_pairs()`` tells them which rewards and
 seats to read.
 
-Monitors: ``judge/self_preference_bias`` (DBG: mean judge score of the responder's own
-replies minus their checker score), ``judge/position_consistency`` (pairwise verdicts that
+Monitors: ``judge/self_preference_bias`` (DBG: mean primary-judge score of the responder's
+own replies minus the gold judgement of them on the judge's own scale, ``gold_scores`` in
+the outcome: a verdict judge's P(True) against gold yes = every constraint met; a pairwise
+judge's win rate against the checker's win rate; absent for the rubric judge, whose
+5-point scale has no gold judgement here), ``judge/position_consistency`` (pairwise verdicts that
 survive the order swap), ``judge/truth_agreement`` (the judge's best reply is among the
 checker's best), ``truth_score_mean``. Evaluation: ``response-eval`` on the family's
 held-out split, greedy (``responder_accuracy``, ``responder_satisfaction``).
@@ -127,19 +139,18 @@ async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence
                          repeats: int) -> tuple[list[float | None], list[list[float | None]]]:
     """Each reply judged yes/no ``repeats`` times; returns mean P(True) per reply and the raw values."""
     asks = [match.ask(seat, J.verdict_prompt(prompt, r), n=repeats) for r in replies]
-    raw: list[list[float | None]] = []
-    for js in await match.gather(asks):
-        raw.append([None if (v := _parsed("verdict", j)) is None else J.p_true(v, j.logprobs) for j in js])
+    raw = [[J.verdict_p_true(j.text, j.logprobs) for j in js] for js in await match.gather(asks)]
     return [_mean(ps) for ps in raw], raw
 
 
-async def round_robin(match: Match, seat: str, prompt: str,
-                      replies: Sequence[str]) -> tuple[list[list[float | None]], list[list[str | None]]]:
+async def round_robin(match: Match, seat: str, prompt: str, replies: Sequence[str],
+                      reference: bool = False) -> tuple[list[list[float | None]], list[list[str | None]]]:
     """Every ordered pair judged once; returns the win matrix ``W[i][j]`` (both orders
     averaged, ``None`` on the diagonal and where neither verdict parsed) and the verdicts
-    ``[[v(i first, j second), v(j first, i second)] for i < j]``."""
+    ``[[v(i first, j second), v(j first, i second)] for i < j]``. ``reference``: each
+    judgement is self-reference judging (the judge's own answer first)."""
     order = [(i, j) for i, j in itertools.permutations(range(len(replies)), 2)]
-    answers = await match.gather([match.ask(seat, J.pairwise_prompt(prompt, replies[i], replies[j]))
+    answers = await match.gather([match.ask(seat, J.pairwise_prompt(prompt, replies[i], replies[j], reference))
                                   for i, j in order])
     verdict = {pair: _parsed("pairwise", a) for pair, a in zip(order, answers, strict=True)}
     n = len(replies)
@@ -186,8 +197,8 @@ KIND_REWARDS = {kind: _kind_reward(kind) for kind in JUDGE_KINDS}
 
 @reward("anchor_judge_score", bounds=(0.0, 1.0))
 def anchor_judge_score(t: Transcript) -> list[Score] | None:
-    """The anchor (frozen) judge's pointwise score of each responder reply."""
-    return _per_turn(t, "anchor_judged", ("responder",), "anchor judge")
+    """The anchor judge's score of each responder and anchor reply, by the primary judge's method."""
+    return _per_turn(t, "anchor_judged", ("responder", "anchor"), "anchor judge")
 
 
 @reward("truth_score", bounds=(0.0, 1.0))
@@ -223,6 +234,10 @@ RESPOND_JUDGE_MONITORS: tuple[Metric, ...] = (J.self_preference_metric(), J.posi
                                               truth_agreement, truth_score_mean)
 
 
+SELF_REFERENCE = {False: None, True: "pairwise", "pairwise": "pairwise", "pointwise": "pointwise"}
+"""``self_reference`` values and the judge kind they apply to (``True`` is the paper's pairwise form)."""
+
+
 class RespondJudge(Arena):
     """One model answers a prompt ``samples`` times and judges its own answers.
 
@@ -233,9 +248,13 @@ class RespondJudge(Arena):
         judges: Kinds of judgement, the first being the primary (``judge_score``):
             ``pointwise``, ``pairwise``, ``verdict``.
         repeats: Pointwise and verdict judgements per reply, averaged.
-        self_reference: Pointwise judge writes its own answer before critiquing.
+        self_reference: Self-reference judging, the judge writing its own answer before it
+            judges: ``True`` (or ``"pairwise"``) is the paper's form, pairs of replies in
+            both orders, and needs the pairwise judge; ``"pointwise"`` is the cheaper
+            single-reply variant on the rubric judge; ``False``: off.
         anchor_samples: Replies of the ``anchor`` seat per prompt (0: the seat does not play).
-        anchor_judge: Whether the ``anchor_judge`` seat scores the responder's replies.
+        anchor_judge: Whether the ``anchor_judge`` seat judges the same replies with the
+            primary judge's method (CREAM's previous-iterate judgement).
         margin: Smallest win-rate gap of a DNO pair (offered to the ``dno`` update).
     """
 
@@ -247,7 +266,7 @@ class RespondJudge(Arena):
     default_rewards = {"responder": "judge_score"}
 
     def __init__(self, family: str = "instructions", difficulty: int | Sequence[int] = (1, 2), samples: int = 4,
-                 judges: Sequence[str] = ("pointwise",), repeats: int = 3, self_reference: bool = False,
+                 judges: Sequence[str] = ("pointwise",), repeats: int = 3, self_reference: bool | str = False,
                  anchor_samples: int = 0, anchor_judge: bool = False, margin: float = 0.5) -> None:
         super().__init__()
         self.family = get_family(family)
@@ -261,19 +280,27 @@ class RespondJudge(Arena):
             raise TaskError(f"judges must be distinct kinds from {', '.join(JUDGE_KINDS)}, got {judges!r}")
         if not 0 < margin <= 1:
             raise TaskError(f"margin must be in (0, 1], got {margin!r}")
-        if self_reference and "pointwise" not in judges:
-            raise TaskError(f"self_reference applies to the pointwise judge; add \"pointwise\" to judges (got {judges!r})")
+        if not isinstance(self_reference, bool | str) or self_reference not in SELF_REFERENCE:
+            raise TaskError(f"self_reference must be true (the paper's pairwise form), \"pairwise\", \"pointwise\" "
+                            f"(the single-reply variant) or false, got {self_reference!r}")
+        kind = SELF_REFERENCE[self_reference]
+        if kind is not None and kind not in judges:
+            form = "the paper's pairwise form" if kind == "pairwise" else "the single-reply variant"
+            other = ('; self_reference = "pointwise" is the single-reply variant on the rubric judge'
+                     if kind == "pairwise" else "")
+            raise TaskError(f"self_reference = {self_reference!r} ({form}) applies to the {kind} judge; add "
+                            f"\"{kind}\" to judges (got {judges!r}){other}")
         self.samples, self.repeats, self.anchor_samples = samples, repeats, anchor_samples
         self.judges = judges
-        self.self_reference = bool(self_reference)
+        self.self_reference = kind
         self.anchor_judge = bool(anchor_judge)
         self.margin = margin
         self.examples = {"judge": [JUDGE_EXAMPLE], "anchor_judge": [JUDGE_EXAMPLE]}  # type: ignore[misc]
 
     def default_roles(self) -> dict[str, Role]:
-        """Responder and anchor answer alike; judge and anchor judge judge alike."""
+        """Responder and anchor answer alike; judge and anchor judge judge alike (the primary kind)."""
         return {"responder": responder_role(self.family), "anchor": responder_role(self.family, "anchor"),
-                "judge": judge_role(self.judges[0]), "anchor_judge": judge_role("pointwise", "anchor_judge")}
+                "judge": judge_role(self.judges[0]), "anchor_judge": judge_role(self.judges[0], "anchor_judge")}
 
     def rewards(self) -> Sequence[Reward]:
         """Judge scores (primary, per kind, anchor judge) and the checker's score."""
@@ -295,14 +322,16 @@ class RespondJudge(Arena):
                            anchor_seat="anchor" if self.anchor_samples else None,
                            agreeing_rewards=tuple(f"judge_{k}" for k in self.judges), margin=self.margin)
 
-    async def _judge(self, match: Match, kind: str, prompt: str, texts: list[str]) -> dict[str, Any]:
+    async def _judge(self, match: Match, kind: str, prompt: str, texts: list[str],
+                     seat: str = "judge") -> dict[str, Any]:
+        reference = self.self_reference == kind
         if kind == "pointwise":
-            scores, raw = await judge_pointwise(match, "judge", prompt, texts, self.repeats, self.self_reference)
+            scores, raw = await judge_pointwise(match, seat, prompt, texts, self.repeats, reference)
             return {"scores": scores, "raw": raw}
         if kind == "verdict":
-            scores, raw = await judge_verdicts(match, "judge", prompt, texts, self.repeats)
+            scores, raw = await judge_verdicts(match, seat, prompt, texts, self.repeats)
             return {"scores": scores, "raw": raw}
-        matrix, verdicts = await round_robin(match, "judge", prompt, texts)
+        matrix, verdicts = await round_robin(match, seat, prompt, texts, reference)
         return {"scores": win_rates_from_matrix(matrix), "win_matrix": matrix, "verdicts": verdicts}
 
     async def play(self, match: Match) -> Outcome:
@@ -315,13 +344,15 @@ class RespondJudge(Arena):
         answered = await match.gather(asks)
         own, anchor = answered[0], (answered[1] if self.anchor_samples else [])
         texts = [r.text for r in own + anchor]
-        judgements = await match.gather([self._judge(match, kind, item.prompt, texts) for kind in self.judges])
-        anchored = None
-        if self.anchor_judge:
-            anchored, _ = await judge_pointwise(match, "anchor_judge", item.prompt, [r.text for r in own], self.repeats)
+        kinds = [self._judge(match, kind, item.prompt, texts) for kind in self.judges]
+        if self.anchor_judge:  # CREAM: the same judgement of the same replies, by the anchor judge
+            kinds.append(self._judge(match, self.judges[0], item.prompt, texts, "anchor_judge"))
+        judged = await match.gather(kinds)
+        judgements, anchored = judged[:len(self.judges)], (judged[-1] if self.anchor_judge else None)
         k = len(own)
         truth = [truth_score(self.family, r.text if r.ok else None, r.parsed if r.ok else None, item.answer)
                  for r in own + anchor]
+        gold = {"verdict": J.gold_verdicts, "pairwise": J.gold_win_rates}.get(self.judges[0])
 
         def by_seat(values: list[Any]) -> dict[str, list[Any]]:
             return {"responder": values[:k], "anchor": values[k:]}
@@ -333,11 +364,13 @@ class RespondJudge(Arena):
             "answers": [r.text for r in own], "anchor_answers": [r.text for r in anchor],
             "answers_correct": [self.family.check(r.parsed if r.ok else None, item.answer) for r in own],
             "truth_scores": truth[:k], "truth_scores_by_seat": by_seat(truth),
+            "gold_scores": gold(truth)[:k] if gold else None,
             "judgements": by_kind, "primary": by_seat(judgements[0]["scores"]),
             **{kind: by_seat(j["scores"]) for kind, j in by_kind.items()},
             "judge_scores": judgements[0]["scores"][:k],
             "pairwise_verdicts": by_kind["pairwise"]["verdicts"] if "pairwise" in by_kind else [],
-            "anchor_judged": {"responder": anchored} if anchored is not None else None,
+            "anchor_judged": by_seat(anchored["scores"]) if anchored is not None else None,
+            **({"anchor_judgement": anchored} if anchored is not None else {}),
         }
         shown = ", ".join("-" if s is None else f"{s:.2f}" for s in values["judge_scores"])
         return Outcome(values, f"{item.prompt[:60]}: judge [{shown}], checker {sum(truth[:k]) / k:.2f}")

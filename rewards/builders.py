@@ -237,9 +237,10 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
                       encode: Encoder) -> list[PreferencePair]:
     """CREAM: best/worst pairs whose soft label is the two rankings' consistency rate.
 
-    ``previous_reward`` is the same judgement made by the previous iteration's model. For a
-    group of replies ranked by ``reward`` (``r``) and by ``previous_reward`` (``r'``), the
-    consistency rate (CREAM, Wang et al. 2024) is Kendall's tau mapped to [0, 1]::
+    ``previous_reward`` is the same judgement (same method) made by the previous
+    iteration's model. For a group of replies ranked by ``reward`` (``r``) and by
+    ``previous_reward`` (``r'``), the consistency rate (CREAM, Wang et al. 2024) is
+    Kendall's tau mapped to [0, 1]::
 
         C = (1 / P) * sum over the P reply pairs (i, j) of a_ij, where a_ij =
               1    if r and r' order (i, j) the same way, or both tie it,
@@ -250,18 +251,27 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
     over worst) gets strength ``C`` itself, the label of soft DPO: ``C = 1`` is a hard
     preference, ``C = 1/2`` (rankings unrelated, e.g. random) pulls the margin to zero,
     and ``C = 0`` (reversed ranking) trains the flipped pair, worst over best.
+
+    Unscored replies: the group is the replies ``reward`` scored (a reply the current judge
+    could not score is never chosen or rejected). A reply of the group that the previous
+    judge left unscored (its judgement did not parse) ranks below every reply it scored,
+    tied with the other unscored ones, so one unparsed judgement does not drop the
+    prompt; a group the previous judge scored none of has no previous ranking and is left
+    out.
     """
     pairs = []
     transcripts = list(transcripts)
     previous = {t.match_id: turn_values(t, previous_reward) for t in transcripts}
     for group in scored_groups(transcripts, role, reward):
         prev = previous.get(group[0][0].match_id, {})
-        if len(group) < 2 or any(turn.index not in prev for _, turn, _ in group):
+        if len(group) < 2 or not any(turn.index in prev for _, turn, _ in group):
             continue
+        lowest = min(prev[turn.index] for _, turn, _ in group if turn.index in prev) - 1.0
+        ranked = {turn.index: prev.get(turn.index, lowest) for _, turn, _ in group}
         agree = total = 0.0
         for a, b in itertools.combinations(group, 2):
             d_now = a[2] - b[2]
-            d_prev = prev[a[1].index] - prev[b[1].index]
+            d_prev = ranked[a[1].index] - ranked[b[1].index]
             total += 1
             if d_now == 0 and d_prev == 0 or d_now * d_prev > 0:
                 agree += 1.0  # both tie, or both order the pair the same way

@@ -20,8 +20,8 @@ Judge prompts and parsers:
     pairwise (:func:`pairwise_prompt`, :func:`parse_winner`, :func:`pairwise_preference`):
         ``Winner: A | B | tie``; asked in both orders and averaged, so a judge that always
         picks the first position gives 1/2, not a preference.
-    verdict (:func:`verdict_prompt`, :func:`parse_verdict`, :func:`p_true`): the reply starts
-        with ``Yes`` or ``No``; P(True) is read from that first token's log-prob.
+    verdict (:func:`verdict_prompt`, :func:`parse_verdict`, :func:`verdict_p_true`): the reply
+        starts with ``Yes`` or ``No``; P(True) is read from the verdict token's log-prob.
 
 P(True) (Kadavath et al. 2022) is the judge's probability of the token ``Yes``. The
 engine returns only the log-prob of each *sampled* token, under the sampling distribution
@@ -30,6 +30,13 @@ engine returns only the log-prob of each *sampled* token, under the sampling dis
 when the verdict is one token and the judge's mass is split between the two verdict
 tokens; otherwise it approximates P(yes | the verdict is yes or no) from below (no) or
 exactly (yes), at the judge's sampling temperature, not at temperature 1.
+The log-prob must be the verdict token's: :func:`verdict_p_true` reads it at the first
+token only when the verdict word opens the reply (at most one leading space, which BPE
+tokenizers fold into the word's token). :func:`parse_verdict` also accepts a verdict after
+leading punctuation (``**Yes**``), but then the first token is ``**``, and a stored reply
+keeps token ids, not token texts, so the verdict token's position is unknown: such a
+judgement parses (its verdict is logged) and has no P(True) (``None``, like a judgement
+that does not parse), rather than the probability of the punctuation.
 
 Self-certainty (Kang et al. 2025) is the mean over reply positions of KL(U || p), the
 divergence of the next-token distribution from uniform. It needs the full distribution;
@@ -39,9 +46,14 @@ of the sampled tokens), a confidence proxy that ranks replies similarly but is n
 same number.
 
 Measurements (``Metric`` factories, usable as held-out metrics or monitors):
-    :func:`self_preference_metric` (DBG, "self-preference bias"): mean judge score (in
-        [0, 1]) of a model's own answers minus the mean truth-based score of the same
-        answers; > 0 means the judge rates its own answers above their worth.
+    :func:`self_preference_metric` (DBG, "self-preference bias", Chen et al. 2025): mean
+        judge score (in [0, 1]) of a model's own answers minus the mean gold judgement of
+        the same answers on the judge's own scale (a verdict judge's P(True) against gold
+        yes/no, :func:`gold_verdicts`; a pairwise judge's win rate against the gold win
+        rate, :func:`gold_win_rates`); > 0 means the judge rates its own answers above
+        their worth. A rubric score has no gold judgement derivable from a checker, so
+        the arena gives none for it (the metric is then absent), instead of comparing
+        rubric points with a share of constraints met.
     :func:`position_consistency_metric`: share of pairwise comparisons whose verdicts
         agree when the order of the two replies is swapped.
 """
@@ -244,12 +256,20 @@ def parse_score(text: str) -> float:
 parsers.with_examples(parse_score, "Relevant and complete.\nScore: 4", "Off-topic.\nScore: 1")
 
 
-def pairwise_prompt(instruction: str, first: str, second: str) -> str:
-    """Which of two responses follows the instruction better: ``Winner: A | B | tie`` first."""
+def pairwise_prompt(instruction: str, first: str, second: str, reference: bool = False) -> str:
+    """Which of two responses follows the instruction better: ``Winner: A | B | tie`` first.
+
+    ``reference=True`` asks for self-reference judging (Shi et al. 2024): the judge first
+    writes its own answer, then picks the winner of the two responses measured against it.
+    """
+    steps = ("First write your own short answer to the instruction on one line 'My answer: ...'. Then write one "
+             "line: Winner: A, Winner: B or Winner: tie, judging both responses against your answer. Then explain "
+             "briefly." if reference else
+             "Start your reply with one line: Winner: A, Winner: B or Winner: tie. Then explain briefly.")
     return (f"Compare two responses to the same instruction. Judge which one follows the instruction better "
             f"(helpful, correct, obeys every constraint); the order they are shown in does not matter.\n\n"
             f"Instruction: {instruction}\n<response A>{first}</response A>\n<response B>{second}</response B>\n\n"
-            "Start your reply with one line: Winner: A, Winner: B or Winner: tie. Then explain briefly.")
+            f"{steps}")
 
 
 _WINNER = re.compile(r"\bwinner\**\s*[:：]\s*\**\s*(?:response\s+)?(a|b|tie)\b", re.I)
@@ -327,6 +347,31 @@ def p_true(verdict: bool, logprobs: Sequence[float], position: int = 0) -> float
     return p if verdict else 1.0 - p
 
 
+_VERDICT_FIRST = re.compile(r"^ ?(yes|no)\b", re.I)
+
+
+def verdict_position(text: str) -> int | None:
+    """The token index the verdict of ``text`` came from, when it is known from the text
+    alone: ``0`` when the verdict word opens the reply (at most one leading space), else
+    ``None`` (see the module docs).
+
+    >>> verdict_position("Yes, it does."), verdict_position(" no"), verdict_position("**Yes**")
+    (0, 0, None)
+    """
+    return 0 if _VERDICT_FIRST.match(text) else None
+
+
+def verdict_p_true(text: str, logprobs: Sequence[float]) -> float | None:
+    """P(yes) of a verdict reply, read at the token its verdict came from; ``None`` when the
+    reply has no verdict or the verdict token's position is unknown (see the module docs)."""
+    try:
+        verdict = parse_verdict(text)
+    except ParseError:
+        return None
+    position = verdict_position(text)
+    return None if position is None else p_true(verdict, logprobs, position)
+
+
 def mean_token_logprob(logprobs: Sequence[float]) -> float | None:
     """Average log-prob of a reply's sampled tokens (what stored transcripts allow)."""
     values = [v for v in logprobs if math.isfinite(v)]
@@ -372,8 +417,32 @@ def format_penalty(role: str, penalty: float = -1.0, truncated: bool = True,
 
 # -- measurements -------------------------------------------------------------------------------
 
+def gold_verdicts(truth_scores: Sequence[float | None]) -> list[float | None]:
+    """Gold yes/no judgements on the verdict judge's scale: 1.0 when the checker found the
+    answer meets every constraint (or is right), else 0.0; ``None`` stays ``None``."""
+    return [None if t is None else float(float(t) >= 1.0) for t in truth_scores]
+
+
+def gold_win_rates(truth_scores: Sequence[float | None]) -> list[float | None]:
+    """Gold win rates on the pairwise judge's scale: each answer's mean win (1, tie 1/2,
+    loss 0) over the other answers by checker score; ``None`` without a score or a rival."""
+    out: list[float | None] = []
+    for i, mine in enumerate(truth_scores):
+        rivals = [float(t) for j, t in enumerate(truth_scores) if j != i and t is not None]
+        if mine is None or not rivals:
+            out.append(None)
+            continue
+        out.append(sum(1.0 if float(mine) > r else 0.5 if float(mine) == r else 0.0 for r in rivals) / len(rivals))
+    return out
+
+
 def self_preference_bias(judge_scores: Sequence[float | None], truth_scores: Sequence[float | None]) -> float | None:
-    """DBG: mean judge score minus mean truth score over answers that have both (in [-1, 1])."""
+    """DBG: mean judge score minus mean gold score over answers that have both (in [-1, 1]).
+
+    Both must be on the judge's own scale (the gold judgement of the same question the
+    judge answered: :func:`gold_verdicts`, :func:`gold_win_rates`), as the DBG score compares
+    a judge's score of its own answers with gold judgements of them.
+    """
     both = [(j, t) for j, t in zip(judge_scores, truth_scores, strict=True) if j is not None and t is not None]
     if not both:
         return None
@@ -389,9 +458,10 @@ def position_consistency(verdicts: Sequence[tuple[str | None, str | None]]) -> f
 
 
 def self_preference_metric(name: str = "judge/self_preference_bias", judge_key: str = "judge_scores",
-                           truth_key: str = "truth_scores") -> Metric:
+                           truth_key: str = "gold_scores") -> Metric:
     """DBG over transcripts: pooled :func:`self_preference_bias` of the outcome lists
-    ``judge_key`` (judge scores in [0, 1]) and ``truth_key`` (truth in [0, 1] or bools)."""
+    ``judge_key`` (judge scores in [0, 1]) and ``truth_key`` (gold judgements on the judge's
+    own scale, in [0, 1] or bools)."""
 
     def compute(transcripts: Sequence[Transcript]) -> float | None:
         judged: list[float | None] = []

@@ -9,6 +9,7 @@ review ``git diff tests/golden/``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sparring.agents.engines.base import GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import (
     RespondJudge,
@@ -33,6 +34,7 @@ from sparring.arenas.instructions import INSTRUCTIONS, check_constraint, satisfa
 from sparring.arenas.replay import diff
 from sparring.arenas.respond_judge import RESPOND_JUDGE_MONITORS, RESPOND_JUDGE_REWARDS
 from sparring.rewards import builders
+from sparring.rewards import judges as J
 from sparring.runs.algorithms import check_requirements, get_algorithm
 from sparring.runs.recipe import RoleSection
 from tests.helpers import seat_by_system_prompt
@@ -137,7 +139,10 @@ def test_bad_arguments_are_one_line_errors() -> None:
     for kwargs, message in [({"samples": 1}, "samples must be"), ({"judges": ["pointwise", "vibes"]}, "judges must"),
                             ({"judges": []}, "judges must"), ({"repeats": 0}, "repeats must"),
                             ({"anchor_samples": 9}, "anchor_samples must"), ({"margin": 0}, "margin must"),
-                            ({"judges": ["verdict"], "self_reference": True}, "self_reference applies")]:
+                            ({"judges": ["verdict"], "self_reference": True}, "applies to the pairwise judge"),
+                            ({"judges": ["pointwise"], "self_reference": True}, "single-reply variant"),
+                            ({"judges": ["pairwise"], "self_reference": "pointwise"}, "applies to the pointwise"),
+                            ({"judges": ["pairwise"], "self_reference": "both"}, "self_reference must be")]:
         with pytest.raises(TaskError, match=message):
             RespondJudge(**kwargs)
 
@@ -191,8 +196,39 @@ def test_judgements_by_hand() -> None:
     assert all(truth not in json.dumps(u.messages) for u in t.turns)
     monitors = {k: v for m in RESPOND_JUDGE_MONITORS for k, v in m.compute([t]).items()}
     assert monitors["judge/position_consistency"] == 1.0
+    # the primary judge is the rubric: no gold judgement on its scale, so no DBG
+    assert o["gold_scores"] is None and "judge/self_preference_bias" not in monitors
+
+
+def test_dbg_compares_the_judges_scores_with_gold_judgements_on_its_scale() -> None:
+    replies = ["one two three four five six", "one two", "Short note about rivers, quiet and calm."]
+    [t] = _play(RespondJudge(judges=["verdict", "pairwise"], samples=3, repeats=1), Script(replies))
+    o = t.outcome
+    truth = o["truth_scores"]
+    assert o["gold_scores"] == [1.0 if s >= 1 else 0.0 for s in truth]  # gold yes/no: every constraint met
+    monitors = {k: v for m in RESPOND_JUDGE_MONITORS for k, v in m.compute([t]).items()}
     assert monitors["judge/self_preference_bias"] == pytest.approx(
-        sum(o["judge_scores"]) / 3 - sum(o["truth_scores"]) / 3)
+        sum(o["judge_scores"]) / 3 - sum(s >= 1 for s in truth) / 3)
+    [t] = _play(RespondJudge(judges=["pairwise"], samples=3), Script(replies))
+    assert t.outcome["gold_scores"] == J.gold_win_rates(t.outcome["truth_scores"])  # the checker's win rates
+
+
+def test_p_true_is_not_read_off_leading_punctuation() -> None:
+    answered: list[str] = []
+
+    def script(request: GenerationRequest, index: int) -> str | Completion:
+        if seat_by_system_prompt(request, _SEATS) == "responder":
+            answered.append(["first reply", "second reply"][len(answered) % 2])
+            return answered[-1]
+        if "first reply" in request.messages[-1]["content"]:
+            return Completion("Yes, fine.", token_ids=[1, 2, 3], logprobs=[math.log(0.8), -1.0, -1.0])
+        # "**" is sampled at probability 0.3, then "Yes" at 0.9: neither is P(yes) of the first token
+        return Completion("**Yes** fine.", token_ids=[4, 5, 6], logprobs=[math.log(0.3), math.log(0.9), -1.0])
+
+    [t] = _play(RespondJudge(judges=["verdict"], samples=2, repeats=1), script)
+    scores = dict(zip(t.outcome["answers"], t.outcome["judge_scores"], strict=True))
+    assert scores["first reply"] == pytest.approx(0.8)
+    assert scores["second reply"] is None  # the verdict parsed, but its token's probability is unknown
 
 
 def test_a_position_biased_judge_gives_no_preference() -> None:
@@ -204,17 +240,34 @@ def test_a_position_biased_judge_gives_no_preference() -> None:
     assert builders.best_worst_pairs([t], "responder", "judge_score", len) == []
 
 
-def test_self_reference_and_anchor_seats() -> None:
-    arena = RespondJudge(samples=2, repeats=1, self_reference=True, anchor_samples=2, anchor_judge=True)
-    [t] = _play(arena, Script(["one two three", "one", "a b c d e", "z"]))
-    judged = [u for u in t.turns if u.role == "judge"]
-    assert judged and all("My answer:" in u.messages[-1]["content"] for u in judged)
+def test_self_reference_judges_pairs_in_both_orders() -> None:
+    arena = RespondJudge(judges=["pairwise"], samples=3, self_reference=True)
+    [t] = _play(arena, Script(REPLIES))
+    judged = [u.messages[-1]["content"] for u in t.turns if u.role == "judge"]
+    assert len(judged) == 6 and all("My answer:" in p and "<response A>" in p for p in judged)
+    shown = {(p.split("<response A>")[1].split("</response A>")[0], p.split("<response B>")[1].split("</response B>")[0])
+             for p in judged}
+    assert shown == {(a, b) for a in REPLIES for b in REPLIES if a != b}  # every pair, both orders
+    assert t.outcome["judge_scores"] == [1.0, 0.0, 0.5]
+    # the cheaper single-reply variant has its own name
+    [t] = _play(RespondJudge(samples=2, repeats=1, self_reference="pointwise"), Script(REPLIES))
+    judged = [u.messages[-1]["content"] for u in t.turns if u.role == "judge"]
+    assert len(judged) == 2 and all("My answer:" in p and "<response>" in p for p in judged)
+
+
+@pytest.mark.parametrize("kind", ["pointwise", "pairwise", "verdict"])
+def test_cream_anchor_judge_uses_the_primary_judges_method(kind: str) -> None:
+    arena = RespondJudge(judges=[kind], samples=2, repeats=1, anchor_samples=1, anchor_judge=True)
+    roles = arena.default_roles()
+    assert roles["anchor_judge"].parser is roles["judge"].parser
+    [t] = _play(arena, Script(["one two three", "one", "a b c d e"]))
+    asked = {seat: sorted(u.messages[-1]["content"] for u in t.turns if u.role == seat)
+             for seat in ("judge", "anchor_judge")}
+    assert asked["judge"] and asked["anchor_judge"] == asked["judge"]  # the same judgements of the same replies
     anchor = [u for u in t.turns if u.role == "anchor"]
     responder = [u for u in t.turns if u.role == "responder"]
-    assert len(anchor) == 2 and anchor[0].messages == responder[0].messages  # same prompt, same messages
-    assert len([u for u in t.turns if u.role == "anchor_judge"]) == 2  # one per responder reply
-    assert t.outcome["primary"] == {"responder": [0.6, 0.2], "anchor": [1.0, 0.2]}
-    assert t.outcome["anchor_judged"] == {"responder": [0.6, 0.2]}
+    assert len(anchor) == 1 and anchor[0].messages == responder[0].messages  # same prompt, same messages
+    assert t.outcome["anchor_judged"] == t.outcome["primary"]  # a consistent script judges alike
 
 
 # -- the algorithm table -----------------------------------------------------------------------

@@ -119,6 +119,18 @@ def test_consistency_is_the_pair_strength_itself() -> None:
     assert len(rates) == 300 and sum(rates) / len(rates) == pytest.approx(0.5, abs=0.03)  # unrelated rankings
 
 
+def test_consistency_ranks_replies_the_previous_judge_left_unscored_lowest() -> None:
+    # the previous judge scored replies 0 and 1 only (2 and 3 did not parse): they rank
+    # below both, tied; five pairs agree and (2, 3) is tied by one ranking only: 5.5 / 6
+    (pair,) = builders.consistency_pairs([_transcript("m", [3, 2, 1, 0], [3, 2])], "solver", "now", "before", _ids)
+    assert (pair.meta["chosen"], pair.meta["rejected"]) == ("reply 0", "reply 3")
+    assert pair.strength == pytest.approx(5.5 / 6)
+    (pair,) = builders.consistency_pairs([_transcript("m", [3, 2, 1, 0], [2, 3])], "solver", "now", "before", _ids)
+    assert pair.strength == pytest.approx(4.5 / 6)  # (0, 1) discordant as well
+    # a group the previous judge scored none of has no previous ranking to compare with
+    assert builders.consistency_pairs([_transcript("m", [3, 2, 1, 0])], "solver", "now", "before", _ids) == []
+
+
 def test_margin_pair_labels_use_the_training_rewards_own_bounds() -> None:
     binary = [_transcript("m", [1.0, 0.0])]
     (pair,) = builders.margin_pairs(binary, "solver", "now", _ids, margin=1e-6, bounds=(0.0, 1.0))

@@ -74,6 +74,26 @@ def test_verdict_and_p_true() -> None:
     assert J.p_true(True, []) is None and J.p_true(True, [0.0]) == 1.0
 
 
+def test_p_true_is_read_at_the_verdict_token() -> None:
+    first, second = math.log(0.3), math.log(0.8)
+    assert J.verdict_p_true("Yes, it does.", [second, -1.0]) == pytest.approx(0.8)
+    assert J.verdict_p_true(" No.", [second]) == pytest.approx(0.2)
+    # "**Yes": the parser finds the verdict after the markdown, but the first token is
+    # "**", whose probability is not P(yes); the verdict token's position is unknown
+    assert J.parse_verdict("**Yes** it does.") is True
+    assert J.verdict_p_true("**Yes** it does.", [first, second]) is None
+    assert J.verdict_p_true("\nYes", [first, second]) is None  # a newline is a token of its own
+    assert J.verdict_p_true("Maybe.", [second]) is None
+    assert [J.verdict_position(t) for t in ("Yes", " no", "**Yes", "\nNo")] == [0, 0, None, None]
+
+
+def test_gold_judgements_on_the_judges_scale() -> None:
+    assert J.gold_verdicts([1.0, 0.5, None, True, 0.0]) == [1.0, 0.0, None, 1.0, 0.0]
+    # checker scores 1, 0.5, 0.5: win rates (1 + 1) / 2, (0 + 1/2) / 2, (0 + 1/2) / 2
+    assert J.gold_win_rates([1.0, 0.5, 0.5]) == [1.0, 0.25, 0.25]
+    assert J.gold_win_rates([1.0, None]) == [None, None]
+
+
 def test_self_certainty_and_mean_logprob() -> None:
     uniform = [math.log(0.25)] * 4
     assert J.self_certainty([uniform]) == pytest.approx(0.0)
@@ -113,8 +133,8 @@ def test_self_preference_bias_by_hand() -> None:
     assert J.self_preference_bias([0.8, 0.6, None], [1.0, 0.0, 1.0]) == pytest.approx(0.2)
     assert J.self_preference_bias([None], [1.0]) is None
     metric = J.self_preference_metric()
-    ts = [_transcript({"judge_scores": [0.8, 0.6], "truth_scores": [True, False]}),
-          _transcript({"judge_scores": [1.0], "truth_scores": [0.5]}), _transcript({})]
+    ts = [_transcript({"judge_scores": [0.8, 0.6], "gold_scores": [True, False]}),
+          _transcript({"judge_scores": [1.0], "gold_scores": [0.5]}), _transcript({})]
     # pooled: (-0.2 + 0.6 + 0.5) / 3
     assert metric.compute(ts) == {"judge/self_preference_bias": pytest.approx(0.3)}
 
