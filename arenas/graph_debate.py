@@ -17,14 +17,19 @@ Graphs (``networkx`` directed graphs; an edge ``u -> v`` means ``v`` reads ``u``
     latest parsed answer equals ``u``'s (support for its answer; 0 when unparseable),
     ties broken by the mean word-set Jaccard similarity of its reply to the others'
     replies (closeness to the consensus text), then by the lower index. Debaters are
-    ranked by contribution, and each reads the ``fan_in`` highest-ranked debaters above
-    it: edges only point down the ranking, so the graph is acyclic and the top-ranked
-    debater reads no one (it re-checks its own answer).
+    ranked by contribution, and each reads the ``fan_in`` top-ranked debaters (the first
+    ``fan_in`` of the ranking; fewer for those ranked within it, which read only the ones
+    above them): edges only point down the ranking, so the graph is acyclic, responses
+    flow from the most reliable agents to the rest, and the top-ranked debater reads no
+    one (it re-checks its own answer).
     Each round's graph is stored in the outcome as an edge list (``rounds[r]["edges"]``,
     empty for round 0), with the contributions that built it for ``selforg``.
 
 Final answer: the majority of the last round's parsed answers (the most common one,
-ties to the lowest debater; none when no two debaters agree, as in ``propose-solve``).
+ties to the lowest debater; none when no two debaters agree, as in ``propose-solve``),
+answers compared by the family's checker, by value (``5`` equals ``5.0``;
+:func:`sparring.rewards.judges.majority_vote`, the library's one vote); the support of
+SelfOrg's contributions and the agreement flags use the same comparison.
 
 Rewards (per debater turn, every round, in [0, 1]):
     ``debater_majority`` (label-free, the default): 1 when the turn's answer equals the
@@ -52,12 +57,14 @@ estimates contributions from response embeddings, here from answer agreement and
 overlap (no embedding model is available offline); ring and star graphs are parameters
 for topology studies.
 
-Versions: v1, first version.
+Versions: v1, first version; revised: SelfOrg debaters read the top-ranked debaters (they
+read the nearest-ranked ones above them), and answers are compared by the family's checker
+in the vote, the agreement flags and the contributions (they were compared with ``==``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sparring.agents.roles import Role
@@ -65,12 +72,13 @@ from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.match import Match, Reply
-from sparring.arenas.propose_solve import majority
 from sparring.arenas.task_eval import item_key
 from sparring.arenas.tasks import SPLITS, TaskError, TaskFamily, difficulty_range, get_family
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
 from sparring.rewards.metrics import Metric, metric
+from sparring.rewards.judges import equivalent, majority_vote
+from sparring.rewards.measurements import jaccard, mean
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -79,30 +87,30 @@ GRAPHS = ("complete", "ring", "star", "selforg")
 SHOWN_CHARS = 400
 
 
-def _same(a: Any, b: Any) -> bool:
-    return a is not None and b is not None and a == b
+def _agree(a: Any, b: Any, same: Callable[[Any, Any], bool]) -> bool:
+    return a is not None and b is not None and same(a, b)
 
 
-def _jaccard(a: str, b: str) -> float:
-    sa, sb = set(a.split()), set(b.split())
-    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
-
-
-def contributions(answers: Sequence[Any], texts: Sequence[str]) -> list[tuple[float, float]]:
-    """Each debater's (answer support, mean text similarity) to the others (see module docs)."""
+def contributions(answers: Sequence[Any], texts: Sequence[str],
+                  same: Callable[[Any, Any], bool] = equivalent) -> list[tuple[float, float]]:
+    """Each debater's (answer support, mean text similarity) to the others (see module docs);
+    answers are compared by ``same`` (the arena passes its family's checker)."""
     n = len(answers)
     out = []
     for u in range(n):
         others = [v for v in range(n) if v != u]
-        support = sum(_same(answers[u], answers[v]) for v in others) / len(others) if others else 0.0
-        similarity = sum(_jaccard(texts[u], texts[v]) for v in others) / len(others) if others else 0.0
+        support = sum(_agree(answers[u], answers[v], same) for v in others) / len(others) if others else 0.0
+        similarity = sum(jaccard(texts[u], texts[v]) for v in others) / len(others) if others else 0.0
         out.append((support, similarity))
     return out
 
 
 def build_graph(kind: str, n: int, answers: Sequence[Any] = (), texts: Sequence[str] = (),
-                fan_in: int = 2) -> nx.DiGraph:
-    """The communication graph of one round (``u -> v``: ``v`` reads ``u``)."""
+                fan_in: int = 2, same: Callable[[Any, Any], bool] = equivalent) -> nx.DiGraph:
+    """The communication graph of one round (``u -> v``: ``v`` reads ``u``).
+
+    ``selforg``: debaters ranked by :func:`contributions`; each reads the ``fan_in``
+    top-ranked debaters ranked above it (the top-ranked one reads no one)."""
     import networkx as nx  # a core dependency, imported on use to keep ``import sparring`` fast
 
     if kind == "complete":
@@ -113,12 +121,12 @@ def build_graph(kind: str, n: int, answers: Sequence[Any] = (), texts: Sequence[
         return nx.star_graph(n - 1).to_directed()
     if kind != "selforg":
         raise TaskError(f"graph must be one of {', '.join(GRAPHS)}, got {kind!r}")
-    scores = contributions(answers, texts)
+    scores = contributions(answers, texts, same)
     ranking = sorted(range(n), key=lambda u: (-scores[u][0], -scores[u][1], u))
     graph = nx.DiGraph()
     graph.add_nodes_from(range(n))
     for position, v in enumerate(ranking):
-        graph.add_edges_from((u, v) for u in ranking[max(0, position - fan_in):position])
+        graph.add_edges_from((u, v) for u in ranking[:min(position, fan_in)])
     return graph
 
 
@@ -157,10 +165,6 @@ def debater_truth(t: Transcript) -> list[Score] | None:
     return _per_turn(t, "truth", "truth")
 
 
-def _mean(values: Sequence[bool]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 @metric("debate")
 def debate_metrics(transcripts: Sequence[Transcript]) -> dict[str, float | None] | None:
     """Majority, first- and last-round accuracy, agreement and changed answers (module docs)."""
@@ -170,12 +174,12 @@ def debate_metrics(transcripts: Sequence[Transcript]) -> dict[str, float | None]
     changed = [a != b for rs in rounds for prev, cur in zip(rs, rs[1:], strict=False)
                for a, b in zip(prev["answers"], cur["answers"], strict=True)]
     return {
-        "majority_accuracy": _mean([bool(t.outcome["majority_correct"]) for t in transcripts
+        "majority_accuracy": mean([bool(t.outcome["majority_correct"]) for t in transcripts
                                     if t.outcome and "rounds" in t.outcome]),
-        "first_round_accuracy": _mean([c for rs in rounds for c in rs[0]["correct"]]),
-        "last_round_accuracy": _mean([c for rs in rounds for c in rs[-1]["correct"]]),
-        "agreement": _mean([c for rs in rounds for c in rs[-1]["agree"]]),
-        "changed_rate": _mean(changed),
+        "first_round_accuracy": mean([c for rs in rounds for c in rs[0]["correct"]]),
+        "last_round_accuracy": mean([c for rs in rounds for c in rs[-1]["correct"]]),
+        "agreement": mean([c for rs in rounds for c in rs[-1]["agree"]]),
+        "changed_rate": mean(changed),
     }
 
 
@@ -262,7 +266,8 @@ class GraphDebate(Arena):
         history = [self._round(item, latest, [], None)]
         for _ in range(1, self.rounds):
             answers = [r.parsed if r.ok else None for r in latest]
-            graph = build_graph(self.graph, self.debaters, answers, [r.text for r in latest], self.fan_in)
+            graph = build_graph(self.graph, self.debaters, answers, [r.text for r in latest], self.fan_in,
+                                self.family.check)
             previous = latest
 
             async def revise(v: int, previous: list[Reply] = previous, graph: Any = graph) -> Reply:
@@ -270,11 +275,12 @@ class GraphDebate(Arena):
                 return await match.ask("debater", self.revise_prompt(item.prompt, previous[v].text, shown))
 
             latest = await match.gather(revise(v) for v in range(self.debaters))
-            scores = contributions(answers, [r.text for r in previous]) if self.graph == "selforg" else None
+            scores = (contributions(answers, [r.text for r in previous], self.family.check)
+                      if self.graph == "selforg" else None)
             history.append(self._round(item, latest, sorted(graph.edges), scores))
-        top, count = majority(history[-1]["answers"])
+        top, count = majority_vote(history[-1]["answers"], self.family.check, min_votes=2)
         for round_ in history:
-            round_["agree"] = [_same(a, top) for a in round_["answers"]]
+            round_["agree"] = [_agree(a, top, self.family.check) for a in round_["answers"]]
         values: dict[str, Any] = {
             "family": self.family.name, "difficulty": item.difficulty, "split": self.split, "prompt": item.prompt,
             "item_key": item.key, "truth": item.answer, "graph": self.graph, "rounds": history,

@@ -11,9 +11,11 @@ Seats and what each sees:
 Label-free rewards (no programmatic truth enters them):
     ``solver_majority`` (per solver turn, in [0, 1]): 1 when the answer equals the
         majority answer of the match's ``n = samples`` answers, else 0. The majority is
-        the most common parsed answer (ties: the one given first); it exists only when at
-        least two answers agree (or ``n = 1``), so with all answers different every
-        solver turn gets 0.
+        the most common parsed answer (ties: the one given first), answers compared by
+        the family's checker (by value: ``5`` equals ``5.0``;
+        :func:`sparring.rewards.judges.majority_vote`); it exists only when at least two
+        answers agree (or ``n = 1``), so with all answers different every solver turn
+        gets 0.
     ``proposer_band`` (per match, in [-1, 1]): with ``m`` the number of answers equal to
         the majority (0 when there is none) and ``p = m / n``::
 
@@ -53,12 +55,13 @@ new problems, and ``proposer/copy_rate`` measures copying. The paper's coding va
 (unit tests) is not included. "No majority" when all answers differ is our reading of
 "solved by none" under majority voting.
 
-Versions: v1, first version.
+Versions: v1, first version; answers are compared by the family's checker in the vote
+and the agreement flags (they were compared by their JSON text, so ``5`` and ``5.0``
+differed).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -73,6 +76,7 @@ from sparring.arenas.task_eval import TASK_EVAL_METRICS, TaskEval, item_key
 from sparring.arenas.tasks import TaskError, difficulty_range, get_family, normalise, solver_role
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.judges import majority_vote
 from sparring.rewards.metrics import Metric, metric
 
 PROPOSER_REWARDS = {"band": "proposer_band", "learnability": "proposer_learnability"}
@@ -97,32 +101,6 @@ def parse_problem(text: str) -> str:
 
 
 parsers.with_examples(parse_problem, "Problem: What is 123 * 45?")
-
-
-def majority(answers: Sequence[Any]) -> tuple[Any, int]:
-    """The majority answer and how many answers equal it; ``(None, 0)`` when none exists.
-
-    The most common non-``None`` answer wins, ties going to the one given first; it is a
-    majority only when at least two answers agree, or when there is a single answer.
-    """
-    counts: dict[str, int] = {}
-    first: dict[str, Any] = {}
-    for a in answers:
-        if a is None:
-            continue
-        key = json.dumps(a, sort_keys=True)
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, a)
-    if not counts:
-        return None, 0
-    best = max(counts, key=lambda k: counts[k])  # max keeps the first of equal counts (insertion order)
-    if counts[best] < 2 and len(answers) > 1:
-        return None, 0
-    return first[best], counts[best]
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def band(p: float) -> float:
@@ -344,8 +322,8 @@ class ProposeSolve(Arena):
         problem: str = proposal.parsed
         replies: list[Reply] = await match.ask("solver", problem, n=self.samples)
         answers = [r.parsed if r.ok else None for r in replies]
-        top, count = majority(answers)
-        agree = [top is not None and a is not None and _same(a, top) for a in answers]
+        top, count = majority_vote(answers, self.family.check, min_votes=2)
+        agree = [top is not None and a is not None and self.family.check(a, top) for a in answers]
         truth = self.family.solve(problem)
         known = truth is not None
         correct = [self.family.check(a, truth) for a in answers] if known else None

@@ -95,6 +95,7 @@ from sparring.arenas.transcript import Transcript
 from sparring.rewards import judges as J
 from sparring.rewards.base import Reward, Score, reward
 from sparring.rewards.judge_pairs import JudgedPairs, win_rates_from_matrix
+from sparring.rewards.measurements import mean
 from sparring.rewards.metrics import Metric, metric
 
 JUDGE_KINDS = ("pointwise", "pairwise", "verdict")
@@ -121,18 +122,12 @@ def _parsed(kind: str, reply: Reply) -> Any:
         return None
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    """Mean of the judgements that parsed (``None`` when none did)."""
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
 async def judge_pointwise(match: Match, seat: str, prompt: str, replies: Sequence[str], repeats: int,
                           reference: bool = False) -> tuple[list[float | None], list[list[float | None]]]:
     """Each reply scored ``repeats`` times; returns normalised means (``None``: no parse) and raw points."""
     asks = [match.ask(seat, J.pointwise_prompt(prompt, r, reference), n=repeats) for r in replies]
     raw = [[_parsed("pointwise", j) for j in js] for js in await match.gather(asks)]
-    return [None if (m := _mean(ps)) is None else m / J.MAX_SCORE for ps in raw], raw
+    return [None if (m := mean(ps)) is None else m / J.MAX_SCORE for ps in raw], raw
 
 
 async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence[str],
@@ -140,7 +135,7 @@ async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence
     """Each reply judged yes/no ``repeats`` times; returns mean P(True) per reply and the raw values."""
     asks = [match.ask(seat, J.verdict_prompt(prompt, r), n=repeats) for r in replies]
     raw = [[J.verdict_p_true(j.text, j.logprobs) for j in js] for js in await match.gather(asks)]
-    return [_mean(ps) for ps in raw], raw
+    return [mean(ps) for ps in raw], raw
 
 
 async def round_robin(match: Match, seat: str, prompt: str, replies: Sequence[str],

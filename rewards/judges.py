@@ -188,11 +188,21 @@ def equivalent(answer: Any, truth: Any, rel_tol: float = 1e-9, abs_tol: float = 
     return math_equal(answer, truth)
 
 
-def majority_vote(answers: Sequence[Any], same: Callable[[Any, Any], bool] = equivalent) -> tuple[Any, int]:
-    """The most common answer under ``same`` and its count; ``(None, 0)`` without answers.
+def majority_vote(answers: Sequence[Any], same: Callable[[Any, Any], bool] = equivalent,
+                  min_votes: int = 1) -> tuple[Any, int]:
+    """The most common answer under ``same`` and its count: the one majority vote of the
+    library (arenas pass their task family's ``check``, which compares answers by value).
 
     ``None`` answers do not vote; ties go to the answer given first. Each answer joins the
-    first earlier class it is ``same`` as (``same`` need not be transitive).
+    first earlier class it is ``same`` as (``same`` need not be transitive). The winner
+    needs ``min_votes`` votes, or every answer when there are fewer (``min_votes=2``: no
+    majority when all answers differ, but a single answer is its own majority);
+    ``(None, 0)`` when no answer wins.
+
+    >>> majority_vote([5, 5.0, "5", 7])
+    (5, 3)
+    >>> majority_vote([1, 2, 3], min_votes=2), majority_vote([4], min_votes=2)
+    ((None, 0), (4, 1))
     """
     classes: list[list[Any]] = []
     for a in answers:
@@ -207,6 +217,8 @@ def majority_vote(answers: Sequence[Any], same: Callable[[Any, Any], bool] = equ
     if not classes:
         return None, 0
     best = max(classes, key=len)  # max keeps the first of equal lengths
+    if len(best) < min(min_votes, len(answers)):
+        return None, 0
     return best[0], len(best)
 
 

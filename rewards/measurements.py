@@ -208,12 +208,30 @@ def edit_diversity(texts: Sequence[str]) -> float | None:
     return _pairs_mean(texts, lambda a, b: edit_distance(a, b) / max(len(a), len(b)) if a or b else 0.0)
 
 
+def jaccard(a: str | Sequence[str], b: str | Sequence[str]) -> float:
+    """Jaccard similarity of two word sets (a text is split on whitespace); 1 when both are empty.
+
+    >>> jaccard("the cat sat", "the cat ran")
+    0.5
+    """
+    sa = set(a.split() if isinstance(a, str) else a)
+    sb = set(b.split() if isinstance(b, str) else b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
 def jaccard_diversity(texts: Sequence[str]) -> float | None:
     """Mean ``1 - Jaccard`` of word sets over pairs (0: same words, 1: disjoint)."""
-    def distance(a: list[str], b: list[str]) -> float:
-        sa, sb = set(a), set(b)
-        return 1.0 - len(sa & sb) / len(sa | sb) if sa | sb else 0.0
-    return _pairs_mean(texts, distance)
+    return _pairs_mean(texts, lambda a, b: 1.0 - jaccard(a, b))
+
+
+def mean(values: Iterable[float | bool | None]) -> float | None:
+    """Mean of the values that are not ``None`` (booleans count as 0/1); ``None`` when none are.
+
+    >>> mean([1.0, None, 0.0, True])
+    0.6666666666666666
+    """
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
 
 
 def mean_token_entropy(logprobs: Iterable[Sequence[float]]) -> float | None:

@@ -28,6 +28,7 @@ from rich.markup import escape
 from sparring.commands import (
     cmd_arenas,
     cmd_check,
+    cmd_eval,
     cmd_export,
     cmd_play,
     cmd_ratings,
@@ -168,6 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--metric", help="a metric of the run's arenas, a measurement (diversity, entropy, "
                                      "consistency/<reward>, calibration/<conf>/<correct>) or file.py:name")
     rs.set_defaults(fn=cmd_rescore)
+
+    ev = add("eval", help="evaluate the base model or a saved adapter on a task family's test items; "
+                          "--against compares two on the same items (paired)")
+    ev.add_argument("target", help="base, a run directory (its best, else newest adapter) or an adapter "
+                                   "folder such as RUN/adapters/solver/v3")
+    ev.add_argument("--against", metavar="TARGET", help="a second target, compared on the same items")
+    ev.add_argument("--family", required=True, help="task family: name, .jsonl path or file.py:attr")
+    ev.add_argument("--split", default="test", help="test (default) or validation")
+    ev.add_argument("--difficulty", default="1", help="a difficulty or LOW,HIGH (default 1)")
+    ev.add_argument("--size", type=int, default=500, help="distinct items (default 500)")
+    ev.add_argument("--k", type=int, default=1, help="samples per item: pass@k and sampled accuracy (default 1: greedy)")
+    ev.add_argument("--temperature", type=float, help="sampling temperature (default 0 for k=1, 0.7 otherwise)")
+    ev.add_argument("--max-new-tokens", type=int, help="generation cap (default: the task-eval solver's)")
+    ev.add_argument("--model", help="base model (default: the targets' run's, else the embedded default)")
+    ev.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
+    ev.add_argument("--batch-size", type=int, default=32, help="most rows per forward batch (default 32)")
+    ev.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-': stdout only)")
+    ev.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    ev.set_defaults(fn=cmd_eval)
 
     a = add("arenas", help="list registered arenas")
     a.set_defaults(fn=cmd_arenas)

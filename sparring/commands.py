@@ -130,11 +130,20 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         else:
             ids = store.match_ids(role=args.role, status=args.status)
             transcripts = [store.get(m) for m in ids[: args.limit]]
+        metrics = [] if args.match else store.metrics()  # held-out figures follow the run's match list
     if not transcripts:
         console.print("no matches stored")
         return 1
-    show(console, transcripts, role=args.role, full=args.full, adapters=_adapter_sources(Path(args.dir)))
+    show(console, transcripts, role=args.role, full=args.full, adapters=_adapter_sources(Path(args.dir)),
+         metrics=metrics)
     return 0
+
+
+def _runs_code_notice(command: str, run: str) -> None:
+    """The one line ``replay`` and ``rescore`` print on stderr: they import code the run records."""
+    Console(stderr=True, soft_wrap=True).print(
+        f"note: {command} imports and runs the arena code {escape(run)} records (a file.py:Class arena runs from "
+        "its recorded path); use it only on runs you trust")
 
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
@@ -142,6 +151,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.rundir import RunDir
 
     with RunDir.existing(args.dir).open_store() as store:
+        _runs_code_notice("replay", args.dir)
         ids = args.match or store.match_ids()
         if not args.match and not args.all:
             ids = ids[:1]
@@ -293,7 +303,10 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from sparring.runs.rescore import rescore
+    from sparring.runs.rundir import RunDir
 
+    RunDir.existing(args.dir)  # a missing run is one error line, before the notice
+    _runs_code_notice("rescore", args.dir)
     s = rescore(args.dir, reward=args.reward, metric=args.metric)
     show = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     if s.reward is not None:
@@ -313,4 +326,40 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
         for iteration, key, value, stored in s.metrics:
             table.add_row(str(iteration), escape(key), show(value), show(stored))
         console.print(table)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, console: Console) -> int:
+    import json
+    import math
+
+    from sparring.runs.adapter_eval import evaluate_targets, resolve_target
+
+    parts = [p.strip() for p in str(args.difficulty).replace("[", "").replace("]", "").split(",")]
+    if not all(p.lstrip("-").isdigit() for p in parts) or len(parts) not in (1, 2):
+        raise ValueError(f"--difficulty {args.difficulty!r}: give a whole number or LOW,HIGH (e.g. 1,2)")
+    difficulty: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
+    targets = [resolve_target(args.target), *([resolve_target(args.against)] if args.against else [])]
+    result = evaluate_targets(targets, family=args.family, split=args.split, difficulty=difficulty, size=args.size,
+                              k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                              model=args.model, dtype=args.dtype, batch_size=args.batch_size,
+                              progress=not args.quiet and args.json != "-")
+    text = json.dumps(result, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v)
+    if args.json == "-":
+        print(text)
+        return 0
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    console.print(f"{result['family']} {result['split']} difficulty {result['difficulty']}: {result['n_items']} "
+                  f"items ({result['n_distinct']} distinct), k={result['k']}, temperature {result['temperature']}")
+    for label, summary in result["targets"].items():
+        for metric, v in summary.items():
+            if isinstance(v, dict):
+                console.print(f"  {escape(label)}: {metric} {v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+    if "comparison" in result:
+        c = result["comparison"]
+        extra = f", McNemar p={c['mcnemar_p']:.3g} ({c['only_first']:.0f} vs {c['only_second']:.0f} items right " \
+                "on one side only)" if "mcnemar_p" in c else ""
+        console.print(f"  {escape(c['second'])} - {escape(c['first'])}: {c['metric']} {c['difference']:+.3f} "
+                      f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] (paired){extra}")
     return 0

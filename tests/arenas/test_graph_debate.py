@@ -73,12 +73,19 @@ def test_selforg_dag_from_contributions_by_hand() -> None:
     # support: debater 1 and 2 agree with one of three others; 0 and 3 with none
     assert [s for s, _ in scores] == [0.0, pytest.approx(1 / 3), pytest.approx(1 / 3), 0.0]
     # similarity breaks ties: 2 ("Answer: 7") shares more words than 1, 0 more than 3
-    # ranking 2, 1, 0, 3; with fan_in 2 each reads the (up to) two ranked just above it
+    # ranking 2, 1, 0, 3; with fan_in 2 each reads the (up to) two top-ranked (SelfOrg):
+    # the last-ranked debater 3 reads 2 and 1, not the two just above it (1 and 0)
     graph = build_graph("selforg", 4, answers, texts, fan_in=2)
     assert nx.is_directed_acyclic_graph(graph)
-    assert sorted(graph.edges) == [(0, 3), (1, 0), (1, 3)] + [(2, 0), (2, 1)]
-    assert list(graph.predecessors(2)) == []
-    assert max(d for _, d in build_graph("selforg", 4, answers, texts, fan_in=1).in_degree) == 1
+    assert sorted(graph.edges) == [(1, 0), (1, 3), (2, 0), (2, 1), (2, 3)]
+    assert list(graph.predecessors(2)) == [] and sorted(graph.predecessors(3)) == [1, 2]
+    top_one = build_graph("selforg", 4, answers, texts, fan_in=1)
+    assert sorted(top_one.edges) == [(2, 0), (2, 1), (2, 3)]  # everyone reads the top-ranked debater
+
+
+def test_selforg_support_compares_answers_by_value() -> None:
+    scores = contributions([5, 5.0, 7], ["a", "b", "c"])
+    assert [s for s, _ in scores] == [0.5, 0.5, 0.0]
 
 
 def test_visibility_rewards_and_metrics_by_hand() -> None:

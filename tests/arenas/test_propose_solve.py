@@ -11,10 +11,11 @@ from sparring.arenas import ProposeSolve, TaskError, Transcript, check_arena, ch
 from sparring.arenas.propose_solve import (
     PROPOSE_SOLVE_MONITORS,
     PROPOSE_SOLVE_REWARDS,
-    majority,
     parse_problem,
 )
 from sparring.arenas.task_eval import TaskEval
+from sparring.arenas.tasks import TaskFamily, get_family
+from sparring.rewards.judges import majority_vote
 from sparring.rewards.metrics import compute_all
 
 from .task_scripts import GOLDEN_PROPOSE_SOLVE, InOrder, play
@@ -137,12 +138,31 @@ def test_monitors() -> None:
                       "proposer/valid_rate": 1.0, "proposer/copy_rate": 0.0}
 
 
+def _majority(answers: list) -> tuple:
+    family = get_family("sorting" if any(isinstance(a, list) for a in answers) else "arithmetic")
+    return majority_vote(answers, family.check, min_votes=2)
+
+
 def test_majority() -> None:
-    assert majority([12, 13, 13, 12]) == (12, 2)      # ties: the first given
-    assert majority([None, 5, None]) == (None, 0)     # one answer among several is no majority
-    assert majority([5]) == (5, 1)
-    assert majority([[1, 2], [1, 2], [2, 1]]) == ([1, 2], 2)
-    assert majority([]) == (None, 0)
+    assert _majority([12, 13, 13, 12]) == (12, 2)      # ties: the first given
+    assert _majority([None, 5, None]) == (None, 0)     # one answer among several is no majority
+    assert _majority([5]) == (5, 1)
+    assert _majority([[1, 2], [1, 2], [2, 1]]) == ([1, 2], 2)
+    assert _majority([]) == (None, 0)
+
+
+def test_the_vote_compares_numbers_by_value() -> None:
+    """5 and 5.0 are one answer (they were two under JSON identity); so are [1, 2] and [1.0, 2.0]."""
+    number = get_family("arithmetic").check
+    assert majority_vote([5.0, 7, 5, 7.0, 5], number, min_votes=2) == (5.0, 3)
+    assert majority_vote([5.0, 5, 4], number, min_votes=2) == (5.0, 2)
+    assert majority_vote([[1.0, 2.0], [1, 2], [2, 1]], get_family("sorting").check, min_votes=2) == ([1.0, 2.0], 2)
+    arena = ProposeSolve(samples=3, history=0, difficulty=1)  # a family whose text answers are checked by value
+    arena.family = TaskFamily("by_value", lambda rng, d: (f"What is {d} + 4?", "5"), lambda a, t: float(a) == float(t))
+    script = InOrder(proposer=["Problem: What is 2 + 3?"], solver=["Answer: 5", "Answer: 5.0", "Answer: 6"])
+    [t], _ = play(arena, script)
+    assert t.outcome["majority"] == "5" and t.outcome["majority_count"] == 2
+    assert t.outcome["agree"] == [True, True, False]
 
 
 def test_parse_problem() -> None:
