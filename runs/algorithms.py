@@ -2,10 +2,20 @@
 
 Each :class:`Algorithm` says, in one place, how a seat trained with it is updated
 (``make_update``), how its data is built from scored transcripts (``build``), which
-reference policy it is anchored to (``"base"``: the adapter disabled; ``"iterate"``: a
-frozen snapshot of the adapter that generated the data, moved on every iteration;
-``"none"``), and what it needs from the arena (``requires``). The recipe validator
-checks those requirements against the arena before any model loads.
+reference policy it is anchored to by default (``"base"``: the adapter disabled;
+``"iterate"``: a frozen snapshot of the adapter that generated the data, moved on every
+iteration; ``"none"``) and the other references a recipe may pick for it
+(``references``, chosen with ``roles.<seat>.reference``), and what it needs from the arena
+(``requires``). The recipe validator checks those requirements against the arena before
+any model loads.
+
+References of the built-ins (the default first; ``roles.<seat>.reference`` picks another):
+``dpo``, ``dpo_cream``, ``dpo_temporal``, ``dpo_scir``: base or iterate; ``grpo``,
+``rloo`` (KL term), ``soft_dpo``, ``ipo``: base; ``spin``, ``sppo``, ``sppo_judged``,
+``dno``: iterate; ``sft``: none.
+``iterate`` is the iterative self-rewarding papers' reference (Self-Rewarding LMs, CREAM,
+Temporal SR, SCIR train M_t+1 from M_t with M_t as the reference); the self-rewarding
+recipes set it.
 
 A new algorithm, including a user's own, is one call::
 
@@ -91,12 +101,15 @@ class Algorithm:
     reference: Literal["base", "iterate", "none"] = "none"
     requires: Sequence[str] = field(default=("reward",))
     description: str = ""
+    references: Sequence[str] = ()
+    """References a recipe may choose with ``roles.<seat>.reference`` besides ``reference``
+    (``make_update`` then reads :func:`reference_of` of ``c.spec``); empty: no choice."""
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.requires if r not in REQUIREMENTS]
         if unknown:
             raise ValueError(f"algorithm {self.name!r}: unknown requirement(s) {unknown}; known: {sorted(REQUIREMENTS)}")
-        if self.reference not in ("base", "iterate", "none"):
+        if any(r not in ("base", "iterate", "none") for r in (self.reference, *self.references)):
             raise ValueError(f"algorithm {self.name!r}: reference must be 'base', 'iterate' or 'none'")
 
 
@@ -111,6 +124,26 @@ def register_update(algorithm: Algorithm, *, replace: bool = False) -> Algorithm
         raise ValueError(f"update {algorithm.name!r} is already registered; pass replace=True to override it")
     ALGORITHMS[algorithm.name] = algorithm
     return algorithm
+
+
+def reference_of(spec: RoleSection) -> str:
+    """The reference policy a seat's update is anchored to: the recipe's
+    ``roles.<seat>.reference``, else its algorithm's default."""
+    return spec.reference or get_algorithm(spec.update).reference
+
+
+def check_reference(update: str, reference: str | None) -> None:
+    """Refuse a ``roles.<seat>.reference`` that update ``update`` does not offer."""
+    if reference is None:
+        return
+    algorithm = get_algorithm(update) if update != "none" else None
+    offered = () if algorithm is None else (algorithm.reference, *algorithm.references)
+    if reference not in offered:
+        choices = f"its reference is {algorithm.reference!r}" if algorithm and len(offered) == 1 else \
+            f"it offers {', '.join(repr(r) for r in offered)}" if algorithm else "it has no update"
+        raise ValueError(f"reference = {reference!r} is not a choice of update {update!r} ({choices}); "
+                         "remove it or pick one the update offers (dpo, dpo_cream, dpo_temporal and dpo_scir "
+                         "offer 'base' and 'iterate')")
 
 
 def get_algorithm(name: str) -> Algorithm:
@@ -151,6 +184,13 @@ def _groups(c: BuildContext) -> list[Any]:
     return builders.grpo_groups(c.transcripts, c.seat, c.reward, c.encode, group=group_of(c.arena, c.seat, c.spec))
 
 
+def _dpo(c: UpdateContext) -> Update:
+    """DPO against the base, or with ``reference = "iterate"`` against a frozen snapshot of
+    the generating iterate (the trainer moves it on after each update, as for SPIN)."""
+    reference = c.pool.snapshot(c.model, c.adapter) if reference_of(c.spec) == "iterate" else None
+    return _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, reference=reference, **c.common)
+
+
 def _own_or_reference_sft(c: BuildContext) -> list[Any]:
     if c.spec.targets == "reference":
         return builders.reference_sft(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply)
@@ -162,9 +202,9 @@ for _algorithm in (
               description="group-relative policy gradient (clipped ratio, KL to the base when train.kl_coef > 0)"),
     Algorithm("rloo", _policy_gradient("rloo"), _groups, "base",
               description="leave-one-out baseline policy gradient"),
-    Algorithm("dpo", lambda c: _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
+    Algorithm("dpo", _dpo,
               lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode), "base",
-              description="DPO on best/worst replies of each group"),
+              description="DPO on best/worst replies of each group", references=("iterate",)),
     Algorithm("soft_dpo", lambda c: _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: builders.margin_pairs(c.transcripts, c.seat, c.reward, c.encode, margin=1e-6,
                                               bounds=c.reward_bounds), "base",
@@ -210,23 +250,19 @@ def _agreeing(c: BuildContext) -> tuple[str, ...]:
     return (c.reward, *[r for r in _judged(c).agreeing_rewards if r != c.reward])  # type: ignore[return-value]
 
 
-def _dpo(c: UpdateContext) -> Update:
-    return _updates().DPOUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common)
-
-
 for _algorithm in (
     Algorithm("dpo_cream", _dpo,
               lambda c: builders.consistency_pairs(c.transcripts, c.seat, c.reward, _judged(c).previous_reward,
                                                    c.encode),
-              "base", requires=("reward", "judged_pairs", "previous_judge"),
+              "base", requires=("reward", "judged_pairs", "previous_judge"), references=("iterate",),
               description="CREAM: best/worst pairs labelled by the consistency rate with a frozen judge's ranking"),
     Algorithm("dpo_temporal", _dpo,
               lambda c: judge_pairs.anchored_pairs(c.transcripts, c.seat, _judged(c).anchor_seat, c.reward,
                                                    c.encode),
-              "base", requires=("reward", "judged_pairs", "anchor_seat"),
+              "base", requires=("reward", "judged_pairs", "anchor_seat"), references=("iterate",),
               description="Temporal SR: own best reply over the anchor (initial model)'s worst, by the judge"),
     Algorithm("dpo_scir", _dpo, lambda c: judge_pairs.agreement_pairs(c.transcripts, c.seat, _agreeing(c), c.encode),
-              "base", requires=("reward", "judged_pairs", "internal_judges"),
+              "base", requires=("reward", "judged_pairs", "internal_judges"), references=("iterate",),
               description="DPO on pairs every internal judge orders alike (SCIR-style consistency filter)"),
     Algorithm("dno", lambda c: _updates().SPINUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: judge_pairs.large_margin_pairs(c.transcripts, c.seat, c.reward, c.encode,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sparring.runs.algorithms import get_algorithm
+from sparring.runs.algorithms import check_reference, get_algorithm
 from sparring.runs.config import (
     RecipeError,
     Section,
@@ -175,6 +175,12 @@ class RoleSection(Section):
     at the same conversation depth, pooled across asks (SCoRe's second attempts of a task
     over all its first attempts, so the correction bonus is not absorbed by the baseline).
     Default: what the arena declares for the seat (``default_groups``), else ``ask``."""
+    reference: Literal["base", "iterate"] | None = None
+    """Reference policy of the seat's update, for the updates that offer a choice (``dpo``,
+    ``dpo_cream``, ``dpo_temporal``, ``dpo_scir``): ``base`` (the adapter disabled) or
+    ``iterate`` (a frozen snapshot of the iterate that generated the iteration's data,
+    moved on after every update: M_t+1 is trained from M_t against M_t, as the iterative
+    self-rewarding papers do). Default: the update's own (``base`` for those four)."""
 
     @field_validator("update")
     @classmethod
@@ -213,6 +219,7 @@ class RoleSection(Section):
         if self.update == "none" and self.reward is not None:
             raise ValueError(f"reward = {show_value(self.reward)} has no effect without an update; "
                              "set update (e.g. \"grpo\") or remove the reward")
+        check_reference(self.update, self.reference)
         if self.group is not None and self.update == "none":
             raise ValueError(f"group = {show_value(self.group)} has no effect without an update; "
                              "set update (e.g. \"grpo\") or remove the group")

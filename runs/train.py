@@ -43,6 +43,7 @@ from sparring.runs.algorithms import (
     BuildContext,
     UpdateContext,
     get_algorithm,
+    reference_of,
     reward_bounds,
     training_reward,
 )
@@ -404,7 +405,7 @@ class Trainer:
             metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
             metrics.update(version=steps[-1]["version"], samples=sum(m["samples"] for m in steps),
                            steps=float(len(steps)))
-            if get_algorithm(algo).reference == "iterate":
+            if reference_of(self.recipe.roles[adapter_seats[0]]) == "iterate":
                 self._advance_reference(adapter)
             if before is not None:
                 self._advance_previous(adapter, before)
@@ -436,7 +437,8 @@ class Trainer:
         return report
 
     def _advance_reference(self, adapter: str) -> None:
-        """SPIN/SPPO: the next iteration is anchored to the iterate that will generate its data.
+        """SPIN, SPPO, ``reference = "iterate"``: the next iteration is anchored to the iterate
+        that will generate its data.
 
         The snapshot moved past is dropped unless another update still uses it.
         """
