@@ -67,8 +67,18 @@ def test_dpo_rejects_labels_outside_unit_interval() -> None:
         dpo_loss(z, z, z, z, label=1.5)
 
 
-def test_spin_loss_is_dpo() -> None:
-    assert spin_loss is dpo_loss
+def test_spin_loss_on_its_pairs_by_hand() -> None:
+    # SPIN's pair: the target reply y (chosen) over the previous iterate's own sample y'
+    # (rejected), both log-ratios against that iterate p_t (the reference):
+    # L = -log sigmoid(beta * ((log p(y) - log p_t(y)) - (log p(y') - log p_t(y'))))
+    beta = 0.5
+    loss, metrics = spin_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=beta)
+    expected = -(logsigmoid(beta * H[0]) + logsigmoid(beta * H[1])) / 2
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert metrics["reward_margin"] == pytest.approx(beta * sum(H) / 2)
+    # when an iteration starts, the policy is the iterate it is anchored to: log 2 per pair
+    start, _ = spin_loss(REF_CHOSEN, REF_REJECTED, REF_CHOSEN, REF_REJECTED, beta=beta)
+    assert start.item() == pytest.approx(math.log(2), abs=1e-6)
 
 
 def test_ipo_loss_by_hand() -> None:

@@ -158,6 +158,21 @@ def test_spin_snapshots_the_previous_iterate(pool: ModelPool) -> None:
         SPINUpdate(pool, "default", "solver", reference="questioner")
 
 
+def test_spin_step_is_dpo_against_the_previous_iterate(pool: ModelPool) -> None:
+    pairs = make_pairs(2)
+    DPOUpdate(pool, "default", "solver", lr=1e-2).step(pairs)  # the iterate now differs from the base
+    update = SPINUpdate(pool, "default", "solver", lr=1e-2, beta=0.5)
+    prompts = [p.prompt_ids for p in pairs] * 2
+    replies = [p.chosen_ids for p in pairs] + [p.rejected_ids for p in pairs]
+    base = seq_logps(pool, None, prompts, replies)
+    policy = seq_logps(pool, "solver", prompts, replies)
+    against_base = -torch.nn.functional.logsigmoid(0.5 * ((policy - base)[:2] - (policy - base)[2:])).mean()
+    metrics = update.step(pairs)
+    # the policy is its own reference when the step starts: every log-ratio is 0, the loss log 2
+    assert metrics["loss"] == pytest.approx(math.log(2), abs=1e-5)
+    assert abs(against_base.item() - math.log(2)) > 1e-3  # DPO against the base would differ
+
+
 def test_update_rejects_bad_setups(pool: ModelPool) -> None:
     snap = pool.snapshot("default", "solver")
     with pytest.raises(ValueError, match="frozen snapshot and cannot be trained"):
