@@ -4,9 +4,17 @@ Each turn shows everything its role saw, system prompt included (two seats that 
 only in their system prompt look different), what it replied, the parse and its rewards.
 The match list shows every (reward, seat) of a match separately, never a blend of a
 seat's different rewards.
+
+A run's held-out figures follow its matches (:func:`evaluation`): each value with its 95%
+interval and item counts on one line (``eval/solver_accuracy 0.431 [0.389, 0.474] n=512
+(512 distinct)``), never the interval's companion keys as rows of their own; the test
+split (``eval/``), the validation split (``validation/``) and the validation-selected
+iteration's test figures (``select/``) each under their own heading.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -14,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sparring.arenas.transcript import Transcript
+from sparring.rewards.metrics import is_interval_key
 
 _COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red"]
 
@@ -96,9 +105,70 @@ def match_table(transcripts: list[Transcript]) -> Table:
     return table
 
 
+SPLITS = (("eval/", "held-out test split (eval/)"), ("validation/", "held-out validation split (validation/)"))
+"""Key prefix and heading of each split's figures, in the order shown."""
+
+
+def figure_line(key: str, values: Mapping[str, float]) -> str:
+    """``key`` with its interval and counts, when ``values`` holds them:
+    ``eval/solver_accuracy 0.431 [0.389, 0.474] n=512 (512 distinct)``."""
+    value = values[key]
+    low, high = values.get(f"{key}/ci_low"), values.get(f"{key}/ci_high")
+    if low is None or high is None:
+        return f"{key} {value:.4g}"
+    line = f"{key} {value:.3f} [{low:.3f}, {high:.3f}]"
+    n_items, n_distinct = values.get(f"{key}/n_items"), values.get(f"{key}/n_distinct")
+    if n_items is not None:
+        line += f" n={n_items:.0f}"
+    if n_distinct is not None:
+        line += f" ({n_distinct:.0f} distinct)"
+    return line
+
+
+def _when(iteration: int) -> str:
+    # the store's iteration -1 is the evaluation before training; iteration k ends training iteration k + 1
+    return "before training" if iteration < 0 else f"after iteration {iteration + 1}"
+
+
+def evaluation(rows: Sequence[tuple[int, str, float]]) -> list[Text]:
+    """Lines of a run's held-out figures from its stored ``(iteration, key, value)`` metrics
+    (see the module docs); empty when the run stored none.
+
+    Iterations are numbered as training counts them (``after iteration 2``, the run's
+    ``iteration 2/N`` line), as is ``select/iteration``; the selection block shows the
+    latest stored one.
+    """
+    by_iteration: dict[int, dict[str, float]] = {}
+    for iteration, key, value in rows:
+        by_iteration.setdefault(iteration, {})[key] = value
+    lines: list[Text] = []
+    for prefix, heading in SPLITS:
+        block: list[Text] = []
+        for iteration, values in sorted(by_iteration.items()):
+            keys = [k for k in values if k.startswith(prefix) and not is_interval_key(k)]
+            if keys:
+                block.append(Text(f"  {_when(iteration)}", style="dim"))
+                block += [Text(f"    {figure_line(k, values)}") for k in keys]
+        if block:
+            lines += [Text(heading, style="bold"), *block]
+    selected = [values for _, values in sorted(by_iteration.items()) if "select/iteration" in values]
+    if selected:
+        values = selected[-1]
+        label = int(values["select/iteration"])
+        lines.append(Text(f"validation-selected iteration {label}"
+                          f"{' (before training)' if label == 0 else ''} (select/): validation "
+                          f"{values.get('select/validation', float('nan')):.3f}, "
+                          f"{values.get('select/evaluations_since_best', 0):.0f} later evaluation(s) without a better one",
+                          style="bold"))
+        lines += [Text(f"    {figure_line(k, values)}") for k in values
+                  if k.startswith("select/eval/") and not is_interval_key(k)]
+    return lines
+
+
 def show(console: Console, transcripts: list[Transcript], role: str | None = None, full: bool = False,
-         adapters: dict[str, str] | None = None) -> None:
-    """Print transcripts (a table when many, full panels when one or a few).
+         adapters: dict[str, str] | None = None, metrics: Sequence[tuple[int, str, float]] = ()) -> None:
+    """Print transcripts (a table when many, full panels when one or a few), then the
+    run's held-out figures from ``metrics`` (:func:`evaluation`).
 
     ``adapters`` maps adapter names to the folders they were loaded from (the run's
     config.toml); they are printed first, so a turn's ``judge v3`` can be traced to its file.
@@ -108,6 +178,8 @@ def show(console: Console, transcripts: list[Transcript], role: str | None = Non
     if len(transcripts) > 3:
         console.print(match_table(transcripts))
         console.print("[dim]show one match with --match ID[/]")
-        return
-    for t in transcripts:
-        console.print(render_transcript(t, role=role, full=full))
+    else:
+        for t in transcripts:
+            console.print(render_transcript(t, role=role, full=full))
+    for line in evaluation(metrics):
+        console.print(line, soft_wrap=True)
