@@ -2,13 +2,21 @@
 
 Charts are *specs* (title, series of ``(iteration, value)`` points, an optional warning
 threshold); the page draws them as inline SVG with its own few lines of JavaScript
-(``static/charts.js``). Metric names are grouped by what the trainer logs (see
+(``static/charts.js``). A held-out figure stored with its 95% interval (the companion keys
+``<key>/ci_low`` and ``<key>/ci_high``, :mod:`sparring.rewards.metrics`) gets points
+``[iteration, value, ci_low, ci_high]``, drawn as a shaded band around its line; the
+companions, and the item counts ``<key>/n_items`` and ``<key>/n_distinct``, are never
+charts or series of their own. Metric names are grouped by what the trainer logs (see
 ``sparring.runs.monitors`` and ``docs/architecture.md``):
 
 =====================================  ==============================================
 ``reward/<reward>/<seat>``             *Rewards per seat*: a chart per seat, a line per reward
 ``reward_std/<reward>/<seat>``         *Reward spread*, the same way
-``eval/<metric>``                      *Held-out*: a chart per metric
+``eval/<metric>``                      *Held-out*: a chart per metric, line ``test``
+``validation/<metric>``                *Held-out*: the same chart, line ``validation``
+``select/eval/<metric>``               *Validation-selected*: the test figures of the
+                                       iteration validation picked, a chart per metric
+``select/<name>`` (other)              *Validation-selected*: a chart per name
 ``<seat>/<monitor>`` (generic monitor) *Monitors*: a chart per monitor, a line per seat,
                                        with the collapse threshold when it has one
 ``update/<adapter>/<stat>``            *Updates*: a chart per stat, a line per adapter
@@ -26,12 +34,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from sparring.rewards.metrics import is_interval_key
 from sparring.runs.monitors import THRESHOLDS
 from sparring.runs.viewer.queries import reward_means
 from sparring.runs.viewer.sources import ReadOnlyStore, Source
 
 GENERIC_MONITORS = ("entropy", "distinct", "length", "parse_failure_rate")
-SECTIONS = ("Rewards per seat", "Held-out", "Monitors", "Reward spread", "Arena monitors", "League",
+SECTIONS = ("Rewards per seat", "Held-out", "Validation-selected", "Monitors", "Reward spread", "Arena monitors", "League",
             "Updates", "Time")
 
 
@@ -43,8 +52,12 @@ def _place(name: str) -> tuple[str, str, str]:
         return "Rewards per seat", parts[-1], "/".join(parts[1:-1])
     if head == "reward_std" and len(parts) >= 3:
         return "Reward spread", parts[-1], "/".join(parts[1:-1])
-    if head == "eval":
-        return "Held-out", "/".join(parts[1:]), "value"
+    if head in ("eval", "validation") and len(parts) >= 2:
+        return "Held-out", "/".join(parts[1:]), "test" if head == "eval" else "validation"
+    if head == "select" and len(parts) >= 3 and parts[1] == "eval":
+        return "Validation-selected", "/".join(parts[2:]), "test"
+    if head == "select" and len(parts) >= 2:
+        return "Validation-selected", "/".join(parts[1:]), "value"
     if head == "time":
         return "Time", "seconds per phase", "/".join(parts[1:])
     if head == "update" and len(parts) >= 3:
@@ -64,20 +77,27 @@ def chart_specs(rows: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
 
     Returns:
         ``[{"section": ..., "charts": [{"title", "series": [{"name", "points"}],
-        "threshold", "warnings"}]}]`` in :data:`SECTIONS` order.
+        "threshold", "warnings"}]}]`` in :data:`SECTIONS` order. A point is
+        ``[iteration, value]``, or ``[iteration, value, ci_low, ci_high]`` when the rows
+        hold the value's interval (``<name>/ci_low``, ``<name>/ci_high``).
     """
-    grouped: dict[str, dict[str, dict[str, list[tuple[int, float]]]]] = defaultdict(lambda: defaultdict(dict))
+    stored = {(iteration, name): value for iteration, name, value in rows}
+    grouped: dict[str, dict[str, dict[str, list[tuple[float, ...]]]]] = defaultdict(lambda: defaultdict(dict))
     for iteration, name, value in rows:
+        if is_interval_key(name) and (iteration, name.rpartition("/")[0]) in stored:
+            continue  # drawn as the band of its value's line
+        low, high = stored.get((iteration, f"{name}/ci_low")), stored.get((iteration, f"{name}/ci_high"))
+        point = (iteration, value) if low is None or high is None else (iteration, value, low, high)
         section, chart, series = _place(name)
-        grouped[section][chart].setdefault(series, []).append((iteration, value))
+        grouped[section][chart].setdefault(series, []).append(point)
     out = []
     for section in SECTIONS:
         charts = []
         for title, series in sorted(grouped.get(section, {}).items()):
             threshold = THRESHOLDS.get(title) if section == "Monitors" else None
-            warnings = [f"{seat}: {title} {v:.3f} below {threshold} at iteration {it} (possible collapse)"
-                        for seat, points in series.items() for it, v in points
-                        if threshold is not None and v < threshold]
+            warnings = [f"{seat}: {title} {p[1]:.3f} below {threshold} at iteration {p[0]} (possible collapse)"
+                        for seat, points in series.items() for p in points
+                        if threshold is not None and p[1] < threshold]
             charts.append({"title": title, "threshold": threshold, "warnings": warnings,
                            "series": [{"name": s, "points": sorted(p)} for s, p in sorted(series.items())]})
         if charts:
@@ -86,7 +106,8 @@ def chart_specs(rows: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
 
 
 def run_page(source: Source, store: ReadOnlyStore) -> dict[str, Any]:
-    """What the run page shows: charts of every logged metric, the config and recipe, adapters."""
+    """What the run page shows: charts of every logged metric (:func:`chart_specs`; a held-out
+    point carries its interval), the config and recipe, adapters."""
     rows = store.metrics()
     if not any(name.startswith("reward/") for _, name, _ in rows):
         rows = rows + [(it, name, v) for name, points in reward_means(store).items() for it, v in points]

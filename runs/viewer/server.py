@@ -11,7 +11,10 @@ Routes (all ``GET`` except replay)::
     /                                         the page (static/index.html)
     /static/<file>                            its scripts and style sheet
     /api/sources                              the served directories
-    /api/sources/<k>                          run page: counts, filter options, charts, config, adapters
+    /api/sources/<k>                          run page: counts, filter options, charts, config, adapters;
+                                              a chart point is [iteration, value] or, for a figure
+                                              stored with its 95% interval, [iteration, value,
+                                              ci_low, ci_high] (charts.chart_specs)
     /api/sources/<k>/matches?<filters>        one page of the matches list (queries.MatchQuery)
     /api/sources/<k>/matches/<id>             one transcript and the same seed in other iterations
     /api/sources/<k>/matches/<id>/replay      POST: the exact-replay check and its differences

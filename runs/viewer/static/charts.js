@@ -1,13 +1,15 @@
 "use strict";
 // Line charts as inline SVG, drawn from the specs the server sends (runs/viewer/charts.py):
 // {title, series: [{name, points: [[iteration, value], ...]}], threshold, warnings}.
+// A point [iteration, value, ci_low, ci_high] (a held-out figure with its 95% interval) is
+// drawn inside a shaded band (path.band) from the lows to the highs of its series.
 // Labels are SVG text nodes set with textContent, like everything else on the page.
 
 SV.chart = function (spec) {
   const W = 340, H = 190, L = 48, R = 10, T = 10, B = 28;
   const points = spec.series.flatMap((s) => s.points.filter((p) => p[1] !== null));
   const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
+  const ys = points.flatMap((p) => SV.hasBand(p) ? [p[1], p[2], p[3]] : [p[1]]);
   if (spec.threshold !== null && spec.threshold !== undefined) ys.push(spec.threshold);
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
@@ -37,12 +39,21 @@ SV.chart = function (spec) {
   spec.series.forEach((series, i) => {
     const color = SV.palette[i % SV.palette.length];
     const pts = series.points.filter((p) => p[1] !== null);
+    const band = pts.filter(SV.hasBand);
+    if (band.length) {
+      const edge = (k) => (p) => `${sx(p[0])},${sy(p[k])}`;
+      // one point: a zero-width band, drawn as a wide translucent stroke (an error bar)
+      svg.appendChild(SV.svg("path", {d: `M${band.map(edge(3)).join("L")}L${band.slice().reverse().map(edge(2)).join("L")}Z`,
+        class: "band", fill: color, stroke: band.length === 1 ? color : "none", "stroke-width": 6},
+        SV.svg("title", {}, `${series.name}: 95% interval`)));
+    }
     svg.appendChild(SV.svg("polyline", {points: pts.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" "),
       fill: "none", stroke: color, "stroke-width": 2}));
     pts.forEach((p) => {
       const low = spec.threshold !== null && spec.threshold !== undefined && p[1] < spec.threshold;
       svg.appendChild(SV.svg("circle", {cx: sx(p[0]), cy: sy(p[1]), r: low ? 4.5 : 3, fill: low ? "#d00" : color},
-        SV.svg("title", {}, `${series.name} @ ${p[0]}: ${SV.fmt(p[1])}`)));
+        SV.svg("title", {}, `${series.name} @ ${p[0]}: ${SV.fmt(p[1])}` +
+          (SV.hasBand(p) ? ` [${SV.fmt(p[2])}, ${SV.fmt(p[3])}]` : ""))));
     });
   });
   const legend = SV.el("ul", {class: "legend"}, spec.series.map((s, i) => {
@@ -54,6 +65,8 @@ SV.chart = function (spec) {
     spec.series.length > 1 || spec.series[0].name !== "value" ? legend : null,
     (spec.warnings || []).map((w) => SV.el("p", {class: "warning"}, w)));
 };
+
+SV.hasBand = (p) => p.length >= 4 && p[2] !== null && p[3] !== null;
 
 // Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering [lo, hi].
 SV.ticks = function (lo, hi, count) {

@@ -3,8 +3,8 @@
 ``make_run`` writes a small training-shaped run of qa-verify: three iterations, the
 solver on adapter versions 0..2, one match whose questioner never produces a question
 (so it has no solver turn), one whose replies carry HTML/script payloads and a very long
-unicode line, per-iteration metrics with a collapse monitor crossing its threshold, a
-recipe and saved adapter folders. ``make_tournament`` plays a scripted rock-paper-scissors
+unicode line, per-iteration metrics with a collapse monitor crossing its threshold and
+held-out figures of both splits with their 95% intervals, a recipe and saved adapter folders. ``make_tournament`` plays a scripted rock-paper-scissors
 tournament (a preference cycle) for the ratings page. ``grow`` clones a stored match into thousands of rows
 with one SQL statement per table, for the paging test.
 """
@@ -70,10 +70,17 @@ def make_run(out: Path) -> Path:
         for iteration, (entropy, accuracy) in enumerate([(0.9, 0.25), (0.4, 0.5), (0.03, 0.75)]):
             store.add_metrics(iteration, {
                 "reward/solver_truth/solver": accuracy, "reward/solver_verdict/solver": 0.8,
-                "reward/questioner_learnability/questioner": 0.5, "eval/solver_accuracy": accuracy,
+                "reward/questioner_learnability/questioner": 0.5,
                 "solver/entropy": entropy, "verifier/entropy": 0.7, "solver/distinct": 0.5,
-                "update/solver/loss": 1.0 / (iteration + 1), "time/generate": 2.0, "time/update": 1.0})
+                "update/solver/loss": 1.0 / (iteration + 1), "time/generate": 2.0, "time/update": 1.0,
+                **held_out("eval/solver_accuracy", accuracy), **held_out("validation/solver_accuracy", accuracy / 2)})
     return out
+
+
+def held_out(key: str, value: float, n: int = 40) -> dict[str, float]:
+    """A held-out figure with its 95% interval and item counts, as the trainer stores it."""
+    return {key: value, f"{key}/ci_low": max(0.0, value - 0.15), f"{key}/ci_high": min(1.0, value + 0.15),
+            f"{key}/n_items": float(n), f"{key}/n_distinct": float(n)}
 
 
 def make_tournament(out: Path) -> Path:

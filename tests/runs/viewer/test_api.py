@@ -128,8 +128,31 @@ def test_run_page_has_options_charts_adapters_and_recipe(dirs: tuple[Path, Path]
     assert entropy["threshold"] == 0.05 and {s["name"] for s in entropy["series"]} == {"solver", "verifier"}
     assert entropy["warnings"] == ["solver: entropy 0.030 below 0.05 at iteration 2 (possible collapse)"]
     assert sections["Updates"]["loss"]["series"][0]["name"] == "solver"
+    held_out = sections["Held-out"]
+    assert list(held_out) == ["solver_accuracy"]  # the interval's keys are no charts of their own
+    test, validation = (next(s for s in held_out["solver_accuracy"]["series"] if s["name"] == name)
+                        for name in ("test", "validation"))
+    assert test["points"] == [[0, 0.25, 0.1, 0.4], [1, 0.5, 0.35, 0.65], [2, 0.75, 0.6, 0.9]]
+    assert validation["points"][0] == [0, 0.125, 0.0, 0.275]
     assert run["adapters"] == [{"name": "solver", "versions": [0, 1, 2], "source": "new"}]
     assert 'name = "qa-verify"' in run["recipe"] and run["config"]["command"] == "train"
+
+
+def test_chart_points_carry_their_interval_and_companions_are_not_charted() -> None:
+    from sparring.runs.viewer.charts import chart_specs
+
+    rows = [(-1, "eval/accuracy", 0.4), (-1, "eval/accuracy/ci_low", 0.3), (-1, "eval/accuracy/ci_high", 0.5),
+            (-1, "eval/accuracy/n_items", 100.0), (-1, "eval/accuracy/n_distinct", 90.0),
+            (0, "eval/accuracy", 0.6), (0, "validation/accuracy", 0.55),  # no interval stored: a plain point
+            (0, "select/iteration", 1.0), (0, "select/eval/accuracy", 0.6), (0, "select/eval/accuracy/ci_low", 0.5),
+            (0, "select/eval/accuracy/ci_high", 0.7), (0, "judge/n_items", 3.0)]  # a monitor, not a companion
+    specs = {s["section"]: {c["title"]: c["series"] for c in s["charts"]} for s in chart_specs(rows)}
+    assert list(specs) == ["Held-out", "Validation-selected", "Arena monitors"]
+    assert specs["Held-out"] == {"accuracy": [{"name": "test", "points": [(-1, 0.4, 0.3, 0.5), (0, 0.6)]},
+                                              {"name": "validation", "points": [(0, 0.55)]}]}
+    assert specs["Validation-selected"] == {"accuracy": [{"name": "test", "points": [(0, 0.6, 0.5, 0.7)]}],
+                                            "iteration": [{"name": "value", "points": [(0, 1.0)]}]}
+    assert specs["Arena monitors"] == {"judge/n_items": [{"name": "value", "points": [(0, 3.0)]}]}
 
 
 def test_a_play_run_gets_reward_charts_from_its_stored_rewards(tmp_path: Path, serve_dirs: Any) -> None:

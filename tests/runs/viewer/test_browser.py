@@ -194,6 +194,19 @@ def test_the_run_page_charts_metrics_with_thresholds(viewer: dict[str, Any], pag
     page.screenshot(path=str(ROOT / "docs" / "viewer_run.png"))
 
 
+def test_the_held_out_chart_draws_each_split_inside_its_interval_band(viewer: dict[str, Any], page: Any) -> None:
+    open_route(page, viewer["url"] + "#/s/0")
+    [chart] = [c for c in page.locator(".chart-section").all() if c.locator("h3").inner_text() == "Held-out"]
+    assert chart.locator("figcaption").all_inner_texts() == ["solver_accuracy"]  # no ci_low/n_items charts
+    assert chart.locator(".legend li").all_inner_texts() == ["test", "validation"]
+    bands = chart.locator("svg.chart path.band")
+    assert bands.count() == 2
+    # the test band spans [0.1, 0.4] at iteration 0 .. [0.6, 0.9] at 2: wider than its line is high
+    box, line = bands.first.bounding_box(), chart.locator("svg.chart polyline").first.bounding_box()
+    assert box["height"] > line["height"] > 0
+    assert chart.locator("svg.chart circle title").nth(1).text_content() == "test @ 1: 0.500 [0.350, 0.650]"
+
+
 def test_the_ratings_page_of_a_tournament(viewer: dict[str, Any], page: Any) -> None:
     open_route(page, viewer["url"] + "#/s/1/ratings")
     players = [row.split("\t")[0] for row in page.locator("table.ratings-table tbody tr").all_inner_texts()]
