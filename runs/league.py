@@ -189,7 +189,7 @@ class League:
             runner = Runner(self.engines, {**roles, **{s: seat_roles[(s, me)] for s in self.seats}},
                             version_of=lambda r: self.pool.version(r.model, r.adapter) if r.adapter else None)
             play_scheduled(runner, self.arena, self.seats, seat_roles, planned, store, seed=self.seed,
-                           run_id="league", iteration=iteration)
+                           run_id="league", iteration=iteration, reward=self.section.reward)
             games, _ = stored_games(store, self.arena, self.section.reward)
             this_round, _ = stored_games(store, self.arena, self.section.reward, ids=[m.match_id for m in planned])
         finally:

@@ -62,7 +62,6 @@ from sparring.arenas.arena import Arena
 from sparring.arenas.competitive import DRAW, decide
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.pettingzoo_arena import load_function
-from sparring.arenas.registry import make_from_spec
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
 from sparring.runs import faults
@@ -96,42 +95,61 @@ def competing_seats(transcript: Transcript) -> list[str]:
     return [seat for seat in transcript.arena.roles if "player" in transcript.roles.get(seat, {})]
 
 
-def game_of(transcript: Transcript, arena: Arena | None = None, reward: str | None = None) -> Game | None:
-    """The rating game of a tournament transcript (``None``: no result or not a tournament match)."""
+RESULTS = {"win": 1.0, "draw": 0.5, "loss": 0.0}
+"""A competing seat's recorded ``roles[seat]["result"]`` and the first seat's score it means."""
+
+
+def record_result(transcript: Transcript, arena: Arena, reward: str | None = None) -> None:
+    """Write who won into the competing seats' role records, ``roles[seat]["result"]``
+    (``win``, ``draw`` or ``loss``), as the match is stored; nothing when it has no result.
+
+    Called where the arena is at hand (a tournament or league playing it), so rating the
+    stored run later needs no arena object and runs none of its code.
+    """
     seats = competing_seats(transcript)
     if len(seats) != 2:
-        return None
-    if arena is None:
-        try:
-            arena = make_from_spec(transcript.arena)
-        except Exception:  # noqa: BLE001 - an arena that cannot be re-made: decide by rewards
-            arena = None
+        return
     verdict = decide(arena, transcript, seats, reward)
     if verdict is None:
+        return
+    for seat in seats:
+        transcript.roles[seat]["result"] = "draw" if verdict == DRAW else "win" if verdict == seat else "loss"
+
+
+def game_of(transcript: Transcript, arena: Arena | None = None, reward: str | None = None) -> Game | None:
+    """The rating game of a tournament transcript (``None``: no result or not a tournament match).
+
+    The result recorded when the match was stored (:func:`record_result`) decides. A match
+    stored before results were recorded is decided by ``arena`` when one is passed (a
+    tournament continuing with its arena loaded), else by the seats' stored rewards. The
+    arena is never re-made from the transcript's spec: that would import code recorded in
+    the run (a ``file.py:Class`` arena), and rating, viewing and exporting a run must not.
+    """
+    seats = competing_seats(transcript)
+    if len(seats) != 2 or transcript.status != "finished":
         return None
+    recorded = transcript.roles[seats[0]].get("result")
+    if recorded in RESULTS:
+        score = RESULTS[recorded]
+    else:
+        verdict = decide(arena, transcript, seats, reward)
+        if verdict is None:
+            return None
+        score = 0.5 if verdict == DRAW else 1.0 if verdict == seats[0] else 0.0
     a, b = (transcript.roles[s]["player"] for s in seats)
-    return Game(a, b, 0.5 if verdict == DRAW else 1.0 if verdict == seats[0] else 0.0)
+    return Game(a, b, score)
 
 
 def stored_games(store: Store, arena: Arena | None = None, reward: str | None = None,
                  ids: Sequence[str] | None = None) -> tuple[list[Game], int]:
     """Games of the stored tournament matches (in round, then match id order) and how many
-    finished matches had no result (e.g. a seat without a reward)."""
+    finished matches had no result (e.g. a seat without a reward). See :func:`game_of`:
+    without ``arena`` no arena code runs."""
     transcripts = [store.get(m) for m in (ids if ids is not None else store.match_ids(status="finished"))]
     transcripts.sort(key=lambda t: (t.iteration, t.match_id))
-    arenas: dict[str, Arena | None] = {}
     games, missing = [], 0
     for t in transcripts:
-        if arena is None:
-            key = json.dumps(t.arena.model_dump(mode="json"), sort_keys=True)
-            if key not in arenas:
-                try:
-                    arenas[key] = make_from_spec(t.arena)
-                except Exception:  # noqa: BLE001
-                    arenas[key] = None
-            game = game_of(t, arenas[key], reward) if competing_seats(t) else None
-        else:
-            game = game_of(t, arena, reward)
+        game = game_of(t, arena, reward)
         if game is None:
             missing += t.status == "finished" and len(competing_seats(t)) == 2
             continue
@@ -173,11 +191,13 @@ def seated_arena(inner: Arena, seatings: dict[int, dict[str, Role]]) -> Arena:
 
 def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_roles: Mapping[tuple[str, str], Role],
                    matches: Sequence[Scheduled], store: Store, *, seed: int, run_id: str, iteration: int,
-                   on_stored: Callable[[Transcript], None] | None = None) -> int:
+                   reward: str | None = None, on_stored: Callable[[Transcript], None] | None = None) -> int:
     """Play the ``matches`` not yet in ``store`` through one ``runner.play`` call; returns how many.
 
     ``seat_roles[(seat, player)]`` is the role a player plays a seat with. Each transcript is
-    stored as it finishes under its scheduled match id, with ``roles[seat]["player"]`` set.
+    stored as it finishes under its scheduled match id, with ``roles[seat]["player"]`` set
+    and the result decided by ``arena`` (``reward`` as in :func:`decide`) in
+    ``roles[seat]["result"]``.
     """
     done = set(store.match_ids())
     todo = {m.seed(seed): m for m in matches if m.match_id not in done}
@@ -193,6 +213,7 @@ def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_role
         t.match_id = m.match_id
         for seat, player in ((first, m.first), (second, m.second)):
             t.roles[seat] = {**seat_roles[(seat, player)].describe(), "player": player}
+        record_result(t, arena, reward)
         store.add(t)
         if on_stored is not None:
             on_stored(t)
@@ -463,7 +484,7 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
                     ui.update(bar=bar, task=bar.add_task(f"round {r + 1}/{rounds}", total=len(todo),
                                                          tokens=runner.stats.generated_tokens))
                 play_scheduled(runner, arena, seats, seat_roles, todo, store, seed=schedule.seed, run_id=run_id,
-                               iteration=r, on_stored=stored)
+                               iteration=r, reward=config.arena.reward, on_stored=stored)
                 ui.clear()
             if schedule.kind == "swiss":
                 finished = set(store.match_ids(status="finished"))

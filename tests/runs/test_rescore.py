@@ -105,7 +105,7 @@ def _cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_bad_names_are_one_line_errors(tmp_path: Path) -> None:
     run = _run(tmp_path, matches=2)
     done = _cli("rescore", str(run), "--reward", "stage_three")
-    assert done.returncode == 2 and done.stderr == ""
+    assert done.returncode == 2 and done.stderr.startswith("note: rescore imports and runs the arena code")
     assert done.stdout.count("\n") == 1 and done.stdout.startswith("error: --reward 'stage_three' is not a reward")
     assert "stage_two" in done.stdout and "file.py:function" in done.stdout
     done = _cli("rescore", str(run), "--metric", "nope")

@@ -98,7 +98,7 @@ SV.renderMatch = function (detail, options) {
     t.summary ? SV.el("p", {class: "outcome-summary"}, SV.el("span", {class: "label"}, "outcome"), " ", t.summary) : null,
     SV.el("p", {class: "reward-summary"}, SV.el("span", {class: "label"}, "rewards (mean per reward and seat)"),
       Object.entries(SV.rewardMeans(t)).map(([k, v]) => SV.el("span", {class: "reward-chip"}, `${k} ${SV.fmt(v)}`))),
-    replay ? SV.el("div", {class: "replay"}, replay, " re-runs the arena on the recorded replies and diffs the transcript", replayBox) : null,
+    replay ? SV.el("div", {class: "replay"}, replay, " runs the arena code this run records on the recorded replies and diffs the transcript", replayBox) : null,
     t.error ? SV.el("div", {class: "error"}, SV.el("h3", {}, "error"), SV.pre(t.error)) : null,
     SV.el("h3", {}, "turns (one lane per role, in turn order)"),
     SV.lanes(t),
