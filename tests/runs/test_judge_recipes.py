@@ -1,18 +1,72 @@
 """recipes/respond_judge.toml and recipes/preference_game.toml: one tiny-model iteration
-through the real CLI, with their variants' updates; requirements refused before loading."""
+through the real CLI, with their variants' updates; requirements refused before loading.
+
+The tiny model is random: it never writes a judgement that parses, so its judge seats
+answer from a script here (the responder's replies and every update are the tiny
+model's). Each variant must build pairs and move the policy's weights.
+"""
 
 from __future__ import annotations
 
+import importlib
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from safetensors.torch import load_file
 
+from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.cli import main
 from sparring.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
+train_module = importlib.import_module("sparring.runs.train")  # the module, not the function sparring.runs exports
 TINY = ['model.source="tiny"', "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2",
-        "arena.kwargs.samples=2", "roles.responder.max_new_tokens=8", "roles.judge.max_new_tokens=8"]
+        "arena.kwargs.samples=3", "roles.responder.max_new_tokens=8", "roles.judge.max_new_tokens=8"]
+JUDGE = "You are a strict, fair judge"
+
+
+def _points(response: str) -> int:
+    return zlib.crc32(response.encode()) % 6
+
+
+def judge_script(request: GenerationRequest) -> Completion:
+    """A consistent judge: a reply's points are a hash of its text (0..5), the higher wins."""
+    prompt = request.messages[-1]["content"]
+    if "<response A>" in prompt:
+        a = _points(prompt.split("<response A>")[1].split("</response A>")[0])
+        b = _points(prompt.split("<response B>")[1].split("</response B>")[0])
+        text, points = f"Winner: {'A' if a > b else 'B' if b > a else 'tie'}", a
+    else:
+        points = _points(prompt.split("<response>")[1].split("</response>")[0])
+        text = ("Yes" if points >= 3 else "No") if "Begin your reply with Yes or No" in prompt else f"Score: {points}"
+    return Completion(text, token_ids=[7] * len(text), logprobs=[-0.1 * (1 + points % 3)] * len(text))
+
+
+class ScriptedJudges:
+    """The run's engine for every seat but the judges (no continuous batching)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.name = engine, engine.name
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.engine.max_batch_size
+
+    def encode(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.engine.encode(messages)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        judged = [r.messages[0]["content"].startswith(JUDGE) for r in requests]
+        answered = iter(self.engine.generate([r for r, j in zip(requests, judged, strict=True) if not j]))
+        return [judge_script(r) if j else next(answered) for r, j in zip(requests, judged, strict=True)]
+
+
+@pytest.fixture(autouse=True)
+def _scripted_judges(monkeypatch: pytest.MonkeyPatch) -> None:
+    make = train_module.make_run_engine
+    monkeypatch.setattr(train_module, "make_run_engine", lambda model, loaded: ScriptedJudges(make(model, loaded)))
 
 
 def _run(tmp_path: Path, recipe: str, *overrides: str) -> set[str]:
@@ -20,13 +74,19 @@ def _run(tmp_path: Path, recipe: str, *overrides: str) -> set[str]:
     assert main(["train", str(ROOT / "recipes" / f"{recipe}.toml"), *TINY, *overrides, "--out", str(out)]) == 0
     with Store(out / "store.sqlite") as store:
         matches = list(store.transcripts(iteration=0))
-        names = {name for _, name, _ in store.metrics()}
+        metrics = {name: value for _, name, value in store.metrics()}
     played = [t for t in matches if not t.match_id.startswith("eval-")]
     assert len(played) == 2 and all(t.status == "finished" for t in played)
     assert any(u.role == "judge" for t in played for u in t.turns)  # the judge seat was asked
-    assert {"eval/responder_accuracy", "eval/responder_satisfaction", "reward/truth_score/responder"} <= names
-    assert not any(n.startswith("eval/mean_reward") for n in names)  # the arena's declared evaluation ran
-    return names
+    assert {"eval/responder_accuracy", "eval/responder_satisfaction", "reward/truth_score/responder"} <= set(metrics)
+    assert not any(n.startswith("eval/mean_reward") for n in metrics)  # the arena's declared evaluation ran
+    # the update built data and moved the policy's weights (LoRA's B starts at zero)
+    assert metrics.get("update/policy/samples", 0) > 0, sorted(metrics)
+    versions = sorted((out / "adapters" / "policy").glob("v*"), key=lambda p: int(p.name[1:]))
+    trained = load_file(str(versions[-1] / "adapter_model.safetensors"))
+    assert int(versions[-1].name[1:]) > 0
+    assert any(v.abs().sum() > 0 for k, v in trained.items() if "lora_B" in k)
+    return set(metrics)
 
 
 @pytest.mark.parametrize("variant", [
@@ -34,12 +94,13 @@ def _run(tmp_path: Path, recipe: str, *overrides: str) -> set[str]:
     ['arena.kwargs.judges=["pointwise", "pairwise"]', 'roles.responder.update="dpo_scir"'],
     ["arena.kwargs.anchor_samples=1", "arena.kwargs.anchor_judge=true", "arena.kwargs.repeats=1",
      'roles.responder.update="dpo_cream"', 'roles.anchor_judge.adapter="policy@previous"'],
-    ["arena.kwargs.anchor_samples=1", 'roles.responder.update="dpo_temporal"', 'arena.kwargs.judges=["pointwise"]',
+    ["arena.kwargs.anchor_samples=2", 'roles.responder.update="dpo_temporal"', 'arena.kwargs.judges=["pairwise"]',
      "arena.kwargs.self_reference=true"],
+    ['arena.kwargs.judges=["pointwise"]', 'arena.kwargs.self_reference="pointwise"', 'roles.responder.reference="base"'],
 ])
 def test_respond_judge_recipe(tmp_path: Path, variant: list[str]) -> None:
     names = _run(tmp_path, "respond_judge", *variant)
-    assert "judge/self_preference_bias" in names or "truth_score_mean" in names
+    assert "truth_score_mean" in names
 
 
 @pytest.mark.parametrize("update", ["sppo_judged", "grpo", "dno"])
