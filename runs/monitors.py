@@ -101,7 +101,13 @@ def iteration_monitors(arena: Arena, transcripts: Sequence[Transcript]) -> dict[
 
 
 def write_tensorboard(run: Path) -> None:
-    """Mirror the store's metrics table into TensorBoard event files (if installed)."""
+    """Mirror the store's metrics table into TensorBoard event files (if installed).
+
+    Every key is a scalar of its own, a held-out figure's interval and counts included
+    (``eval/solver_accuracy/ci_low``, ``.../n_items``). A figure stored with its interval
+    also gets a *Custom Scalars* chart drawing the value inside its band (a ``Margin``
+    chart, grouped by the key's first part: ``eval``, ``validation``, ``select``).
+    """
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -116,4 +122,12 @@ def write_tensorboard(run: Path) -> None:
     writer = SummaryWriter(str(target))
     for iteration, name, value in rows:
         writer.add_scalar(name, value, iteration + 1)
+    names = {name for _, name, _ in rows}
+    bands: dict[str, dict[str, list]] = {}
+    for name in sorted(names):
+        if f"{name}/ci_low" in names and f"{name}/ci_high" in names:
+            group, _, title = name.partition("/")
+            bands.setdefault(group, {})[title] = ["Margin", [name, f"{name}/ci_low", f"{name}/ci_high"]]
+    if bands:
+        writer.add_custom_scalars(bands)
     writer.close()
