@@ -38,7 +38,11 @@ other samples it beats. Rosset et al., "Direct Nash Optimization" (DNO, 2024): p
 best and worst samples under the preference function, kept with a large margin, trained
 with a DPO-style loss against the previous iterate. Departures: the preference model is a
 judge prompt on an LM (the policy itself or a frozen copy), not PairRM or GPT-4; both
-orders are averaged to cancel position bias; DNO's gold reference samples are not used.
+orders are averaged to cancel position bias; DNO's teacher (gold) responses are not used:
+the paper adds a stronger model's replies (GPT-4) to each prompt's candidates, and here
+every candidate is the policy's own sample (no teacher model runs beside the embedded one;
+the task family's reference replies would make the method supervised, not DNO's
+teacher-in-the-loop comparison).
 
 Versions: v1, first version.
 """

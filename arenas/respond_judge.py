@@ -56,18 +56,39 @@ survive the order swap), ``judge/truth_agreement`` (the judge's best reply is am
 checker's best), ``truth_score_mean``. Evaluation: ``response-eval`` on the family's
 held-out split, greedy (``responder_accuracy``, ``responder_satisfaction``).
 
-Paper: Yuan et al., "Self-Rewarding Language Models" (2024): the model samples k answers,
+Papers: Yuan et al., "Self-Rewarding Language Models" (2024): the model samples k answers,
 scores each with its additive-rubric judge prompt (averaged over 3 samples), and trains
-by DPO on the highest- over the lowest-scored; CREAM (Wang et al. 2024) regularises with
-the previous iterate's ranking; Temporal Self-Rewarding (2025) anchors rejected replies
-to the initial model. Departures: no seed instruction-following/EFT data (prompts come from
-a task family, the judge is untrained); CREAM's "previous iterate" is what the recipe
-binds to ``anchor_judge``: ``roles.anchor_judge.adapter = "policy@previous"`` follows the
-run's moving previous iterate (a frozen snapshot of the policy from before its latest
-update, the initial weights in the first iteration), as the paper does; bound to the base
-it is the initial model throughout; Temporal SR's future-guided chosen
-is not included. SCIR-style agreement keeps pairs all internal judges order alike instead
-of a consistency loss.
+M_t+1 from M_t by DPO on the highest- over the lowest-scored, with M_t as the reference
+(recipes: ``roles.responder.reference = "iterate"``; the updates' default is the base).
+CREAM (Wang et al. 2024) labels each pair with the consistency rate between the current
+and the previous iterate's rankings, both made by the same judging method (here the
+``anchor_judge`` seat bound to ``"policy@previous"``, judging like the primary judge).
+Temporal Self-Rewarding (2025) anchors rejected replies to the initial model. SCIR
+(2025) trains on pairs its internal judges agree on. Self-reference judging (Shi et al.
+2024): the judge answers the instruction itself, then compares two responses against
+its answer, in both orders.
+
+Departures (each also in ``docs/arenas.md``):
+    - No seed instruction-following or EFT data: prompts come from a task family and the
+      judge is untrained.
+    - Temporal SR's future-guided chosen responses are not produced: ``dpo_temporal`` pairs
+      the responder's best reply (by the current judge) over the anchor's worst (anchored
+      rejection only). The paper's chosen reply comes from a future model, an update of
+      the current one on the anchored pairs that answers the prompts again; that needs a
+      look-ahead update and a second play inside an iteration, which the trainer does not
+      do.
+    - SCIR: ``dpo_scir`` keeps only the agreement filter (pairs every internal judge orders
+      alike, strictly); the paper's consistency loss between its internal reward models
+      (a penalty on their disagreement, training the judges too) is not included.
+    - CREAM's soft label is computed over the replies the current judge scored; a reply the
+      anchor judge could not score ranks below the ones it did (see
+      :func:`~sparring.rewards.builders.consistency_pairs`).
+    - P(True) is read only when the verdict opens the reply (a verdict after ``**`` has no
+      P(True)), because a stored reply keeps token ids, not token texts.
+    - ``self_reference = "pointwise"`` (the judge's own answer, then one reply on the
+      rubric) is a cheaper variant under its own name, not the paper's method.
+    - DBG is measured on the verdict and pairwise judges only: the checker gives gold
+      yes/no and gold win rates, not gold rubric points.
 
 Versions: v1, first version.
 """
