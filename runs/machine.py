@@ -85,8 +85,8 @@ def check_device(device: str) -> None:
 
 def check_engine(model: ModelSection) -> None:
     """The engine can run here: ``vllm`` has its venv (or ``vllm`` importable) and a model
-    folder to serve; ``openai``'s key variable is set (the server itself is reached only
-    when the first batch is sent)."""
+    folder to serve; ``openai``'s key variable is set and goes over https or to this machine
+    unless ``allow_insecure`` (the server itself is reached only when the first batch is sent)."""
     field = f"recipe field 'model.engine' = {show_value(model.engine)}"
     if model.engine == "vllm":
         from sparring.agents.engines.vllm_setup import venv_dir, vllm_executable
@@ -100,6 +100,14 @@ def check_engine(model: ModelSection) -> None:
     if model.engine == "openai" and model.server.api_key_env and not os.environ.get(model.server.api_key_env):
         raise RecipeError(f"recipe field 'model.server.api_key_env' = {show_value(model.server.api_key_env)}: the "
                           f"environment variable {model.server.api_key_env} is not set; export it with the API key")
+    if model.engine == "openai" and model.server.api_key_env and model.server.base_url:
+        from sparring.agents.engines.openai import is_loopback, origin
+
+        scheme, host, _ = origin(model.server.base_url)
+        if scheme == "http" and not is_loopback(host) and not model.server.allow_insecure:
+            raise RecipeError(f"recipe field 'model.server.base_url' = {show_value(model.server.base_url)}: the API "
+                              f"key would go unencrypted to {host}, which is not this machine; use https://, or set "
+                              "model.server.allow_insecure = true (--server allow_insecure=true) on a private network")
 
 
 def engine_options(model: ModelSection) -> dict[str, Any]:
@@ -107,7 +115,8 @@ def engine_options(model: ModelSection) -> dict[str, Any]:
     server = model.server
     if model.engine == "openai":
         return {"base_url": server.base_url, "model": server.model, "api_key_env": server.api_key_env,
-                "concurrency": server.concurrency, "timeout": server.timeout, "retries": server.retries}
+                "concurrency": server.concurrency, "timeout": server.timeout, "retries": server.retries,
+                "allow_insecure": server.allow_insecure}
     if model.engine == "vllm":
         options = {"max_lora_rank": server.max_lora_rank, "max_loaded_adapters": server.max_loaded_adapters,
                    "timeout": server.timeout}

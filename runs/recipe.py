@@ -57,6 +57,10 @@ class ServerSection(Section):
     """Seconds to wait for each request's answer."""
     retries: int = Field(4, ge=0)
     """``openai``: retries of transient failures (429, 5xx, connection, timeout), with backoff."""
+    allow_insecure: bool = False
+    """``openai``: send the API key over plain ``http://`` to a host other than this machine
+    (refused otherwise, as anyone on the path could read it; ``https://`` and a loopback
+    ``http://`` need nothing). The key never follows a redirect to another origin."""
     enforce_eager: bool = False
     """``vllm``: skip graph capture (starts in ~30 s instead of ~90-140 s on CPU; slower generation)."""
     max_lora_rank: int = Field(16, ge=1)

@@ -13,7 +13,10 @@ failure is one line naming the server, the request and the fix.
 
 The API key is read from the environment variable named by ``api_key_env`` at each
 request; it is never stored on the engine, in its description, a run directory or a
-transcript.
+transcript. It goes only to ``base_url``'s origin: a redirect to another origin (host,
+port or scheme) is refused with one line instead of followed (urllib's default would
+forward the ``Authorization`` header to any host), and a key over plain ``http://`` to a
+host other than this machine is refused unless ``allow_insecure`` is set.
 
 Log-probs and token ids come back only when the server returns them (``logprobs`` in
 the OpenAI format; token ids as vLLM's ``token_id:<N>`` token strings or
@@ -37,7 +40,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.client import HTTPException
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
 from sparring.agents.engines.base import Completion, GenerationRequest
 
@@ -59,6 +64,42 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the default port filled in."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the origin it was sent to when the request carries a
+    key; another origin is a :class:`ServerError` (the key is never sent there)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        if req.has_header("Authorization") and origin(newurl) != origin(req.full_url):
+            fp.close()
+            scheme, host, port = origin(newurl)
+            raise ServerError(f"{req.get_method()} {req.full_url}: the server redirected (HTTP {code}) to "
+                              f"{scheme}://{host}:{port}, another origin; the API key is sent only to the "
+                              "base_url's origin, so the redirect is not followed: set base_url to where "
+                              "the server lives")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 @dataclass
 class HTTPClient:
     """A small JSON-over-HTTP client with retries, backoff and timeouts.
@@ -71,6 +112,8 @@ class HTTPClient:
         backoff: First backoff in seconds; doubles with every retry.
         max_backoff: Cap of one backoff (and of a server's ``Retry-After``).
         seed: Seed of the jitter generator (never the global RNG).
+        allow_insecure: Send the API key over plain ``http://`` to a host other than this
+            machine (refused otherwise: anyone on the path could read it).
     """
 
     base_url: str
@@ -80,6 +123,7 @@ class HTTPClient:
     backoff: float = 0.5
     max_backoff: float = 30.0
     seed: int = 0
+    allow_insecure: bool = False
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0})
 
     def __post_init__(self) -> None:
@@ -93,6 +137,11 @@ class HTTPClient:
         if self.api_key_env is not None and not os.environ.get(self.api_key_env):
             raise ValueError(f"api_key_env = {self.api_key_env!r}: the environment variable {self.api_key_env} "
                              "is not set; export it with the server's API key (or drop api_key_env)")
+        scheme, host, _ = origin(self.base_url)
+        if self.api_key_env is not None and scheme == "http" and not is_loopback(host) and not self.allow_insecure:
+            raise ValueError(f"base_url {self.base_url!r} would send the API key ({self.api_key_env}) unencrypted "
+                             f"to {host}, which is not this machine; use https://, or set allow_insecure = true "
+                             "in [model.server] (--server allow_insecure=true) if the network is private")
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
@@ -130,7 +179,7 @@ class HTTPClient:
     def _once(self, method: str, url: str, data: bytes | None, json_reply: bool = True) -> Any:
         req = urllib.request.Request(url, data=data, method=method, headers=self._headers())
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+            with _OPENER.open(req, timeout=self.timeout) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
             detail = _error_detail(exc)
@@ -235,6 +284,8 @@ class OpenAIEngine:
         logprobs: Ask the server for log-probs of the sampled tokens.
         extra_body: More fields sent with every request (e.g. vLLM's
             ``{"return_tokens_as_token_ids": True}``; ``{"top_k": 40}``).
+        allow_insecure: Send the API key over plain ``http://`` to a host other than this
+            machine (refused otherwise).
     """
 
     name = "openai"
@@ -243,12 +294,14 @@ class OpenAIEngine:
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str | None = None, concurrency: int = 8,
                  timeout: float = 120.0, retries: int = 4, backoff: float = 0.5, max_batch_size: int = 64,
-                 logprobs: bool = True, extra_body: dict[str, Any] | None = None) -> None:
+                 logprobs: bool = True, extra_body: dict[str, Any] | None = None,
+                 allow_insecure: bool = False) -> None:
         if concurrency < 1 or max_batch_size < 1:
             raise ValueError(f"concurrency and max_batch_size must be >= 1 (got {concurrency}, {max_batch_size})")
         if not model:
             raise ValueError("the openai engine needs the served model's name (model = \"NAME\"; GET /v1/models lists them)")
-        self.client = HTTPClient(base_url, api_key_env, timeout=timeout, retries=retries, backoff=backoff)
+        self.client = HTTPClient(base_url, api_key_env, timeout=timeout, retries=retries, backoff=backoff,
+                                 allow_insecure=allow_insecure)
         self.model = model
         self.concurrency = concurrency
         self.logprobs = logprobs

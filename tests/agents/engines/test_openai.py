@@ -303,3 +303,91 @@ def test_a_recipe_cannot_train_on_the_openai_engine() -> None:
     assert str(err.value) == ("recipe field 'roles.solver.update' = \"grpo\": model.engine = \"openai\" serves frozen "
                               "roles only (nothing here can update a remote model's weights); train on engine \"hf\" "
                               "or \"vllm\"")
+
+
+class Sink:
+    """A server on another origin (another port of 127.0.0.1) that records every request it gets."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                sink.requests.append({"method": self.command, "headers": dict(self.headers)})
+                data = json.dumps(completion("stolen")).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _record  # noqa: N815 - http.server's names
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/chat/completions"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_the_key_never_follows_a_redirect_to_another_origin(fake: FakeServer, monkeypatch: pytest.MonkeyPatch,
+                                                             code: int) -> None:
+    monkeypatch.setenv("SPARRING_TEST_KEY", "sk-secret-123")
+    sink = Sink()
+    try:
+        fake.script = [(code, b"", 0.0, {"Location": sink.url})]
+        engine = OpenAIEngine(fake.url, "m", api_key_env="SPARRING_TEST_KEY", retries=0)
+        with pytest.raises(ServerError) as err:
+            engine.generate([req()])
+    finally:
+        sink.close()
+    port = sink.url.split(":")[2].split("/")[0]
+    assert str(err.value) == (
+        f"POST {fake.url}/chat/completions: the server redirected (HTTP {code}) to http://127.0.0.1:{port}, another "
+        "origin; the API key is sent only to the base_url's origin, so the redirect is not followed: set base_url "
+        "to where the server lives")
+    assert fake.requests[0]["headers"]["Authorization"] == "Bearer sk-secret-123"
+    assert sink.requests == []
+
+
+def test_without_a_key_a_redirect_is_followed(fake: FakeServer) -> None:
+    sink = Sink()
+    try:
+        fake.script = [(302, b"", 0.0, {"Location": sink.url})]
+        [out] = OpenAIEngine(fake.url, "m", retries=0).generate([req()])
+    finally:
+        sink.close()
+    assert out.text == "stolen" and [r["method"] for r in sink.requests] == ["GET"]
+    assert "Authorization" not in sink.requests[0]["headers"]
+
+
+def test_a_key_over_plain_http_to_another_host_needs_allow_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparring.runs.machine import check_engine, engine_options
+    from sparring.runs.recipe import ModelSection, RecipeError
+
+    monkeypatch.setenv("SPARRING_TEST_KEY", "sk-secret-123")
+    with pytest.raises(ValueError) as err:
+        OpenAIEngine("http://192.0.2.7:8000/v1", "m", api_key_env="SPARRING_TEST_KEY")
+    assert str(err.value) == (
+        "base_url 'http://192.0.2.7:8000/v1' would send the API key (SPARRING_TEST_KEY) unencrypted to 192.0.2.7, "
+        "which is not this machine; use https://, or set allow_insecure = true in [model.server] "
+        "(--server allow_insecure=true) if the network is private")
+    OpenAIEngine("http://192.0.2.7:8000/v1", "m", api_key_env="SPARRING_TEST_KEY", allow_insecure=True)
+    OpenAIEngine("http://192.0.2.7:8000/v1", "m")  # no key, nothing to leak
+    for url in ("https://api.example.com/v1", "http://127.0.0.1:8000/v1", "http://localhost:8000/v1",
+                "http://[::1]:8000/v1", "http://127.0.0.2/v1"):
+        OpenAIEngine(url, "m", api_key_env="SPARRING_TEST_KEY")
+    server = {"base_url": "http://example.com/v1", "model": "m", "api_key_env": "SPARRING_TEST_KEY"}
+    with pytest.raises(RecipeError, match="recipe field 'model.server.base_url' = \"http://example.com/v1\": the API "
+                                          "key would go unencrypted to example.com"):
+        check_engine(ModelSection(engine="openai", server=server))
+    section = ModelSection(engine="openai", server={**server, "allow_insecure": True})
+    check_engine(section)
+    assert engine_options(section)["allow_insecure"] is True
