@@ -1,4 +1,14 @@
-"""The built-in task families: arithmetic, multiplication, letters, sorting, units, word problems."""
+"""The built-in task families: arithmetic, multiplication, letters, sorting, units, word problems.
+
+Evaluations play distinct items of the test split (10% of the prompt-hash space), so a
+family needs thousands of distinct prompts at a difficulty to give a 500-item test set;
+``sparring tasks`` counts them (``docs/task_splits.json``). ``letters`` draws from about
+4,300 common English words (``words.py``) and ``units`` from 14 to 24 unit pairs per
+difficulty with values up to 999 (difficulty 1) or below 100 in halves to thousandths:
+20,000 draws find 7,000 or more distinct prompts of each at every difficulty, new values
+rather than new phrasings (a paraphrase of a training item in the test split would leak it). 1-digit
+``arithmetic`` (162 prompts) and ``multiplication`` (81) are small by nature.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ from fractions import Fraction
 from sparring.arenas.arithmetic import evaluate, find_expression
 from sparring.arenas.tasks.answers import canonical_number
 from sparring.arenas.tasks.family import Generated, TaskFamily
+from sparring.arenas.tasks.words import COMMON_WORDS
 
 _OP_WORDS = {"+": "addition", "-": "subtraction", "*": "multiplication"}
 
@@ -39,6 +50,7 @@ def arithmetic_family(name: str = "arithmetic", ops: Sequence[str] = ("+", "-"))
 
 
 _WORDS = (
+    # hand-picked, many with repeated letters (beside the common words of words.py)
     # 3-5 letters
     "cat", "dog", "tree", "apple", "moon", "river", "bread", "lemon", "sheep", "happy", "kiwi", "melon",
     "pizza", "grass", "book", "cloud", "storm", "level", "puppy", "queen", "zebra", "hello",
@@ -56,14 +68,20 @@ _WORDS = (
     "assassination", "onomatopoeia", "characteristic", "entertainment",
 )
 _LETTER_BANDS = {1: (3, 5), 2: (6, 8), 3: (9, 11), 4: (12, 99)}
+_LETTER_WORDS: dict[int, tuple[str, ...]] = {
+    difficulty: tuple(sorted({w for w in (*_WORDS, *COMMON_WORDS) if low <= len(w) <= high}, key=lambda w: (len(w), w)))
+    for difficulty, (low, high) in _LETTER_BANDS.items()
+}
+"""The words of each difficulty band, by length then alphabetically (the generator's order)."""
 _LETTER_QUESTION = re.compile(
     r"letter\s+['\"‘’“”]?([a-z])['\"‘’“”]?\s+(?:appear|occur)s?\s+in\s+(?:the\s+word\s+)?['\"‘’“”]?([a-z]+)",
     re.I)
 
 
 def _letters_generate(rng: random.Random, difficulty: int) -> Generated:
-    low, high = _LETTER_BANDS[difficulty]
-    word = rng.choice([w for w in _WORDS if low <= len(w) <= high])
+    """How often a letter appears in a word of the difficulty's length band: a letter of
+    the word 85% of the time, else one it lacks (answer 0)."""
+    word = rng.choice(_LETTER_WORDS[difficulty])
     present = sorted(set(word))
     if rng.random() < 0.85:
         letter = rng.choice(present)
@@ -103,7 +121,7 @@ def _sorting_solve(problem: str) -> list[int] | None:
     return sorted(values, reverse="descending" in problem.lower() or "largest to smallest" in problem.lower())
 
 
-# name -> (dimension, size in the dimension's base unit, plural)
+# name -> (dimension, size in the dimension's base unit, plural); US customary volumes
 _UNITS: dict[str, tuple[str, Fraction, str]] = {
     "millimeter": ("length", Fraction(1, 1000), "millimeters"),
     "centimeter": ("length", Fraction(1, 100), "centimeters"),
@@ -116,38 +134,61 @@ _UNITS: dict[str, tuple[str, Fraction, str]] = {
     "milligram": ("mass", Fraction(1, 1000), "milligrams"),
     "gram": ("mass", Fraction(1), "grams"),
     "kilogram": ("mass", Fraction(1000), "kilograms"),
+    "tonne": ("mass", Fraction(1_000_000), "tonnes"),
     "ounce": ("mass", Fraction("28.349523125"), "ounces"),
     "pound": ("mass", Fraction("453.59237"), "pounds"),
     "milliliter": ("volume", Fraction(1), "milliliters"),
+    "centiliter": ("volume", Fraction(10), "centiliters"),
     "liter": ("volume", Fraction(1000), "liters"),
+    "cup": ("volume", Fraction("236.5882365"), "cups"),
+    "pint": ("volume", Fraction("473.176473"), "pints"),
     "quart": ("volume", Fraction("946.352946"), "quarts"),
     "gallon": ("volume", Fraction("3785.411784"), "gallons"),
+    "millisecond": ("time", Fraction(1, 1000), "milliseconds"),
     "second": ("time", Fraction(1), "seconds"),
     "minute": ("time", Fraction(60), "minutes"),
     "hour": ("time", Fraction(3600), "hours"),
     "day": ("time", Fraction(86400), "days"),
     "week": ("time", Fraction(604800), "weeks"),
 }
+_METRIC_RE = ("millimeter", "centimeter", "meter", "kilometer", "milliliter", "centiliter", "liter")
 _UNIT_ALIASES: dict[str, str] = {
     **{name: name for name in _UNITS}, **{plural: name for name, (_, _, plural) in _UNITS.items()},
     "mm": "millimeter", "cm": "centimeter", "m": "meter", "km": "kilometer", "in": "inch", "ft": "foot",
-    "yd": "yard", "mi": "mile", "mg": "milligram", "g": "gram", "kg": "kilogram", "oz": "ounce",
-    "lb": "pound", "lbs": "pound", "ml": "milliliter", "l": "liter", "qt": "quart", "gal": "gallon",
-    "s": "second", "sec": "second", "secs": "second", "min": "minute", "mins": "minute", "h": "hour",
-    "hr": "hour", "hrs": "hour", **{f"{n}re": n for n in ("millimeter", "centimeter", "meter", "kilometer",
-                                                        "milliliter", "liter")},
-    **{f"{n}res": n for n in ("millimeter", "centimeter", "meter", "kilometer", "milliliter", "liter")},
+    "yd": "yard", "mi": "mile", "mg": "milligram", "g": "gram", "kg": "kilogram", "t": "tonne", "oz": "ounce",
+    "lb": "pound", "lbs": "pound", "ml": "milliliter", "cl": "centiliter", "l": "liter", "pt": "pint",
+    "qt": "quart", "gal": "gallon", "ms": "millisecond", "s": "second", "sec": "second", "secs": "second",
+    "min": "minute", "mins": "minute", "h": "hour", "hr": "hour", "hrs": "hour",
+    **{f"{n}re": n for n in _METRIC_RE}, **{f"{n}res": n for n in _METRIC_RE},
 }
+# Each pair's factor (the larger unit in the smaller) is a whole number; a pair converts to
+# the smaller unit (the given value drawn) or to the larger (the answer drawn), see _units_generate.
 _UNIT_LEVELS: dict[int, tuple[tuple[str, str], ...]] = {
-    1: (("kilometer", "meter"), ("meter", "centimeter"), ("centimeter", "millimeter"), ("kilogram", "gram"),
-        ("liter", "milliliter"), ("hour", "minute"), ("minute", "second")),
+    1: (("kilometer", "meter"), ("meter", "centimeter"), ("meter", "millimeter"), ("centimeter", "millimeter"),
+        ("kilogram", "gram"), ("gram", "milligram"), ("tonne", "kilogram"), ("liter", "milliliter"),
+        ("liter", "centiliter"), ("centiliter", "milliliter"), ("second", "millisecond"), ("hour", "minute"),
+        ("minute", "second"), ("day", "hour"), ("week", "day")),
     2: (("meter", "kilometer"), ("gram", "kilogram"), ("milliliter", "liter"), ("minute", "hour"),
-        ("centimeter", "meter"), ("millimeter", "centimeter"), ("second", "minute")),
+        ("centimeter", "meter"), ("millimeter", "centimeter"), ("second", "minute"), ("millimeter", "meter"),
+        ("milligram", "gram"), ("kilogram", "tonne"), ("centiliter", "liter"), ("milliliter", "centiliter"),
+        ("millisecond", "second"), ("hour", "day"), ("day", "week")),
     3: (("hour", "second"), ("kilometer", "centimeter"), ("day", "minute"), ("kilogram", "milligram"),
-        ("week", "hour")),
-    4: (("foot", "inch"), ("yard", "foot"), ("pound", "ounce"), ("gallon", "quart"), ("inch", "foot"),
-        ("foot", "yard"), ("ounce", "pound")),
+        ("week", "hour"), ("kilometer", "millimeter"), ("tonne", "gram"), ("minute", "millisecond"),
+        ("second", "hour"), ("centimeter", "kilometer"), ("minute", "day"), ("milligram", "kilogram"),
+        ("gram", "tonne"), ("hour", "week")),
+    4: (("foot", "inch"), ("yard", "foot"), ("yard", "inch"), ("mile", "foot"), ("mile", "yard"),
+        ("pound", "ounce"), ("gallon", "quart"), ("gallon", "pint"), ("gallon", "cup"), ("quart", "pint"),
+        ("quart", "cup"), ("pint", "cup"),
+        ("inch", "foot"), ("foot", "yard"), ("inch", "yard"), ("foot", "mile"), ("yard", "mile"),
+        ("ounce", "pound"), ("quart", "gallon"), ("pint", "gallon"), ("cup", "gallon"), ("pint", "quart"),
+        ("cup", "quart"), ("cup", "pint")),
 }
+_UNIT_DENOMINATORS: dict[int, tuple[int, ...]] = {1: (1,), 2: (1, 2, 4, 10, 100, 1000), 3: (1, 2, 4, 10),
+                                                   4: (1, 2, 4, 8)}
+"""The drawn side of a conversion is ``n / q`` for one of these ``q`` that divides the
+pair's factor (so the other side is whole and every value is an exact decimal): whole
+numbers at difficulty 1, halves, quarters and tenths to thousandths at 2, halves, quarters
+and tenths at 3, halves to eighths at 4 (only where the factor allows: 1/8 mile, not 1/8 foot)."""
 _CONVERT = re.compile(r"convert\s+(-?\d+(?:\.\d+)?)\s+([a-z]+)\s+(?:in)?to\s+([a-z]+)", re.I)
 
 
@@ -159,19 +200,30 @@ def _show(value: Fraction) -> str:
     return str(canonical_number(value))
 
 
+def _drawn(rng: random.Random, difficulty: int, factor: Fraction) -> Fraction:
+    """The drawn side of a conversion by ``factor``: ``n / q`` below 100 (whole numbers
+    below 1000 at difficulty 1 when the factor is a power of ten)."""
+    q = rng.choice([q for q in _UNIT_DENOMINATORS[difficulty] if (factor / q).denominator == 1])
+    power_of_ten = factor.numerator == 10 ** (len(str(factor.numerator)) - 1)
+    limit = 1000 if difficulty == 1 and power_of_ten else 100
+    return Fraction(rng.randint(1, limit * q - 1), q)
+
+
 def _units_generate(rng: random.Random, difficulty: int) -> Generated:
+    """``Convert X unit to unit.`` with an exact answer. Difficulty 1: a whole number below
+    1000 (below 100 for time by 60, 24 or 7) to a smaller metric unit or time unit, one step
+    (km to m, L to cL, days to hours); 2: to a larger one, the answer whole or an exact
+    decimal below 100 (2850 minutes to hours = 47.5); 3: two steps either way (km to cm,
+    seconds to hours), halves, quarters or tenths; 4: US customary length, weight and
+    volume (feet to inches, cups to gallons), halves to eighths where the factor allows."""
     source, target = rng.choice(_UNIT_LEVELS[difficulty])
     ratio = _UNITS[source][1] / _UNITS[target][1]
-    if ratio >= 1:
-        value = Fraction(rng.randint(1, 5 * (difficulty + 1)))
-    else:
-        inverse = 1 / ratio  # a whole number for every pair in the table
-        answer = Fraction(rng.randint(1, 20))
-        if inverse.numerator % 2 == 0 and rng.random() < 0.3:
-            answer += Fraction(1, 2)
-        value = answer * inverse
+    factor = ratio if ratio >= 1 else 1 / ratio  # a whole number for every pair in the table
+    if ratio >= 1:  # to the smaller unit: the given value is drawn, the answer is whole
+        value = _drawn(rng, difficulty, factor)
+    else:  # to the larger unit: the answer is drawn, the given value is whole
+        value = _drawn(rng, difficulty, factor) * factor
     truth = value * ratio
-    factor = ratio if ratio >= 1 else 1 / ratio
     op = "×" if ratio >= 1 else "÷"
     reference = (f"1 {source if ratio >= 1 else target} = {_show(factor)} "
                  f"{_unit_name(target if ratio >= 1 else source, factor)}, so {_show(value)} "
@@ -195,8 +247,8 @@ def _units_solve(problem: str) -> int | float | None:
 
 _UNIT_TOPICS = {1: "converting metric units to a smaller unit (km to m, kg to g, hours to minutes)",
                 2: "converting metric units to a larger unit (m to km, g to kg, minutes to hours)",
-                3: "two-step unit conversions (hours to seconds, km to cm, days to minutes)",
-                4: "imperial unit conversions (feet to inches, pounds to ounces, gallons to quarts)"}
+                3: "two-step unit conversions (hours to seconds, km to cm, seconds to hours)",
+                4: "imperial unit conversions (feet to inches, pounds to ounces, cups to gallons)"}
 
 _NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kira", "Leo",
           "Mia", "Noah", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara")

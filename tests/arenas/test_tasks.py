@@ -71,7 +71,7 @@ def test_split_is_a_function_of_the_prompt_only() -> None:
     assert 280 < splits.count("test") < 520 and 280 < splits.count("validation") < 520  # about 10% each
     assert splits == [split_of_key(k, 0.1, 0.1) for k in keys]
     # the test bucket is the one the single held-out split used: older held-out sets are test sets
-    assert [k for k, s in zip(keys, splits) if s == "test"] == [k for k in keys if split_of_key(k, 0.1) == "test"]
+    assert [k for k, s in zip(keys, splits, strict=True) if s == "test"] == [k for k in keys if split_of_key(k, 0.1) == "test"]
 
 
 def test_pool_lists_distinct_items_of_a_split_in_a_fixed_order() -> None:
@@ -89,6 +89,48 @@ def test_split_counts_count_distinct_items() -> None:
     counts = get_family("arithmetic").split_counts(1, draws=5000)
     assert sum(counts.values()) == 162  # 9 x 9 operands x 2 operators
     assert set(counts) == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize(("name", "least"), [("units", 6000), ("letters", 5000)])
+def test_units_and_letters_hold_a_500_item_test_set_at_every_difficulty(name: str, least: int) -> None:
+    family = get_family(name)
+    for difficulty in range(1, 5):
+        counts = family.split_counts(difficulty, draws=20_000)
+        assert sum(counts.values()) >= least and counts["test"] >= 500, (difficulty, counts)
+
+
+def test_units_difficulties_keep_their_meaning() -> None:
+    from sparring.arenas.tasks.builtin import _UNIT_ALIASES, _UNITS
+
+    def conversion(prompt: str) -> tuple[float, str, str]:
+        _, value, source, _, target = prompt.rstrip(".").split()
+        return float(value), _UNIT_ALIASES[source], _UNIT_ALIASES[target]
+
+    units = get_family("units")
+    metric = {"millimeter", "centimeter", "meter", "kilometer", "milligram", "gram", "kilogram", "tonne",
+              "milliliter", "centiliter", "liter", "millisecond", "second", "minute", "hour", "day", "week"}
+    for difficulty in range(1, 5):
+        for item in units.items(200, 4, difficulty):
+            value, source, target = conversion(item.prompt)
+            assert (value * _UNITS[source][1] / _UNITS[target][1]) == pytest.approx(item.answer)
+            if difficulty == 1:  # whole numbers below 1000 to a smaller metric unit (or time), whole answers
+                assert value == int(value) < 1000 and isinstance(item.answer, int)
+                assert _UNITS[source][1] > _UNITS[target][1] and {source, target} <= metric
+            elif difficulty == 2:
+                assert _UNITS[source][1] < _UNITS[target][1] and {source, target} <= metric
+            elif difficulty == 4:
+                assert not {source, target} & metric
+    easy = [conversion(item.prompt)[0] for item in units.items(400, 0, 1)]
+    assert max(easy) >= 900 and min(easy) < 100  # small round values, 1..999
+
+
+def test_letters_draw_from_thousands_of_words() -> None:
+    from sparring.arenas.tasks.builtin import _LETTER_BANDS, _LETTER_WORDS
+
+    for difficulty, (low, high) in _LETTER_BANDS.items():
+        words = _LETTER_WORDS[difficulty]
+        assert len(words) >= 500 and all(low <= len(w) <= high and w.isalpha() and w.islower() for w in words)
+    assert "mississippi" in _LETTER_WORDS[3] and "strawberry" in _LETTER_WORDS[3]  # the hand-picked ones stay
 
 
 @pytest.mark.parametrize("name", BUILTINS)
