@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sparring.rewards import builders, judge_pairs
+from sparring.rewards.controls import PREFIX
 
 if TYPE_CHECKING:
     from sparring.agents.pool import ModelPool
@@ -284,6 +285,11 @@ def training_reward(arena: Arena, seat: str, named: str | None) -> str:
     else the arena's only reward; a :class:`ValueError` naming the field otherwise."""
     names = [r.name for r in arena.rewards()]
     listed = ", ".join(names) or "none"
+    if named is not None and named.startswith(PREFIX):  # a control: the random twin of a reward
+        if named[len(PREFIX):] not in names:
+            raise ValueError(f"recipe field 'roles.{seat}.reward': {named!r} is the random twin of "
+                             f"{named[len(PREFIX):]!r}, which is not a reward of {arena.id} (rewards: {listed})")
+        return named
     if named is not None:
         if named not in names:
             raise ValueError(f"recipe field 'roles.{seat}.reward': {named!r} is not a reward of {arena.id} (rewards: {listed})")
@@ -303,6 +309,8 @@ def training_reward(arena: Arena, seat: str, named: str | None) -> str:
 def reward_bounds(arena: Arena, name: str | None) -> tuple[float, float] | None:
     """The bounds reward ``name`` declares, or ``None``: the arena-wide ``reward_bounds``
     are not used, since a 0/1 reward in a (-1, 1) arena would get a misleading scale."""
+    if name is not None and name.startswith(PREFIX):
+        name = name[len(PREFIX):]
     for r in arena.rewards():
         if r.name == name and getattr(r, "bounds", None) is not None:
             low, high = r.bounds  # type: ignore[attr-defined]

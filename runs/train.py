@@ -37,6 +37,7 @@ from sparring.agents.updates import Update, minibatches
 from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
+from sparring.rewards.controls import PREFIX, random_twin
 from sparring.rewards.metrics import is_interval_key
 from sparring.runs import evaluate, faults, monitors
 from sparring.runs.algorithms import (
@@ -118,6 +119,13 @@ class Trainer:
             if r.update != "none":
                 needs_reward = "reward" in get_algorithm(r.update).requires and r.targets != "reference"
                 self.rewards[seat] = training_reward(self.arena, seat, r.reward) if needs_reward or r.reward else None
+        # controls: a seat trained on "random:<reward>" gets that reward's random twin, scored at play
+        self.controls = {name: random_twin(next(r for r in self.arena.rewards() if r.name == name[len(PREFIX):]),
+                                           reward_bounds(self.arena, name) or tuple(self.arena.reward_bounds))
+                         for name in {n for n in self.rewards.values() if n and n.startswith(PREFIX)}}
+        if self.controls and ray is not None:
+            raise RecipeError("random-twin rewards (reward = \"random:...\") are scored in this process; "
+                              "run without --ray")
         self.updates: dict[str, Update] = {}
         for seat, r in recipe.roles.items():
             if r.update != "none" and r.adapter not in self.updates:
@@ -233,8 +241,10 @@ class Trainer:
         if self.workers is not None:  # --ray: same call and ids; the workers get the current adapters
             runner: Any = self.workers.runner(roles, max_in_flight=self.recipe.train.max_in_flight)
         else:
+            extra = list(self.controls.values()) if fault == "play" else []
             runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
-                            version_of=lambda role: self.pool.version(role.model, role.adapter))
+                            version_of=lambda role: self.pool.version(role.model, role.adapter),
+                            rewards=[*arena.rewards(), *extra] if extra else None)
         if all(i in stored for i in ids):
             return runner
 
