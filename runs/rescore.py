@@ -14,8 +14,8 @@ every rescore can be compared with the original. ``NAME`` is
   a ``name`` and ``__call__(transcript) -> list[Score] | None``) or a plain function
   (named after the attribute).
 
-``--metric NAME`` recomputes a metric per iteration, training and held-out matches
-separately (held-out values are keyed ``eval/<name>``, as the trainer logs them), into
+``--metric NAME`` recomputes a metric per iteration, training, held-out test and validation
+matches separately (keyed ``eval/<name>`` and ``validation/<name>``, as the trainer logs them), into
 ``rescored_metrics``. ``NAME`` is a metric or monitor the run's arenas declare
 (``self_correction``, ``debate``, ``solver_accuracy``...), a named measurement
 (:func:`sparring.rewards.measurements.measurement`: ``diversity``, ``entropy``,
@@ -46,6 +46,7 @@ from sparring.arenas.transcript import RewardRecord, Transcript
 from sparring.rewards.base import FunctionReward, Reward, Score
 from sparring.rewards.measurements import measurement
 from sparring.rewards.metrics import Metric
+from sparring.runs.evaluate import KEYS, PREFIXES
 from sparring.runs.rundir import RunDir
 from sparring.runs.store import Store
 
@@ -235,7 +236,7 @@ def _find_metric(name: str, arenas: Sequence[Arena]) -> tuple[Metric, str]:
 
 def rescore_metric(store: Store, name: str, summary: RescoreSummary,
                    replaced: dict[str, list[RewardRecord]] | None = None) -> None:
-    """Recompute metric ``name`` per iteration (training and held-out matches apart)."""
+    """Recompute metric ``name`` per iteration (training, test and validation matches apart)."""
     transcripts = list(store.transcripts())
     arenas = _Arenas()
     for t in transcripts:
@@ -248,15 +249,23 @@ def rescore_metric(store: Store, name: str, summary: RescoreSummary,
                 t.rewards = [r for r in t.rewards if r.reward != summary.reward] + replaced[t.match_id]
     summary.metric = metric.name
     summary.metric_id, _ = store.start_rescore("metric", metric.name, source)
-    groups: dict[tuple[int, bool], list[Transcript]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[Transcript]] = defaultdict(list)
     for t in transcripts:
-        groups[(t.iteration, t.match_id.startswith("eval-"))].append(t)
+        groups[(t.iteration, _key_prefix(t.match_id))].append(t)
     stored = {(it, key): value for it, key, value in store.metrics()}
-    for (iteration, held_out), group in sorted(groups.items()):
-        values = {f"{'eval/' if held_out else ''}{k}": v for k, v in metric.compute(group).items()}
+    for (iteration, prefix), group in sorted(groups.items()):
+        values = {f"{prefix}{k}": v for k, v in metric.compute(group).items()}
         store.add_rescored_metrics(summary.metric_id, iteration, values)
         summary.metrics += [(iteration, k, v, stored.get((iteration, k))) for k, v in sorted(values.items())]
     store.finish_rescore(summary.metric_id)
+
+
+def _key_prefix(match_id: str) -> str:
+    """``validation/``, ``eval/`` (test) or ``""`` (training): how the trainer keys a match's figures."""
+    for split in ("validation", "test"):  # validation first: both its ids and test ids start with eval-
+        if match_id.startswith(PREFIXES[split]):
+            return KEYS[split]
+    return ""
 
 
 def rescore(run: str | Path, reward: str | None = None, metric: str | None = None) -> RescoreSummary:

@@ -97,6 +97,19 @@ def test_rescore_a_user_reward_and_a_metric(tmp_path: Path, capsys: pytest.Captu
     assert main(["rescore", str(run), "--metric", "diversity"]) == 0
 
 
+def test_rescored_metrics_keep_validation_apart_from_test(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    validation, _ = play(SelfCorrect(samples=1, revisions=1, split="held_out"), golden_script, seeds=range(3, 5))
+    with Store(run / "store.sqlite") as store:
+        for i, t in enumerate(validation):
+            store.add(t.model_copy(update={"match_id": f"eval-val-i1-s{i}", "iteration": 1}))
+    assert main(["rescore", str(run), "--metric", "self_correction"]) == 0
+    with Store(run / "store.sqlite") as store:
+        keys = {(i, k) for i, k, _ in store.rescored_metrics(1)}
+    assert {(1, "eval/self_correction/accuracy_second"), (1, "validation/self_correction/accuracy_second"),
+            (1, "self_correction/accuracy_second")} <= keys
+
+
 def _cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sparring", *argv], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "COLUMNS": "400", **(env or {})}, check=False)
