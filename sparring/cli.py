@@ -1,5 +1,5 @@
-"""The ``sparring`` command line: play, show, replay, arenas, check, train, export, view, tournament, ratings,
-rescore.
+"""The ``sparring`` command line: play, show, replay, arenas, check, tasks, train, export, view, tournament,
+ratings, rescore, eval.
 
 Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
 recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
@@ -35,6 +35,7 @@ from sparring.commands import (
     cmd_replay,
     cmd_rescore,
     cmd_show,
+    cmd_tasks,
     cmd_tournament,
     cmd_train,
     cmd_view,
@@ -197,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--arena-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="arena constructor argument, VALUE read as TOML (repeatable)")
     c.set_defaults(fn=cmd_check)
+
+    ts = add("tasks", help="count each task family's distinct items per split (train, validation, test) "
+                           "at each difficulty")
+    ts.add_argument("family", nargs="*", help="family name, .jsonl path or file.py:attr (default: every "
+                                              "registered family)")
+    ts.add_argument("--draws", type=int, default=20_000, help="items drawn per difficulty (default 20000)")
+    ts.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ts.set_defaults(fn=cmd_tasks)
     return parser
 
 

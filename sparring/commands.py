@@ -206,6 +206,54 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+MIN_TEST_ITEMS = 500
+"""Distinct test items an evaluation needs; ``sparring tasks`` marks a split with fewer."""
+
+
+def task_splits(names: list[str], draws: int = 20_000, seed: int = 0) -> dict[str, Any]:
+    """Distinct items per split of each family (by name, ``.jsonl`` path or ``file.py:attr``;
+    every registered family when ``names`` is empty) at each difficulty, counted with
+    :meth:`TaskFamily.split_counts` over ``draws`` draws: what ``sparring tasks`` prints."""
+    from sparring.arenas.tasks import families, get_family
+
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"--draws must be a positive whole number, got {draws!r}")
+    out: dict[str, Any] = {}
+    for name in names or list(families()):
+        family = get_family(name)
+        low, high = family.difficulties
+        counts = {}
+        for difficulty in range(low, high + 1):
+            split = family.split_counts(difficulty, draws=draws, seed=seed)
+            counts[str(difficulty)] = {**split, "distinct": sum(split.values()),
+                                       "test_too_small": split["test"] < MIN_TEST_ITEMS}
+        out[name] = {"difficulties": [low, high], "counts": counts}
+    return {"draws": draws, "seed": seed, "min_test_items": MIN_TEST_ITEMS, "families": out}
+
+
+def cmd_tasks(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from rich import box
+    from rich.table import Table
+
+    report = task_splits(args.family, draws=args.draws)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    table = Table(title=f"distinct items per split among {args.draws} draws at each difficulty", box=box.SIMPLE_HEAD)
+    for col in ("family", "difficulty", "train", "validation", "test", ""):
+        table.add_column(col, justify="left" if col in ("family", "") else "right")
+    for name, entry in report["families"].items():
+        for difficulty, c in entry["counts"].items():
+            note = f"[yellow]too small for a {MIN_TEST_ITEMS}-item test set[/]" if c["test_too_small"] else ""
+            table.add_row(escape(name), difficulty, str(c["train"]), str(c["validation"]), str(c["test"]), note)
+    console.print(table)
+    console.print("counts are lower bounds (distinct prompts seen in the draws); a split's items are chosen by "
+                  "a hash of the normalised prompt")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.train import train
 

@@ -76,6 +76,15 @@ class JsonlFamily(TaskFamily):
         low, high = difficulty_range(difficulty, self)
         return self._lines(check_split(split), low, high)
 
+    def split_counts(self, difficulty: int, draws: int = 20_000, seed: int = 0) -> dict[str, int]:
+        """Distinct prompts per split among the file's lines at ``difficulty`` (exact: no
+        draws; ``draws`` and ``seed`` are accepted for the common signature)."""
+        self.check_difficulty(difficulty)
+        counts = dict.fromkeys(SPLITS, 0)
+        for key in {i.key for i in self._items if i.difficulty == difficulty}:
+            counts[self.split_of(key)] += 1
+        return counts
+
     def _lines(self, split: str, low: int, high: int) -> list[Item]:
         lines = [i for i, s in zip(self._items, self._splits, strict=True) if s == split and low <= i.difficulty <= high]
         if not lines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import tomllib
 from pathlib import Path
@@ -118,6 +119,41 @@ def test_arenas(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["arenas"]) == 0
     text = capsys.readouterr().out
     assert "sparring/qa-verify-v1" in text and "qa-verify" in text and "questioner, solver, verifier" in text
+
+
+def test_tasks_counts_each_split_and_marks_small_test_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "arithmetic", "sorting", "--draws", "20000"]) == 0
+    text = capsys.readouterr().out
+    assert "distinct items per split among 20000 draws at each difficulty" in text
+    rows = {tuple(line.split()[:2]): line for line in text.splitlines() if line.strip().startswith(("arithmetic", "sorting"))}
+    assert set(rows) == {*(("arithmetic", str(d)) for d in range(1, 7)), *(("sorting", str(d)) for d in range(1, 6))}
+    assert "too small for a 500-item test set" in rows[("arithmetic", "1")]  # 162 prompts in all
+    assert "too small" not in rows[("arithmetic", "3")]
+
+    assert main(["tasks", "units", "--draws", "20000", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["draws"] == 20000 and report["min_test_items"] == 500 and list(report["families"]) == ["units"]
+    counts = report["families"]["units"]["counts"]
+    assert list(counts) == ["1", "2", "3", "4"] and not any(c["test_too_small"] for c in counts.values())
+    assert all(c["distinct"] == c["train"] + c["validation"] + c["test"] >= 6000 for c in counts.values())
+
+    # a .jsonl file counts its lines exactly; file.py:attr names a family too
+    lines = [{"prompt": f"What is {i} squared?", "answer": i * i, "difficulty": 1 + i % 2} for i in range(40)]
+    data = tmp_path / "squares.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    module = tmp_path / "cubes.py"
+    module.write_text("from sparring.arenas import TaskFamily\n"
+                      "cubes = TaskFamily('cubes', lambda rng, d: (f'What is {rng.randint(1, 9)} cubed?', 0))\n")
+    assert main(["tasks", str(data), f"{module}:cubes", "--json"]) == 0
+    families = json.loads(capsys.readouterr().out)["families"]
+    assert [c["distinct"] for c in families[str(data)]["counts"].values()] == [20, 20]
+    assert families[f"{module}:cubes"]["counts"]["1"]["distinct"] == 9
+    assert families[f"{module}:cubes"]["counts"]["1"]["test_too_small"] is True
+
+    assert main(["tasks", "nope"]) == 2
+    assert "error: unknown task family 'nope'" in capsys.readouterr().out
+    assert main(["tasks", "units", "--draws", "0"]) == 2
+    assert "error: --draws must be a positive whole number, got 0" in capsys.readouterr().out
 
 
 def test_check(capsys: pytest.CaptureFixture[str]) -> None:
