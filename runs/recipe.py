@@ -277,18 +277,51 @@ class TrainSection(Section):
 
 
 class EvalSection(Section):
-    """Held-out evaluation (seeded, never used for training).
+    """Held-out evaluation (never used for training): the test split, and with
+    ``select = "validation"`` the validation split that picks the best checkpoint.
 
     By default the arena's own declared evaluation runs (see
-    :mod:`sparring.arenas.evaluation`); ``arena`` names a different held-out arena.
+    :mod:`sparring.arenas.evaluation`); ``arena`` names a different held-out arena. Test
+    figures are logged as ``eval/<metric>``, validation figures as ``validation/<metric>``,
+    each with ``/ci_low``, ``/ci_high`` (95% interval), ``/n_items`` and ``/n_distinct``.
+    Every evaluated seat samples with the settings of this section (and otherwise the
+    evaluation arena's own role defaults), never with the training role's, so every arm
+    of a comparison is evaluated alike.
     """
 
     every: int = Field(1, ge=0)
     """Evaluate every N iterations (0: only before and after training)."""
     size: int = Field(64, ge=1)
-    """Held-out questions."""
+    """Test items (distinct items of the test split where the evaluation plays a task
+    family's items; a size above the split's distinct items is refused)."""
     seed: int = 10_000
-    """Seed of the held-out set (kept disjoint from training seeds)."""
+    """Seed of the held-out seeds of evaluations that draw from seeds rather than items
+    (kept disjoint from training seeds)."""
+    select: Literal["none", "validation"] = "none"
+    """``validation``: also evaluate the validation split at every evaluation, keep the
+    adapters that score best there as ``adapters/<adapter>/best`` and log the test
+    figures of that selected iteration as ``select/...``; test never decides anything."""
+    validation_size: int | None = Field(None, ge=1)
+    """Validation items (default: ``size``)."""
+    test: Literal["every", "end"] = "every"
+    """When the test split is played: at ``every`` evaluation (curves; never read by a
+    decision), or only before training and at the end (``end``: cheaper), where the
+    validation-selected adapters are tested too."""
+    metric: str | None = None
+    """The validation metric selection and early stopping read (a metric name of the
+    evaluation, without ``eval/``); default: the evaluation's first declared metric."""
+    mode: Literal["max", "min"] = "max"
+    """Whether a higher (``max``) or lower (``min``) ``metric`` is better."""
+    patience: int = Field(0, ge=0)
+    """Stop training after this many evaluations without a new best on validation
+    (0: never; needs ``select = "validation"``)."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Generation cap of every evaluated seat (default: the evaluation arena's role default,
+    not the training role's)."""
+    system_prompt: str | None = None
+    """System prompt of every evaluated seat (default: the evaluation arena's role's)."""
+    stop: list[str] | None = None
+    """Stop strings of every evaluated seat (default: the evaluation arena's role's)."""
     arena: str | None = None
     """Another arena to evaluate on (id, short name, ``file.py:Class``); its own declared
     metrics are reported, else its per-seat mean rewards."""
@@ -311,6 +344,9 @@ class EvalSection(Section):
         if self.temperature is not None and self.greedy:
             raise ValueError(f"eval.greedy = true and eval.temperature = {self.temperature} contradict each other; "
                              "remove one (temperature samples the held-out seats, greedy takes the argmax)")
+        if self.patience and self.select != "validation":
+            raise ValueError(f"eval.patience = {self.patience} stops on validation figures; "
+                             "set eval.select = \"validation\" or remove patience")
         return self
 
 

@@ -137,6 +137,7 @@ class Trainer:
             in_use=self._snapshot_in_use)
         self.start = 0
         self.best: dict[str, Any] | None = None  # the validation-selected iteration (eval.select)
+        self.completed = 0  # iterations done (set on resume and by the loop)
         self._items: set[str] = set()  # held-out item keys seen in training (see _training_items)
         self._items_read = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
@@ -224,7 +225,7 @@ class Trainer:
             if info.frozen and not self._snapshot_in_use(name) and name not in state.get("snapshots", []):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
         self.best = state.get("best")
-        self.start = int(state["completed_iterations"])
+        self.start = self.completed = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
     # -- the loop ------------------------------------------------------------------
@@ -299,13 +300,21 @@ class Trainer:
             roles[seat] = role
         return roles
 
-    def evaluate(self, label: int) -> dict[str, float]:
+    def eval_splits(self, label: int, final: bool = False) -> tuple[str, ...]:
+        """The splits evaluated at ``label``: validation whenever selecting; test at every
+        evaluation, or with ``eval.test = "end"`` only before training and at the end."""
+        splits = ("validation",) if self.held_out.validation is not None else ()
+        if self.recipe.eval.test == "every" or final or label == 0:
+            splits += ("test",)
+        return splits
+
+    def evaluate(self, label: int, splits: tuple[str, ...] | None = None) -> dict[str, float]:
         """Held-out metrics with the current adapters: the test split (``eval/...``, matches
         ``eval-i<label>-s<seed>``) and, when selecting, validation (``validation/...``,
-        matches ``eval-val-i<label>-s<seed>``)."""
+        matches ``eval-val-i<label>-s<seed>``); ``splits`` default to :meth:`eval_splits`."""
         held_out = self.held_out
         out: dict[str, float] = {}
-        for split in ("validation", "test") if held_out.validation is not None else ("test",):
+        for split in splits if splits is not None else self.eval_splits(label, final=True):
             arena = held_out.arena_of(split)
             prefix = evaluate.PREFIXES[split]
             self._play_all(arena, self._bind_eval_roles(arena), evaluate.seeds(self.recipe, held_out, split), label,
@@ -339,6 +348,46 @@ class Trainer:
         return {"select/iteration": float(best["iteration"]), "select/validation": best["value"],
                 "select/evaluations_since_best": float(best["stale"]),
                 **{f"select/{k}": v for k, v in best["test"].items()}}
+
+    def finish(self, completed: int) -> dict[str, float]:
+        """After the last iteration: the test figures still missing (the final adapters with
+        ``eval.test = "end"`` after an early stop; the validation-selected adapters, loaded
+        from ``adapters/<adapter>/best``, when their iteration had no test evaluation),
+        stored with iteration ``completed - 1`` and checkpointed. Reads no test figure to
+        decide anything."""
+        out: dict[str, float] = {}
+        have = {name for i, name, _ in self.store.metrics() if i == completed - 1}
+        if completed > 0 and self.recipe.eval.every and not any(k.startswith(evaluate.KEYS["test"]) for k in have):
+            out.update(self.evaluate(completed, ("test",)))
+        best = self.best
+        if best is not None and not best["test"]:
+            if best["iteration"] == completed and out:
+                best["test"] = {k: v for k, v in out.items() if k.startswith(evaluate.KEYS["test"])}
+            else:
+                with self._weights(best["versions"], best=True):
+                    best["test"] = self.evaluate(best["iteration"], ("test",))
+            out.update(self.select(best["iteration"], {}))
+        if out:
+            self.store.add_metrics(completed - 1, out)
+            self._checkpoint(completed)
+        return out
+
+    @contextlib.contextmanager
+    def _weights(self, versions: dict[str, int], best: bool = False) -> Iterator[None]:
+        """The trained adapters at ``versions`` (from ``best`` or the version folders) for the
+        duration, then the live weights and versions again."""
+        live = self._trained_versions()
+        try:
+            for adapter, version in versions.items():
+                folder = adapter_dir(self.run.path, adapter, version).with_name("best") if best else \
+                    adapter_dir(self.run.path, adapter, version)
+                load_adapter_weights(self.pool, MODEL, adapter, folder)
+                self.pool.get(MODEL).adapters[adapter].version = version
+            yield
+        finally:
+            for adapter, version in live.items():
+                load_adapter_weights(self.pool, MODEL, adapter, adapter_dir(self.run.path, adapter, version))
+                self.pool.get(MODEL).adapters[adapter].version = version
 
     def should_stop(self) -> bool:
         """Early stopping: ``eval.patience`` evaluations in a row without a new best on validation."""
@@ -431,7 +480,7 @@ class Trainer:
                           "build": build_s, "update": update_s}
         if self.recipe.eval.every and (it + 1) % self.recipe.eval.every == 0 or it + 1 == self.recipe.train.iterations:
             te = time.perf_counter()
-            report.metrics.update(self.evaluate(it + 1))
+            report.metrics.update(self.evaluate(it + 1, self.eval_splits(it + 1, final=it + 1 == self.recipe.train.iterations)))
             report.metrics.update(self.select(it + 1, report.metrics))
             report.seconds["eval"] = time.perf_counter() - te
         if self.league is not None and self.league.due(it):
@@ -522,6 +571,7 @@ def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log:
             break
         report = trainer.iteration(it)
         reports.append(report)
+        trainer.completed = it + 1
         done = it + 1 - trainer.start
         eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
         if progress:
@@ -534,6 +584,10 @@ def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log:
                 f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
             for w in report.warnings:
                 log(f"[yellow]warning[/]: {w}")
+
+    finished = trainer.finish(trainer.completed)
+    if finished and progress:
+        log(f"[bold]selected[/] (validation): {_fmt({k: v for k, v in finished.items() if k.startswith('select/') and not is_interval_key(k)})}")
 
 
 def _fmt(values: dict[str, float]) -> str:

@@ -61,9 +61,11 @@ def test_validation_and_test_are_logged_apart_with_intervals(tmp_path: Path) -> 
 FED = {0: (0.2, 0.9), 1: (0.6, 0.1), 2: (0.3, 0.95), 3: (0.1, 0.99), 4: (0.05, 1.0)}
 
 
-def _fed_evaluate(self: Trainer, label: int) -> dict[str, float]:
+def _fed_evaluate(self: Trainer, label: int, splits: tuple[str, ...] | None = None) -> dict[str, float]:
     validation, test = FED[label]
-    return {"validation/solver_accuracy": validation, "eval/solver_accuracy": test}
+    out = {"validation/solver_accuracy": validation, "eval/solver_accuracy": test}
+    return {k: v for k, v in out.items() if splits is None or k.split("/")[0] in
+            {"validation" if s == "validation" else "eval" for s in splits}}
 
 
 def test_every_decision_follows_validation_not_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,3 +125,22 @@ def test_eval_sampling_comes_from_the_eval_section_not_the_training_role(tmp_pat
         assert t.roles["solver"]["system_prompt"] == "Be brief."
         assert t.roles["solver"]["adapter"] == "solver"
     assert all(t.roles["solver"]["sampling"]["max_new_tokens"] == 8 for t in training)
+
+
+def test_with_test_at_the_end_the_selected_adapters_are_tested_from_best(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", str(RECIPE), "--out", str(out), "train.iterations=3", *SELECT, 'eval.test="end"']) == 0
+    metrics = _metrics(out)
+    assert "eval/solver_accuracy" in metrics[-1] and "eval/solver_accuracy" in metrics[2]
+    assert "eval/solver_accuracy" not in metrics[0] and "eval/solver_accuracy" not in metrics[1]
+    assert all("validation/solver_accuracy" in metrics[i] for i in (-1, 0, 1, 2))
+    chosen = int(metrics[2]["select/iteration"])
+    assert "select/eval/solver_accuracy" in metrics[2]
+    with Store(out / "store.sqlite") as store:
+        tested = {t.iteration for t in store.transcripts() if t.match_id.startswith("eval-i")}
+        if chosen not in (0, 3):  # played on the best adapters, recorded at the chosen iteration
+            best = json.loads((out / "adapters" / "solver" / "best" / "best.json").read_text())
+            played = [t for t in store.transcripts(iteration=chosen) if t.match_id.startswith("eval-i")]
+            assert played and all(t.roles["solver"]["adapter"] == "solver" for t in played)
+            assert {u.adapter_version for t in played for u in t.turns_of("solver")} == {best["version"]}
+    assert {0, 3} <= tested
