@@ -23,10 +23,13 @@ known answer draw them from a :class:`TaskFamily`. Each family has
   beside label-free rewards; ``None`` means unknown.
 
 Built-in families (``families()``): ``arithmetic`` (+/-, difficulty = digits per operand),
-``multiplication`` (SQLM's benchmark task), ``letters`` (count a letter in a word; difficulty
-= word length band), ``sorting`` (sort a short list; difficulty = list length and range),
-``units`` (unit conversion; difficulty 1 metric, 2 metric to a larger unit, 3 two-step,
-4 imperial), ``word_problems`` (short stories with 1-4 operations and a numeric answer).
+``multiplication`` (SQLM's benchmark task), ``letters`` (count a letter in one of about
+4,300 common English words; difficulty = word length band), ``sorting`` (sort a short list;
+difficulty = list length and range), ``units`` (unit conversion with exact answers;
+difficulty 1 metric to a smaller unit, 2 metric to a larger unit, 3 two-step, 4 imperial),
+``word_problems`` (short stories with 1-4 operations and a numeric answer). Every difficulty
+of ``letters`` and ``units`` holds well over 500 distinct test items; ``docs/task_splits.json``
+has the counts of all built-ins.
 
 A family of your own is one function pair::
 
