@@ -3,16 +3,23 @@
 A :class:`Game` is one match between two players with the first player's score
 (1 win, 0.5 draw, 0 loss). From a list of games:
 
-- :func:`bradley_terry` fits P(i beats j) = sigmoid(theta_i - theta_j) by maximum
-  likelihood (Newton's method), draws counted as half a win each way, with a tiny
-  Gaussian prior on theta (``prior`` is its precision) so that a player who won or lost
-  every game still gets a finite rating and the ratings are centred. Ratings are on the
-  Elo scale: ``1000 + 400 * theta / ln 10`` (a 400-point gap is 10:1 odds). This is the
-  Chatbot Arena method; the order of games does not matter.
-- :func:`bootstrap_intervals` refits on games resampled with replacement (a seeded numpy
-  generator) and takes the 2.5% and 97.5% quantiles of each rating.
+- :func:`bradley_terry` fits P(i beats j | i in the first seat) = sigmoid(theta_i -
+  theta_j + h) by maximum likelihood (Newton's method), draws counted as half a win each
+  way, with a tiny Gaussian prior on theta and h (``prior`` is its precision) so that a
+  player who won or lost every game still gets a finite rating and the ratings are
+  centred. ``h`` is the first-mover (seat) advantage: without it, a player who happens
+  to hold the first seat more often (a Swiss schedule, an unbalanced plan) is credited
+  with the seat's edge, and the seat's luck widens every interval. Ratings and ``h`` are
+  on the Elo scale: ``1000 + 400 * theta / ln 10`` (a 400-point gap is 10:1 odds).
+  ``first_mover=False`` drops ``h`` (the Chatbot Arena method); the order of games does
+  not matter.
+- :func:`bootstrap_intervals` refits on games resampled with replacement within each
+  (pairing, seat order) stratum, so every resample keeps the schedule (who met whom, in
+  which seats, how often) and only the results vary (a seeded numpy generator); it takes
+  the 2.5% and 97.5% quantiles of each rating and of ``h``.
 - :func:`elo` is online Elo in game order (for comparison: it depends on the order and
-  forgets, which BT does not).
+  forgets, which BT does not); tournaments pass games in play order (the order the
+  store received them).
 - :func:`openskill_ratings` rates with openskill's Plackett–Luce model (Weng–Lin, a
   TrueSkill-style Bayesian rating with mu and sigma), one 1-vs-1 game at a time.
 - :func:`win_matrix` and :func:`cycles`: the pairwise majority graph (an edge i -> j when
@@ -54,8 +61,8 @@ class Game:
     """One game between two players.
 
     Attributes:
-        a: First player's name.
-        b: Second player's name.
+        a: Name of the player in the first seat (the first mover, where the arena has one).
+        b: Name of the player in the second seat.
         score: ``a``'s score: 1.0 win, 0.5 draw, 0.0 loss.
     """
 
@@ -93,53 +100,105 @@ def _counts(games: Sequence[Game], players: Sequence[str]) -> tuple[np.ndarray, 
     return wins, count
 
 
-def _fit(wins: np.ndarray, count: np.ndarray, prior: float, start: np.ndarray | None = None,
-         iterations: int = 100, tolerance: float = 1e-10) -> np.ndarray:
-    """Penalised BT maximum likelihood by Newton's method; returns theta (log-odds units)."""
-    n = wins.shape[0]
-    theta = np.zeros(n) if start is None else start.copy()
-    scored = wins.sum(axis=1)
+def _ordered(games: Sequence[Game], players: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Player indices of the first and second seats, and the first seat's scores."""
+    index = {p: i for i, p in enumerate(players)}
+    return (np.array([index[g.a] for g in games], dtype=int), np.array([index[g.b] for g in games], dtype=int),
+            np.array([g.score for g in games], dtype=float))
+
+
+def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, n: int, prior: float, seat: bool,
+         start: np.ndarray | None = None, iterations: int = 100, tolerance: float = 1e-10) -> np.ndarray:
+    """Penalised BT maximum likelihood by Newton's method.
+
+    Returns ``n`` strengths then ``h`` (log-odds units; ``h`` is 0 without ``seat``).
+    ``games[i, j]`` counts games with i in the first seat and j in the second,
+    ``points[i, j]`` the first seat's points in them.
+    """
+    games, points = np.zeros((n, n)), np.zeros((n, n))
+    np.add.at(games, (first, second), 1.0)
+    np.add.at(points, (first, second), score)
+    x = np.zeros(n + 1) if start is None else start.copy()
+    size = n + 1 if seat else n
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
-        gradient = scored - (count * p).sum(axis=1) - prior * theta
-        weight = count * p * (1.0 - p)
-        hessian = np.diag(weight.sum(axis=1)) - weight + prior * np.eye(n)  # minus the Hessian
-        step = np.linalg.solve(hessian, gradient)
+        theta, h = x[:n], x[n]
+        p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :] + h)))  # P(first seat wins)
+        residual = points - games * p
+        weight = games * p * (1.0 - p)
+        gradient = np.empty(n + 1)
+        gradient[:n] = residual.sum(axis=1) - residual.sum(axis=0) - prior * theta
+        gradient[n] = residual.sum() - prior * h
+        hessian = np.empty((n + 1, n + 1))  # minus the Hessian
+        hessian[:n, :n] = np.diag(weight.sum(axis=1) + weight.sum(axis=0)) - weight - weight.T + prior * np.eye(n)
+        hessian[:n, n] = hessian[n, :n] = weight.sum(axis=1) - weight.sum(axis=0)
+        hessian[n, n] = weight.sum() + prior
+        step = np.zeros(n + 1)
+        step[:size] = np.linalg.solve(hessian[:size, :size], gradient[:size])
         # Damp huge steps (a player who won everything under a tiny prior) so Newton stays stable.
         largest = np.abs(step).max(initial=0.0)
         if largest > 5.0:
             step *= 5.0 / largest
-        theta += step
+        x += step
         if largest < tolerance:
             break
-    return theta
+    return x
 
 
-def bradley_terry(games: Sequence[Game], players: Sequence[str] | None = None,
-                  prior: float = 0.01) -> dict[str, float]:
-    """Bradley–Terry ratings (Elo scale, mean 1000) by penalised maximum likelihood.
+def _elo_scale(x: np.ndarray, n: int) -> tuple[np.ndarray, float]:
+    """Ratings (mean 1000) and the seat advantage in rating points from a fit."""
+    return ELO_BASE + ELO_SCALE * (x[:n] - x[:n].mean()), float(ELO_SCALE * x[n])
 
-    Args:
-        games: The games; their order does not matter.
-        players: Players to rate (default: everyone in ``games``); one without games gets 1000.
-        prior: Precision of the Gaussian prior on log-odds strengths. ``0.01`` (a prior sd
-            of 10 log-odds, about 4000 rating points) changes nothing visible when results
-            are mixed and keeps an undefeated player finite.
+
+def bradley_terry_fit(games: Sequence[Game], players: Sequence[str] | None = None, prior: float = 0.01,
+                      first_mover: bool = True) -> tuple[dict[str, float], float]:
+    """Bradley–Terry ratings and the first-mover advantage, both in rating points.
+
+    See :func:`bradley_terry`; the advantage ``400 h / ln 10`` is what the first seat adds to
+    its player's rating (0 with ``first_mover=False``).
     """
     players = list(players or players_of(games))
     if prior <= 0:
         raise ValueError(f"prior must be > 0 (it keeps undefeated players finite), got {prior}")
     if not players:
-        return {}
-    wins, count = _counts(games, players)
-    theta = _fit(wins, count, prior)
-    return {p: float(ELO_BASE + ELO_SCALE * (t - theta.mean())) for p, t in zip(players, theta, strict=True)}
+        return {}, 0.0
+    x = _fit(*_ordered(games, players), len(players), prior, first_mover)
+    ratings, advantage = _elo_scale(x, len(players))
+    return {p: float(r) for p, r in zip(players, ratings, strict=True)}, advantage
 
 
-def bootstrap_intervals(games: Sequence[Game], players: Sequence[str] | None = None, *,
-                        rounds: int = 1000, seed: int = 0, prior: float = 0.01,
-                        level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of the BT ratings, resampling games with replacement.
+def bradley_terry(games: Sequence[Game], players: Sequence[str] | None = None,
+                  prior: float = 0.01, first_mover: bool = True) -> dict[str, float]:
+    """Bradley–Terry ratings (Elo scale, mean 1000) by penalised maximum likelihood.
+
+    Args:
+        games: The games; their order does not matter.
+        players: Players to rate (default: everyone in ``games``); one without games gets 1000.
+        prior: Precision of the Gaussian prior on log-odds strengths (and on the seat
+            term). ``0.01`` (a prior sd of 10 log-odds, about 4000 rating points) changes
+            nothing visible when results are mixed and keeps an undefeated player finite.
+        first_mover: Fit the seat term ``h`` (P(first seat wins) = sigmoid(theta_a -
+            theta_b + h)); ``False``: the seat is ignored.
+    """
+    return bradley_terry_fit(games, players, prior, first_mover)[0]
+
+
+def _strata(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Games sorted by (first seat, second seat), and per sorted game its stratum's start and size."""
+    order = np.lexsort((second, first))
+    key = first[order] * (max(int(second.max(initial=0)), int(first.max(initial=0))) + 1) + second[order]
+    _, starts, sizes = np.unique(key, return_index=True, return_counts=True)
+    stratum = np.repeat(np.arange(len(starts)), sizes)
+    return order, starts[stratum], sizes[stratum]
+
+
+def bootstrap_fit(games: Sequence[Game], players: Sequence[str] | None = None, *, rounds: int = 1000, seed: int = 0,
+                  prior: float = 0.01, level: float = 0.95, first_mover: bool = True,
+                  ) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
+    """Percentile bootstrap intervals of the BT ratings and of the first-mover advantage.
+
+    Games are resampled with replacement within each (pairing, seat order) stratum: a
+    resample has as many games of ``a`` (first seat) against ``b`` as the data, so the
+    schedule stays fixed and only the results are redrawn.
 
     Args:
         games: The games.
@@ -148,31 +207,38 @@ def bootstrap_intervals(games: Sequence[Game], players: Sequence[str] | None = N
         seed: Seed of the numpy generator that draws the resamples.
         prior: As in :func:`bradley_terry`.
         level: Coverage of the interval (0.95: the 2.5% and 97.5% quantiles).
+        first_mover: As in :func:`bradley_terry`.
     """
     players = list(players or players_of(games))
     if not games or not players:
-        return {p: (ELO_BASE, ELO_BASE) for p in players}
+        return {p: (ELO_BASE, ELO_BASE) for p in players}, (0.0, 0.0)
     rng = np.random.default_rng(seed)
-    index = {p: i for i, p in enumerate(players)}
-    a = np.array([index[g.a] for g in games])
-    b = np.array([index[g.b] for g in games])
-    score = np.array([g.score for g in games])
+    first, second, score = _ordered(games, players)
     n = len(players)
-    full_wins, full_count = _counts(games, players)
-    start = _fit(full_wins, full_count, prior)
-    samples = np.empty((rounds, n))
+    start = _fit(first, second, score, n, prior, first_mover)
+    order, starts, sizes = _strata(first, second)
+    samples = np.empty((rounds, n + 1))
     for r in range(rounds):
-        pick = rng.integers(0, len(games), len(games))
-        wins, count = np.zeros((n, n)), np.zeros((n, n))
-        np.add.at(wins, (a[pick], b[pick]), score[pick])
-        np.add.at(wins, (b[pick], a[pick]), 1.0 - score[pick])
-        np.add.at(count, (a[pick], b[pick]), 1.0)
-        np.add.at(count, (b[pick], a[pick]), 1.0)
-        theta = _fit(wins, count, prior, start=start)
-        samples[r] = ELO_BASE + ELO_SCALE * (theta - theta.mean())
+        pick = order[starts + (rng.random(len(games)) * sizes).astype(int)]
+        ratings, advantage = _elo_scale(_fit(first[pick], second[pick], score[pick], n, prior, first_mover,
+                                             start=start), n)
+        samples[r, :n], samples[r, n] = ratings, advantage
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(samples, [tail, 1.0 - tail], axis=0)
-    return {p: (float(low[i]), float(high[i])) for i, p in enumerate(players)}
+    # A stratum of one-sided results resamples to itself, so resamples may equal the estimate
+    # up to rounding: the interval is kept around the estimate itself.
+    ratings, advantage = _elo_scale(start, n)
+    estimate = np.append(ratings, advantage)
+    low, high = np.minimum(low, estimate), np.maximum(high, estimate)
+    return {p: (float(low[i]), float(high[i])) for i, p in enumerate(players)}, (float(low[n]), float(high[n]))
+
+
+def bootstrap_intervals(games: Sequence[Game], players: Sequence[str] | None = None, *,
+                        rounds: int = 1000, seed: int = 0, prior: float = 0.01, level: float = 0.95,
+                        first_mover: bool = True) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of the BT ratings (see :func:`bootstrap_fit`)."""
+    return bootstrap_fit(games, players, rounds=rounds, seed=seed, prior=prior, level=level,
+                         first_mover=first_mover)[0]
 
 
 def elo(games: Sequence[Game], players: Sequence[str] | None = None, *, k: float = 16.0,
@@ -303,6 +369,11 @@ class RatingReport:
     matrix: WinMatrix
     cycles: list[Cycle] = field(default_factory=list)
     games: int = 0
+    first_mover_advantage: float = 0.0
+    """BT's seat term in rating points: what the first seat adds to its player's rating."""
+    first_mover_low: float = 0.0
+    first_mover_high: float = 0.0
+    """Bootstrap interval of ``first_mover_advantage`` (same level as the ratings')."""
 
     @property
     def transitive(self) -> bool:
@@ -314,17 +385,21 @@ class RatingReport:
         return {
             "games": self.games,
             "ratings": [vars(r) for r in self.ratings],
+            "first_mover_advantage": {"bt": self.first_mover_advantage, "low": self.first_mover_low,
+                                      "high": self.first_mover_high},
             "win_matrix": {"players": self.matrix.players, "points": self.matrix.points, "games": self.matrix.games},
             "cycles": [{"players": c.players, "rates": c.rates} for c in self.cycles],
         }
 
 
 def rate(games: Sequence[Game], players: Sequence[str] | None = None, *, bootstrap: int = 1000,
-         seed: int = 0, prior: float = 0.01, elo_k: float = 16.0) -> RatingReport:
-    """Every rating of every player, the win matrix and the cycles of ``games``."""
+         seed: int = 0, prior: float = 0.01, elo_k: float = 16.0, first_mover: bool = True) -> RatingReport:
+    """Every rating of every player, the first-mover advantage, the win matrix and the
+    cycles of ``games`` (in play order: online Elo depends on it)."""
     players = list(players or players_of(games))
-    bt = bradley_terry(games, players, prior=prior)
-    intervals = bootstrap_intervals(games, players, rounds=bootstrap, seed=seed, prior=prior)
+    bt, advantage = bradley_terry_fit(games, players, prior=prior, first_mover=first_mover)
+    intervals, advantage_interval = bootstrap_fit(games, players, rounds=bootstrap, seed=seed, prior=prior,
+                                                  first_mover=first_mover)
     online = elo(games, players, k=elo_k)
     skill = openskill_ratings(games, players)
     record = {p: [0, 0, 0] for p in players}
@@ -334,4 +409,4 @@ def rate(games: Sequence[Game], players: Sequence[str] | None = None, *, bootstr
     rows = [PlayerRating(p, bt[p], *intervals[p], online[p], *skill[p], sum(record[p]), *record[p]) for p in players]
     rows.sort(key=lambda r: -r.bt)
     matrix = win_matrix(games, players)
-    return RatingReport(rows, matrix, cycles(matrix), len(games))
+    return RatingReport(rows, matrix, cycles(matrix), len(games), advantage, *advantage_interval)

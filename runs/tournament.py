@@ -142,11 +142,15 @@ def game_of(transcript: Transcript, arena: Arena | None = None, reward: str | No
 
 def stored_games(store: Store, arena: Arena | None = None, reward: str | None = None,
                  ids: Sequence[str] | None = None) -> tuple[list[Game], int]:
-    """Games of the stored tournament matches (in round, then match id order) and how many
-    finished matches had no result (e.g. a seat without a reward). See :func:`game_of`:
-    without ``arena`` no arena code runs."""
-    transcripts = [store.get(m) for m in (ids if ids is not None else store.match_ids(status="finished"))]
-    transcripts.sort(key=lambda t: (t.iteration, t.match_id))
+    """Games of the stored tournament matches, in play order (the order the store received
+    them, as they finished: online Elo depends on it), and how many finished matches had no
+    result (e.g. a seat without a reward). See :func:`game_of`: without ``arena`` no arena
+    code runs."""
+    order = store.match_ids(status="finished")  # row order: the order the matches were stored
+    if ids is not None:
+        wanted = set(ids)
+        order = [m for m in order if m in wanted]
+    transcripts = [store.get(m) for m in order]
     games, missing = [], 0
     for t in transcripts:
         game = game_of(t, arena, reward)

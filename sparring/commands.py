@@ -328,8 +328,11 @@ def cmd_ratings(args: argparse.Namespace, console: Console) -> int:
         table.add_row(escape(r.player), f"{r.bt:.0f}", f"{r.bt_low:.0f}–{r.bt_high:.0f}", f"{r.elo:.0f}",
                       f"{r.mu:.2f}", f"{r.sigma:.2f}", str(r.games), str(r.wins), str(r.draws), str(r.losses))
     console.print(table)
-    console.print("BT: Bradley–Terry MLE (Elo scale, mean 1000) with a percentile bootstrap over games "
-                  f"({args.bootstrap} resamples); Elo: online, K=16, in match order; mu/sigma: openskill Plackett–Luce")
+    console.print(f"first-mover advantage (BT seat term): {report.first_mover_advantage:+.0f} rating points "
+                  f"(95% CI {report.first_mover_low:+.0f} to {report.first_mover_high:+.0f})")
+    console.print("BT: Bradley–Terry MLE (Elo scale, mean 1000) with a seat term and a percentile bootstrap over "
+                  f"games resampled within each pairing and seat order ({args.bootstrap} resamples); Elo: online, "
+                  "K=16, in play order; mu/sigma: openskill Plackett–Luce")
     if result.no_result:
         console.print(f"{result.no_result} finished match(es) had no result (a seat without a reward) and are left out")
     if report.cycles:

@@ -141,6 +141,10 @@ def test_rock_paper_scissors_tournament_reports_its_cycle(tmp_path: Path, capsys
     saved = json.loads((out / "ratings.json").read_text())
     mute = next(r for r in saved["ratings"] if r["player"] == "mute")
     assert (mute["games"], mute["losses"]) == (12, 12)
+    # every pairing is played in both seat orders and a move's seat does not matter: no seat edge
+    seat = saved["first_mover_advantage"]
+    assert max(abs(seat["bt"]), abs(seat["low"]), abs(seat["high"])) < 1.0
+    assert "first-mover advantage (BT seat term): " in text
     with Store(out / "store.sqlite") as store:
         t = store.get("rock:paper:g1")
         assert (t.roles["first"]["player"], t.roles["second"]["player"]) == ("rock", "paper")
@@ -284,3 +288,29 @@ def test_the_example_tournament_runs_on_the_tiny_model(tmp_path: Path, capsys: p
                  "--out", str(judged), "-q"]) == 0
     assert main(["ratings", str(judged), "--bootstrap", "20", "--no-plots"]) == 0
     assert "ratings of 6 games" in capsys.readouterr().out
+
+
+def test_stored_games_come_in_play_order_not_match_id_order(tmp_path: Path) -> None:
+    """Online Elo depends on the order of games: they are read in the order the store
+    received them (as the matches finished), not sorted by match id."""
+    from sparring.arenas.transcript import ArenaSpec, Transcript
+    from sparring.runs.ratings import elo
+    from sparring.runs.tournament import stored_games
+
+    spec = ArenaSpec(id="tests/duel-v1", roles=["first", "second"])
+
+    def match(match_id: str, winner: str) -> Transcript:
+        result = {"first": "win" if winner == "a" else "loss", "second": "loss" if winner == "a" else "win"}
+        return Transcript(match_id=match_id, arena=spec, seed=0,
+                          roles={"first": {"player": "a", "result": result["first"]},
+                                 "second": {"player": "b", "result": result["second"]}})
+
+    played = [match("r0-m9", "a"), match("r0-m10", "a"), match("r0-m2", "b")]  # m10 < m2 < m9 as text
+    with Store(tmp_path / "store.sqlite") as store:
+        for t in played:
+            store.add(t)
+        games, missing = stored_games(store)
+        assert [g.score for g in games] == [1.0, 1.0, 0.0] and missing == 0
+        assert [g.score for g in stored_games(store, ids=["r0-m2", "r0-m9"])[0]] == [1.0, 0.0]
+    by_id = [games[1], games[2], games[0]]  # r0-m10, r0-m2, r0-m9: the order ratings used to read
+    assert elo(games)["a"] != pytest.approx(elo(by_id)["a"])  # and Elo depends on it
