@@ -71,14 +71,15 @@ from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.items import SplitItems
 from sparring.arenas.match import Match, Reply
 from sparring.arenas.task_eval import item_key
-from sparring.arenas.tasks import SPLITS, TaskError, TaskFamily, difficulty_range, get_family
+from sparring.arenas.tasks import TaskError, TaskFamily, difficulty_range, get_family
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
-from sparring.rewards.metrics import Metric, metric
 from sparring.rewards.judges import equivalent, majority_vote
 from sparring.rewards.measurements import jaccard, mean
+from sparring.rewards.metrics import Metric, metric
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -191,7 +192,7 @@ def debater_role(family: TaskFamily) -> Role:
                 parser=family.parser, sampling=SamplingParams(max_new_tokens=64, temperature=0.8))
 
 
-class GraphDebate(Arena):
+class GraphDebate(SplitItems, Arena):
     """Debaters answer, then revise after reading their in-neighbours on a graph; majority decides.
 
     Args:
@@ -222,9 +223,8 @@ class GraphDebate(Arena):
                 raise TaskError(f"{name} must be an integer in {low}..{high}, got {value!r}")
         if graph not in GRAPHS:
             raise TaskError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.debaters, self.rounds, self.graph, self.fan_in, self.split = debaters, rounds, graph, fan_in, split
+        self.set_split(split)
+        self.debaters, self.rounds, self.graph, self.fan_in = debaters, rounds, graph, fan_in
         example = f"Answer: {self.family.items(1, 0, self.difficulty[0])[0].answer}"
         self.examples = {"debater": [example, *getattr(self.family.parser, "examples", ())]}  # type: ignore[misc]
 
@@ -240,7 +240,7 @@ class GraphDebate(Arena):
         """The held-out split, sampled (see module docs): ``debate/*``."""
         family = str(self.kwargs.get("family", self.family.name))
         variant = GraphDebate(family=family, difficulty=list(self.difficulty), debaters=self.debaters,
-                              rounds=self.rounds, graph=self.graph, fan_in=self.fan_in, split="held_out")
+                              rounds=self.rounds, graph=self.graph, fan_in=self.fan_in, split="test")
         return Evaluation(arena=variant, metrics=[debate_metrics], greedy=False, item=item_key)
 
     def monitors(self) -> Sequence[Metric]:
@@ -260,8 +260,7 @@ class GraphDebate(Arena):
 
     async def play(self, match: Match) -> Outcome:
         """Round 0: n samples of the prompt; later rounds: each debater reads its in-neighbours."""
-        low, high = self.difficulty
-        item = self.family.sample(match.rng, match.rng.randint(low, high), self.split)  # type: ignore[arg-type]
+        item = self.draw_item(match)
         latest: list[Reply] = await match.ask("debater", item.prompt, n=self.debaters)
         history = [self._round(item, latest, [], None)]
         for _ in range(1, self.rounds):

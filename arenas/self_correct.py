@@ -68,9 +68,10 @@ from typing import Any
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
+from sparring.arenas.items import SplitItems
 from sparring.arenas.match import Match, Reply
 from sparring.arenas.task_eval import item_key
-from sparring.arenas.tasks import SPLITS, TaskError, difficulty_range, get_family, solver_role
+from sparring.arenas.tasks import TaskError, difficulty_range, get_family, solver_role
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import FunctionReward, Reward, Score, reward
 from sparring.rewards.measurements import correction_metric
@@ -162,7 +163,7 @@ def stage_two_reward(alpha: float) -> FunctionReward:
 SELF_CORRECTION = correction_metric(transitions, name="self_correction")
 
 
-class SelfCorrect(Arena):
+class SelfCorrect(SplitItems, Arena):
     """The solver answers, then reviews and fixes its own answer (two turns, one seat).
 
     Args:
@@ -179,8 +180,8 @@ class SelfCorrect(Arena):
     id = "sparring/self-correct-v1"
     short_name = "self-correct"
     roles = ("solver",)
-    reward_bounds = (-10.0, 12.0)
     default_groups = {"solver": "depth"}  # second attempts share one baseline across first attempts
+    reward_bounds = (-10.0, 12.0)
     max_turns = 64
 
     def __init__(self, family: str = "arithmetic", difficulty: int | Sequence[int] = (1, 2), samples: int = 4,
@@ -198,9 +199,8 @@ class SelfCorrect(Arena):
             raise TaskError(f"alpha must be a number in [0, 10], got {alpha!r}")
         if stage not in (1, 2) or isinstance(stage, bool):
             raise TaskError(f"stage must be 1 or 2 (SCoRe's stages), got {stage!r}")
-        if split not in SPLITS:
-            raise TaskError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.samples, self.revisions, self.alpha, self.split = samples, revisions, float(alpha), split
+        self.set_split(split)
+        self.samples, self.revisions, self.alpha = samples, revisions, float(alpha)
         self.reward_bounds = (-self.alpha, 2.0 + self.alpha)  # type: ignore[misc]
         self.default_rewards = {"solver": "stage_one" if stage == 1 else "stage_two"}  # type: ignore[misc]
         self._stage_two = stage_two_reward(self.alpha)
@@ -217,7 +217,7 @@ class SelfCorrect(Arena):
         """Held-out split, one attempt and one revision, greedy: ``self_correction/*``."""
         family = str(self.kwargs.get("family", self.family.name))
         variant = SelfCorrect(family=family, difficulty=list(self.difficulty), samples=1, revisions=1,
-                              alpha=self.alpha, split="held_out")
+                              alpha=self.alpha, split="test")
         return Evaluation(arena=variant, metrics=[SELF_CORRECTION], item=item_key)
 
     def monitors(self) -> Sequence[Metric]:
@@ -226,8 +226,7 @@ class SelfCorrect(Arena):
 
     async def play(self, match: Match) -> Outcome:
         """Prompt -> ``samples`` first attempts -> ``revisions`` reviews of each."""
-        low, high = self.difficulty
-        item = self.family.sample(match.rng, match.rng.randint(low, high), self.split)  # type: ignore[arg-type]
+        item = self.draw_item(match)
         firsts: list[Reply] = await match.ask("solver", item.prompt, n=self.samples)
 
         async def review(first: Reply) -> list[Reply]:

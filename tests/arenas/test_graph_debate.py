@@ -125,7 +125,7 @@ def test_no_majority_and_rewards_conform() -> None:
 
 def test_evaluation_is_held_out_and_sampled() -> None:
     ev = GraphDebate(graph="ring", debaters=4).evaluation()
-    assert ev.greedy is False and ev.arena.kwargs["split"] == "held_out" and ev.arena.kwargs["graph"] == "ring"
+    assert ev.greedy is False and ev.arena.kwargs["split"] == "test" and ev.arena.kwargs["graph"] == "ring"
 
 
 def test_arguments_are_checked() -> None:

@@ -180,7 +180,7 @@ def test_declarations_and_arguments() -> None:
     assert ProposeSolve().default_rewards["proposer"] == "proposer_band"
     evaluation = arena.evaluation()
     assert isinstance(evaluation.arena, TaskEval) and evaluation.greedy
-    assert evaluation.arena.kwargs == {"family": "sorting", "difficulty": [2, 3], "split": "held_out"}
+    assert evaluation.arena.kwargs == {"family": "sorting", "difficulty": [2, 3], "split": "test"}
     assert [m.name for m in evaluation.metrics] == ["solver_accuracy"]
     assert make("propose-solve", family="letters").family.name == "letters"
     for kwargs, message in [({"proposer_reward": "nope"}, "proposer_reward must be one of band, learnability"),

@@ -95,7 +95,7 @@ def test_instructions_family_references_meet_every_constraint() -> None:
             assert satisfaction(item.reference, item.answer) == 1.0
             assert family.split_of(item) == "train"
         for item in family.items(5, seed=difficulty, difficulty=difficulty, split="held_out"):
-            assert family.split_of(item) == "held_out"
+            assert family.split_of(item) == "test"
 
 
 @pytest.mark.parametrize(("reply", "constraint", "ok"), [
@@ -167,7 +167,7 @@ def test_response_eval_reward_and_metrics() -> None:
     scores = [t.outcome["truth_score"] for t in transcripts]
     assert values["responder_satisfaction"] == pytest.approx(sum(scores) / 6)
     assert values["responder_accuracy"] == pytest.approx(sum(t.outcome["correct"] for t in transcripts) / 6)
-    assert all(get_family("instructions").split_of(t.outcome["prompt"]) == "held_out" for t in transcripts)
+    assert all(get_family("instructions").split_of(t.outcome["prompt"]) == "test" for t in transcripts)
 
 
 # -- hand-computed judgements -------------------------------------------------------------------

@@ -168,9 +168,9 @@ def test_evaluation_variant_and_defaults() -> None:
     variant = arena.evaluation().arena
     assert isinstance(variant, SelfCorrect)
     assert variant.kwargs | {} == {"family": "units", "difficulty": [1, 2], "samples": 1, "revisions": 1,
-                                   "alpha": 2.0, "stage": 2, "split": "held_out"}
+                                   "alpha": 2.0, "stage": 2, "split": "test"}
     transcripts, _ = play(variant, lambda request, index: "Answer: 1", seeds=range(5))
-    assert all(variant.family.split_of(t.outcome["prompt"]) == "held_out" for t in transcripts)
+    assert all(variant.family.split_of(t.outcome["prompt"]) == "test" for t in transcripts)
     assert all(len(t.turns) == 2 for t in transcripts)
 
 

@@ -65,7 +65,7 @@ def test_task_eval_plays_held_out_items_greedily() -> None:
     family = get_family("units")
     transcripts, engine = play(TaskEval(family="units", difficulty=[1, 4]), InOrder(solver=["Answer: 60"]),
                                seeds=range(12))
-    assert all(family.split_of(t.outcome["prompt"]) == "held_out" for t in transcripts)
+    assert all(family.split_of(t.outcome["prompt"]) == "test" for t in transcripts)
     assert all(r.sampling.temperature == 0.0 for r in engine.requests)
     assert {t.outcome["difficulty"] for t in transcripts} > {1}
     right = [t for t in transcripts if t.outcome["truth"] == 60]
@@ -75,7 +75,7 @@ def test_task_eval_plays_held_out_items_greedily() -> None:
 def test_arguments_are_checked() -> None:
     with pytest.raises(TaskError, match="samples must be an integer in 1..16"):
         Spin(samples=0)
-    with pytest.raises(TaskError, match="split must be one of train, held_out"):
-        TaskEval(split="test")
+    with pytest.raises(TaskError, match="split must be one of train, validation, test"):
+        TaskEval(split="dev")
     with pytest.raises(TaskError, match=r"difficulty must be an integer in 1\.\.4"):
         Spin(family="letters", difficulty=[1, 5])

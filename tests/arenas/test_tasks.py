@@ -205,7 +205,7 @@ def test_a_user_family_is_one_function_pair() -> None:
 def test_a_family_with_too_few_items_fails_clearly() -> None:
     family = TaskFamily("one_item", lambda rng, d: ("What is 1 + 1?", 2), kind="number")
     split = family.split_of("What is 1 + 1?")
-    other = "held_out" if split == "train" else "train"
+    other = "test" if split == "train" else "train"
     assert family.items(2, 0, 1, split)[0].answer == 2
     with pytest.raises(TaskError, match=f"no {other} item in 2000 draws"):
         family.items(1, 0, 1, other)
