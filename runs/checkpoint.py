@@ -61,16 +61,34 @@ def save_adapter_version(pool: ModelPool, model: str, adapter: str, run: Path) -
     return target
 
 
-def load_adapter_weights(pool: ModelPool, model: str, adapter: str, folder: Path) -> None:
-    """Load saved LoRA weights into an existing adapter of the pool (same shape)."""
-    from peft import set_peft_model_state_dict
-    from peft.utils import load_peft_weights
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+"""The one file adapter weights load from; a pickled ``adapter_model.bin`` never loads."""
 
-    if not any((folder / name).exists() for name in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise FileNotFoundError(f"{folder} holds no saved peft adapter (adapter_model.safetensors); "
+
+def pickled_adapter(folder: Path) -> str | None:
+    """Why ``folder``'s adapter weights are refused (one line naming the file): it holds
+    ``adapter_model.bin`` and no ``adapter_model.safetensors``. ``None`` otherwise."""
+    if (folder / ADAPTER_WEIGHTS).is_file() or not (folder / "adapter_model.bin").exists():
+        return None
+    return (f"{folder / 'adapter_model.bin'} is a pickle and adapters load only from {ADAPTER_WEIGHTS} "
+            "(unpickling can run code); re-save the adapter with peft's save_pretrained (safetensors by "
+            "default) where you trust the file")
+
+
+def load_adapter_weights(pool: ModelPool, model: str, adapter: str, folder: Path) -> None:
+    """Load saved LoRA weights into an existing adapter of the pool (same shape), from
+    ``adapter_model.safetensors`` only (see :func:`pickled_adapter`)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    refused = pickled_adapter(folder)
+    if refused is not None:
+        raise ValueError(refused)
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        raise FileNotFoundError(f"{folder} holds no saved peft adapter ({ADAPTER_WEIGHTS}); "
                                 f"point it at a folder like RUN/adapters/{adapter}/v<N>")
     loaded = pool.get(model)
-    weights = load_peft_weights(str(folder), device="cpu")
+    weights = load_file(folder / ADAPTER_WEIGHTS, device="cpu")
     result = set_peft_model_state_dict(loaded.model, weights, adapter_name=adapter)
     unexpected = getattr(result, "unexpected_keys", []) or []
     if unexpected:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.agents.pool import EMBEDDED_ALIASES as EMBEDDED
+from sparring.runs.checkpoint import ADAPTER_WEIGHTS, pickled_adapter
 from sparring.runs.recipe import AdapterSection, ModelSection, RecipeError, show_value
 
 
@@ -191,8 +192,11 @@ def check_init_from(adapter: str, shape: AdapterSection) -> None:
     if not (folder / "adapter_config.json").is_file():
         raise RecipeError(f"{field}: not a saved adapter folder (expected RUN/adapters/<name>/v<N> holding "
                           "adapter_config.json)")
-    if not any((folder / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise RecipeError(f"{field}: the folder has adapter_config.json but no weights (adapter_model.safetensors)")
+    refused = pickled_adapter(folder)
+    if refused is not None:
+        raise RecipeError(f"{field}: {refused}")
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        raise RecipeError(f"{field}: the folder has adapter_config.json but no weights ({ADAPTER_WEIGHTS})")
     try:
         config = json.loads((folder / "adapter_config.json").read_text())
         peft_type, rank, saved = config.get("peft_type", "LORA"), config.get("r"), config.get("target_modules")

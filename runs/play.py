@@ -33,6 +33,7 @@ from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
 from sparring.runs import monitors
+from sparring.runs.checkpoint import ADAPTER_WEIGHTS, pickled_adapter
 from sparring.runs.machine import check_engine, make_run_engine
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import ADAPTER_NAME, ModelSection, RecipeError, ServerSection, show_value
@@ -213,8 +214,10 @@ def read_adapter_folder(name: str, path: str | Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise NotADirectoryError(f"{where}: {folder} is a file; point it at a peft adapter folder like RUN/adapters/{name}/v3")
     config_file = folder / "adapter_config.json"
-    weights = [folder / f for f in ("adapter_model.safetensors", "adapter_model.bin")]
-    if not config_file.exists() or not any(w.exists() for w in weights):
+    refused = pickled_adapter(folder)
+    if refused is not None:
+        raise ValueError(f"{where}: {refused}")
+    if not config_file.exists() or not (folder / ADAPTER_WEIGHTS).exists():
         raise FileNotFoundError(
             f"{where}: {folder} holds no saved peft adapter (adapter_config.json and "
             f"adapter_model.safetensors); point it at a folder like RUN/adapters/{name}/v3"
