@@ -1,53 +1,41 @@
-"""Learning efficacy of the method library: does each recipe raise held-out accuracy?
+"""Learning efficacy of the method library, measured so that a sceptical reader can trust it.
 
-Trains the embedded SmolLM2-135M-Instruct on this machine's CPU with each built-in method's
-recipe (``recipes/*.toml`` as shipped, on a task family where the untrained model is
-neither hopeless nor done) for a budget of **training CPU time** (process CPU seconds of
-play, build, update and save; evaluation is measurement and is not counted), and prints
-JSON: for every arm the held-out accuracy before training and at CPU checkpoints, the
-per-iteration rewards, monitors and update statistics (the failure analysis of an arm
-that does not move), and the wall and CPU seconds it took.
+Trains the embedded SmolLM2-135M-Instruct on this machine's CPU with each method's recipe
+for a budget of **training CPU time** (process CPU seconds of play, build, update and save;
+evaluation is measurement and is not counted) and prints JSON. The protocol (DESIGN.md
+section 11, the issue "Learning figures you can trust"):
 
-Every arm of a family is evaluated on the same held-out set (same arena, kwargs, seeds and
-size), greedy, against the programmatic truth that no training reward of a label-free arm
-ever reads:
+- **Items, not seeds.** Every arm of a family is evaluated on the same distinct items of
+  the family's ``test`` split (``TEST_ITEMS`` = 500, each once, greedy), with one
+  generation protocol (``[eval]`` max_new_tokens, greedy; never the training role's).
+- **Selection apart from report.** Checkpoints are compared on ``VALIDATION_ITEMS``
+  distinct ``validation`` items every ``--every`` CPU-minutes; the test split is played
+  only on the untrained model (once per family: the shared ``base`` run), on the adapters
+  at the end of the budget, and on the validation-selected adapters.
+- **Intervals and pairs.** Every accuracy with its 95% Wilson interval; every gain is the
+  paired difference with the untrained model on the same items (paired bootstrap).
+- **Seeds.** Each arm runs ``--seeds`` training seeds (at least 3 for a claim); the summary
+  gives each seed and the mean gain over seeds with a Student-t 95% interval.
+- **Controls and equal budgets.** Every label-free arm sits beside its SFT control on
+  reference replies and its random-reward twin (the same recipe, its reward replaced by a
+  seeded coin flip of the same mean: a gain it shows too is format learning); every arm of
+  a family runs the same CPU budget (``--minutes``).
 
-    instructions (open writing tasks with checkable constraints, difficulty 1-2), on
-    ``response-eval``, metric ``eval/responder_accuracy`` (every constraint met):
-        respond_judge     recipes/respond_judge.toml (Self-Rewarding LMs; label-free)
-        preference_game   recipes/preference_game.toml (SPPO on judged win rates; label-free)
-        sft_instructions  SFT control: the family's reference replies to training prompts
-    arithmetic (1-digit addition/subtraction), on ``task-eval``, ``eval/solver_accuracy``:
-        propose_solve     recipes/propose_solve.toml (SQLM; label-free)
-        graph_debate      recipes/graph_debate.toml (multi-agent debate + majority SFT; label-free)
-        self_correct      recipes/self_correct.toml (SCoRe; programmatic truth in its reward)
-        spin              recipes/spin.toml (SPIN on reference replies)
-        sft_arithmetic    SFT control: reference replies
-    units (1-step unit conversion), on ``task-eval``, ``eval/solver_accuracy`` (greedy) and
-    ``eval/t0.7/solver_accuracy`` (sampled at T=0.7, on other held-out seeds), 128 seeds each:
-        majority_units    majority-vote self-training (label-free): graph-debate's arena with
-                          8 samples at T=0.7 and one round, SFT on the replies agreeing with
-                          the majority answer
-        majority_units_seed1  the same, training seeds 1 and 2 (repeats on the same held-out set)
-        majority_units_seed2
-        majority_units_96     the same with 96 new tokens per reply instead of 64
-        majority_units_lr5e5  the same at lr 5e-5 instead of 1e-4 (seeds 0 and 1)
-        majority_units_lr5e5_seed1
-        ttrl_units        TTRL (label-free): the same 8 samples, GRPO on the majority-agreement
-                          reward instead of SFT on the agreeing replies
-        sft_units         SFT control: reference replies
-    tictactoe (recipes/tictactoe.toml), its own declared evaluation (win rate as X against
-    the scripted win/block/random player, greedy).
+Families and arms:
+    units (unit conversion, difficulty 1), ``task-eval``, ``eval/solver_accuracy``:
+        majority_units   majority-vote self-training (label-free; recipes/majority_vote.toml)
+        random_units     its random-reward twin (reward = "random:debater_majority")
+        ttrl_units       TTRL: GRPO on the majority-agreement reward (label-free)
+        sft_units        SFT control on reference replies
+    instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
+        respond_judge, preference_game (label-free), sft_instructions (control)
+    arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
+        propose_solve, graph_debate (label-free), self_correct, spin, sft_arithmetic
 
-The untrained baseline is each arm's checkpoint at 0 CPU seconds (the same number for every
-arm of a family: same seeds, greedy). Arms run in separate processes, ``--jobs`` at a time,
-each with ``--threads`` torch threads (on 2 cores: 2 jobs of 1 thread), so CPU time is the
-budget whatever else runs.
-
-Usage:
-    python benchmarks/method_efficacy.py --out out/efficacy > docs/method_efficacy.json
-    python benchmarks/method_efficacy.py --arms respond_judge,sft_instructions --minutes 30
-Progress goes to standard error; standard output is the JSON alone.
+Usage (progress on standard error; standard output is the JSON alone):
+    python benchmarks/method_efficacy.py --arms majority_units,random_units,sft_units \\
+        --seeds 0,1,2 --minutes 6 --out out/efficacy > docs/method_efficacy.json
+    python benchmarks/method_efficacy.py --collect --arms ... --seeds ... --out out/efficacy
 """
 
 from __future__ import annotations
@@ -59,22 +47,26 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from efficacy_store import held_out_replies, item_results, signal  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+TEST_ITEMS = 500
+VALIDATION_ITEMS = 150
 
 
 @dataclass(frozen=True)
 class Family:
-    """The held-out evaluation every arm of one task family shares."""
+    """The one evaluation protocol every arm of a family shares."""
 
-    arena: str | None  # None: the recipe's own declared evaluation
-    kwargs: dict = field(default_factory=dict)
+    arena: str
+    kwargs: dict
     seat: str = "solver"
-    metric: str = "eval/solver_accuracy"
-    size: int = 64
-    sampled: float | None = None  # also evaluate sampled at this temperature (its own seeds)
+    metric: str = "solver_accuracy"
+    max_new_tokens: int = 64
 
 
 @dataclass(frozen=True)
@@ -82,62 +74,43 @@ class Arm:
     recipe: str
     family: str
     label_free: bool
-    minutes: float
     overrides: tuple[str, ...] = ()
     role: str | None = None  # the recipe role that plays the held-out seat (if named differently)
     signal: tuple[str, str, str] | None = None  # (seat, training reward, truth reward) to compare
 
 
 FAMILIES = {
+    "units": Family("task-eval", {"family": "units", "difficulty": [1, 1]}),
     "instructions": Family("response-eval", {"family": "instructions", "difficulty": [1, 2]},
-                           "responder", "eval/responder_accuracy"),
-    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 1]}),
-    "units": Family("task-eval", {"family": "units", "difficulty": [1, 1]}, size=128, sampled=0.7),
-    "tictactoe": Family(None, seat="x", metric="eval/win_rate/x", size=16),
+                           "responder", "responder_accuracy", 96),
+    "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 2]}),
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
-# majority-vote self-training on unit conversion: 8 samples at T=0.7, SFT on those that
-# agree with the majority (graph-debate's arena with one round: no debate), label-free
-_MAJORITY_UNITS = ("arena.kwargs={family=\"units\", difficulty=1, debaters=8, rounds=1, graph=\"complete\"}",
-                   "roles.debater.temperature=0.7")
 
 
-def _majority_units(*extra: str) -> Arm:
-    """A majority-vote self-training arm on units (label-free), with ``extra`` overrides."""
-    return Arm("graph_debate.toml", "units", True, 30, (*_MAJORITY_UNITS, *extra), role="debater",
+def _majority(*extra: str, label_free: bool = True) -> Arm:
+    return Arm("majority_vote.toml", "units", label_free, extra, role="debater",
                signal=("debater", "debater_majority", "debater_truth"))
 
 
 ARMS = {
-    "respond_judge": Arm("respond_judge.toml", "instructions", True, 30,
-                         signal=("responder", "judge_score", "truth_score")),
-    "preference_game": Arm("preference_game.toml", "instructions", True, 30,
-                           signal=("responder", "win_rate", "truth_score")),
-    "sft_instructions": Arm("spin.toml", "instructions", False, 10,
-                            ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
-                             "roles.solver.max_new_tokens=64", *_SFT), role="solver"),
-    "propose_solve": Arm("propose_solve.toml", "arithmetic", True, 10, ("arena.kwargs.difficulty=[1, 1]",),
-                         signal=("solver", "solver_majority", "solver_truth")),
-    "graph_debate": Arm("graph_debate.toml", "arithmetic", True, 10, (), role="debater",
-                        signal=("debater", "debater_majority", "debater_truth")),
-    "self_correct": Arm("self_correct.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
-    "spin": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]",)),
-    "sft_arithmetic": Arm("spin.toml", "arithmetic", False, 10, ("arena.kwargs.difficulty=[1, 1]", *_SFT)),
-    "tictactoe": Arm("tictactoe.toml", "tictactoe", False, 10),
-    "majority_units": _majority_units(),
-    # the same, other training seeds (same held-out set): is the lift more than one run's luck?
-    "majority_units_seed1": _majority_units("train.seed=1"),
-    "majority_units_seed2": _majority_units("train.seed=2"),
-    # the same at half the learning rate (seeds 0 and 1): does a slower step damp the swings?
-    "majority_units_lr5e5": _majority_units("train.lr=5e-5"),
-    "majority_units_lr5e5_seed1": _majority_units("train.lr=5e-5", "train.seed=1"),
-    # the same with room to finish: replies grew toward the 64-token cap and were cut before the number
-    "majority_units_96": _majority_units("roles.debater.max_new_tokens=96"),
-    # TTRL (Zuo et al. 2025): the same 8 samples, GRPO with the majority-agreement reward
-    # (advantages within the 8 samples of each problem) instead of SFT on the agreeing ones
-    "ttrl_units": _majority_units("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
-    "sft_units": Arm("spin.toml", "units", False, 5,
+    "majority_units": _majority(),
+    "random_units": _majority("roles.debater.reward=\"random:debater_majority\"", label_free=False),
+    "ttrl_units": _majority("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
+    "sft_units": Arm("spin.toml", "units", False,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
+    "respond_judge": Arm("respond_judge.toml", "instructions", True, signal=("responder", "judge_score", "truth_score")),
+    "preference_game": Arm("preference_game.toml", "instructions", True,
+                           signal=("responder", "win_rate", "truth_score")),
+    "sft_instructions": Arm("spin.toml", "instructions", False,
+                            ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
+                             "roles.solver.max_new_tokens=96", *_SFT), role="solver"),
+    "propose_solve": Arm("propose_solve.toml", "arithmetic", True, signal=("solver", "solver_majority", "solver_truth")),
+    "graph_debate": Arm("graph_debate.toml", "arithmetic", True, ("arena.kwargs.difficulty=[1, 2]",), role="debater",
+                        signal=("debater", "debater_majority", "debater_truth")),
+    "self_correct": Arm("self_correct.toml", "arithmetic", False),
+    "spin": Arm("spin.toml", "arithmetic", False),
+    "sft_arithmetic": Arm("spin.toml", "arithmetic", False, _SFT),
 }
 
 
@@ -145,269 +118,198 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def overrides_of(arm: Arm) -> list[str]:
-    """The recipe overrides of an arm: its own, then the family's shared evaluation."""
-    fam = FAMILIES[arm.family]
-    out = [*arm.overrides, "train.iterations=100000", "eval.every=0", f"eval.size={fam.size}"]
-    if fam.arena is not None:
-        kwargs = ", ".join(f"{k}={json.dumps(v)}" for k, v in fam.kwargs.items())
-        out += [f"eval.arena={json.dumps(fam.arena)}", f"eval.kwargs={{{kwargs}}}"]
-        if arm.role is not None and arm.role != fam.seat:
-            out.append(f"eval.roles={{{fam.seat}={json.dumps(arm.role)}}}")
+def protocol(family: str, role: str | None) -> list[str]:
+    """The ``[eval]`` overrides every arm of ``family`` shares (the efficacy protocol)."""
+    fam = FAMILIES[family]
+    kwargs = ", ".join(f"{k}={json.dumps(v)}" for k, v in fam.kwargs.items())
+    out = ["eval.every=0", f"eval.size={TEST_ITEMS}", f"eval.validation_size={VALIDATION_ITEMS}",
+           'eval.select="validation"', 'eval.test="end"', f"eval.metric={json.dumps(fam.metric)}",
+           f"eval.max_new_tokens={fam.max_new_tokens}", "eval.greedy=true",
+           f"eval.arena={json.dumps(fam.arena)}", f"eval.kwargs={{{kwargs}}}"]
+    if role is not None and role != fam.seat:
+        out.append(f"eval.roles={{{fam.seat}={json.dumps(role)}}}")
     return out
 
 
-def checkpoints(minutes: float) -> list[float]:
-    """CPU seconds after which to evaluate: every 5 minutes up to 10, then every 10 (a
-    budget of 10 or less: only at its end)."""
-    marks = [m for m in (5, 10, 20, 30, 40, 60) if m < minutes] if minutes > 10 else []
-    return [60.0 * m for m in (*marks, minutes)]
+MODEL = os.environ.get("EFFICACY_MODEL")
+"""Another base model for every arm (``tiny``: the benchmark's own smoke test); default: each recipe's."""
 
 
-def run_arm(name: str, out: Path, minutes: float) -> dict:
-    """Train one arm until its CPU budget is spent (in this process); return its record."""
+def overrides_of(arm: Arm, seed: int) -> list[str]:
+    """An arm's recipe overrides: its own, the seed, then the family's shared protocol."""
+    if any(o.startswith("eval.") for o in arm.overrides):
+        raise ValueError("an arm may not change the evaluation: every arm of a family shares one protocol")
+    model = [f"model.source={json.dumps(MODEL)}"] if MODEL else []
+    return [*arm.overrides, *model, f"train.seed={seed}", "train.iterations=100000", *protocol(arm.family, arm.role)]
+
+
+def run_base(family: str, out: Path) -> dict:
+    """The untrained model on the family's test items, once for every arm (greedy, so every
+    arm's own start would be the same): per-item results and the accuracy."""
+    from sparring.runs.recipe import load_recipe
+    from sparring.runs.train import Trainer
+
+    arm = next(a for a in ARMS.values() if a.family == family)
+    if out.exists():
+        shutil.rmtree(out)
+    trainer = Trainer(load_recipe(ROOT / "recipes" / arm.recipe, overrides_of(arm, 0)), out, log=lambda _m: None)
+    metrics = trainer.evaluate(0, ("test",))
+    trainer.store.close()
+    return {"family": family, "test": _figure(metrics, "eval/", FAMILIES[family].metric),
+            "items": item_results(out, 0)}
+
+
+def run_arm(name: str, seed: int, out: Path, minutes: float, every: float) -> dict:
+    """Train one arm for ``minutes`` of CPU time, validating every ``every`` minutes; then
+    test the final and the validation-selected adapters."""
     from sparring.runs.recipe import load_recipe
     from sparring.runs.train import Trainer
 
     arm = ARMS[name]
-    fam = FAMILIES[arm.family]
-    overrides = overrides_of(arm)
-    recipe = load_recipe(ROOT / "recipes" / arm.recipe, overrides)
+    metric = FAMILIES[arm.family].metric
+    overrides = overrides_of(arm, seed)
     if out.exists():
         shutil.rmtree(out)  # each measurement starts from fresh adapters
-    trainer = Trainer(recipe, out, log=lambda _m: None)
-    cpu = wall = 0.0
+    trainer = Trainer(load_recipe(ROOT / "recipes" / arm.recipe, overrides), out, log=lambda _m: None)
+    cpu = 0.0
+    curve = []
 
-    def evaluate(it: int) -> dict:
-        t0, c0 = time.perf_counter(), time.process_time()
-        metrics = trainer.evaluate(it)
-        if fam.sampled is not None:  # sampled pass@1 on other held-out seeds (match ids must differ)
-            held_out = trainer.recipe.eval
-            held_out.temperature, held_out.seed = fam.sampled, held_out.seed + 1
-            try:
-                sampled = trainer.evaluate(it)
-            finally:
-                held_out.temperature, held_out.seed = None, held_out.seed - 1
-            metrics.update({k.replace("eval/", f"eval/t{fam.sampled}/", 1): v for k, v in sampled.items()})
-        point = {"iteration": it, "train_cpu_s": cpu, "train_wall_s": wall, "eval_cpu_s": time.process_time() - c0,
-                 "eval_wall_s": time.perf_counter() - t0, **metrics}
-        log(f"[{name}] it {it} cpu {cpu / 60:.1f} min: {fam.metric} = {metrics.get(fam.metric)}")
-        return point
+    def validate(label: int) -> None:
+        metrics = trainer.evaluate(label, ("validation",))
+        metrics.update(trainer.select(label, metrics))
+        curve.append({"iteration": label, "train_cpu_minutes": cpu / 60,
+                      "validation": _figure(metrics, "validation/", metric)})
+        log(f"[{name} s{seed}] it {label} cpu {cpu / 60:.1f} min: validation {curve[-1]['validation']['value']}")
 
-    curve = [evaluate(0)]
-    iterations = []
-    marks = checkpoints(minutes)
-    it = 0
+    validate(0)
+    iterations, marks, it = [], [every * k for k in range(1, int(minutes / every + 1e-9) + 1)], 0
     while marks:
-        t0, c0 = time.perf_counter(), time.process_time()
+        c0 = time.process_time()
         report = trainer.iteration(it)
         cpu += time.process_time() - c0
-        wall += time.perf_counter() - t0
         it += 1
-        iterations.append({"iteration": it, "train_cpu_s": cpu, "seconds": report.seconds,
-                           "metrics": {k: v for k, v in report.metrics.items() if not k.startswith("eval/")},
+        iterations.append({"iteration": it, "train_cpu_minutes": cpu / 60, "seconds": report.seconds,
+                           "metrics": {k: v for k, v in report.metrics.items() if not k.startswith("eval")},
                            "warnings": report.warnings})
-        if cpu >= marks[0]:
-            while marks and cpu >= marks[0]:
+        if cpu >= 60 * marks[0]:
+            while marks and cpu >= 60 * marks[0]:
                 marks.pop(0)
-            curve.append(evaluate(it))
+            validate(it)
+    end = _figure(trainer.evaluate(it, ("test",)), "eval/", metric)
+    best = trainer.best or {"iteration": it}
+    selected = None
+    if best["iteration"] not in (0, it):  # at 0 it is the base run's figure, at the end the end's
+        with trainer._weights(best["versions"], best=True):
+            selected = _figure(trainer.evaluate(best["iteration"], ("test",)), "eval/", metric)
     trainer.store.close()
-    start, final = curve[0].get(fam.metric), curve[-1].get(fam.metric)
-    return {"recipe": f"recipes/{arm.recipe}", "overrides": overrides, "family": arm.family,
-            "label_free": arm.label_free, "budget_cpu_minutes": minutes, "metric": fam.metric,
-            "start": start, "final": final,
-            "gain_points": None if start is None or final is None else 100 * (final - start),
-            "curve": curve, "iterations": iterations}
+    return {"arm": name, "seed": seed, "recipe": f"recipes/{arm.recipe}", "overrides": overrides,
+            "family": arm.family, "label_free": arm.label_free, "budget_cpu_minutes": minutes,
+            "train_cpu_minutes": cpu / 60, "iterations_run": it, "curve": curve, "end": end,
+            "selected_iteration": best["iteration"], "selected": selected,
+            "items_end": item_results(out, it),
+            "items_selected": item_results(out, best["iteration"]) if selected is not None else None,
+            "training": iterations}
 
 
-def at_minutes(record: dict, minutes: float) -> dict | None:
-    """The first checkpoint at or after ``minutes`` of training CPU time."""
-    return next((p for p in record["curve"] if p["train_cpu_s"] >= 60 * minutes), None)
+def _figure(metrics: dict, prefix: str, metric: str) -> dict:
+    key = f"{prefix}{metric}"
+    return {"value": metrics.get(key), "ci_low": metrics.get(f"{key}/ci_low"), "ci_high": metrics.get(f"{key}/ci_high"),
+            "n_items": metrics.get(f"{key}/n_items"), "n_distinct": metrics.get(f"{key}/n_distinct")}
 
 
-def plot(results: dict, path: Path) -> None:
-    """Held-out accuracy against training CPU minutes, one panel per family."""
+def gain(base: dict[str, float], after: dict[str, float] | None) -> dict | None:
+    """``after - base`` in points on the items both hold: paired mean and bootstrap interval."""
+    from sparring.rewards.intervals import paired
+
+    if after is None:
+        return None
+    keys = sorted(set(base) & set(after))
+    result = paired([base[k] for k in keys], [after[k] for k in keys])
+    return {"points": 100 * result["difference"], "ci_low": 100 * result["ci_low"],
+            "ci_high": 100 * result["ci_high"], "n_items": len(keys),
+            "mcnemar_p": result.get("mcnemar_p")}
+
+
+def summarise(name: str, runs: list[dict], base: dict) -> dict:
+    """One arm over its seeds: each seed's curve and test figures, and the mean gains."""
+    from sparring.rewards.intervals import over_seeds
+
+    seeds = []
+    for rec in runs:
+        selected_items = rec["items_selected"] if rec["selected"] is not None else (
+            base["items"] if rec["selected_iteration"] == 0 else rec["items_end"])
+        selected = rec["selected"] or (base["test"] if rec["selected_iteration"] == 0 else rec["end"])
+        seeds.append({"seed": rec["seed"], "train_cpu_minutes": rec["train_cpu_minutes"],
+                      "iterations": rec["iterations_run"], "curve": rec["curve"],
+                      "end": {**rec["end"], "gain": gain(base["items"], rec["items_end"])},
+                      "selected": {"iteration": rec["selected_iteration"], **selected,
+                                   "gain": gain(base["items"], selected_items)},
+                      "training": [{"iteration": it["iteration"], "train_cpu_minutes": it["train_cpu_minutes"],
+                                    **{k: v for k, v in it["metrics"].items()
+                                       if k.startswith("reward/") or k.endswith(_MONITORS) or k in _DEBATE}}
+                                   for it in rec["training"]]})
+    first = runs[0]
+    return {"recipe": first["recipe"], "family": first["family"], "label_free": first["label_free"],
+            "overrides": [o for o in first["overrides"] if not o.startswith("train.seed=")],
+            "budget_cpu_minutes": first["budget_cpu_minutes"], "seeds": [r["seed"] for r in runs],
+            "mean_end_gain_points": over_seeds([s["end"]["gain"]["points"] for s in seeds]),
+            "mean_selected_gain_points": over_seeds([s["selected"]["gain"]["points"] for s in seeds]),
+            "mean_end_accuracy": over_seeds([s["end"]["value"] for s in seeds]),
+            "per_seed": seeds}
+
+
+_MONITORS = ("/entropy", "/length", "/parse_failure_rate")
+_DEBATE = ("debate/agreement", "debate/majority_accuracy")
+
+
+def plot(summary: dict, path: Path) -> None:
+    """Validation accuracy against training CPU minutes per seed, and the test gains."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    families = sorted({r["family"] for r in results.values()})
-    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
-    for ax, fam in zip(axes[0], families, strict=True):
-        for name, rec in results.items():
-            if rec["family"] != fam:
-                continue
-            xs = [p["train_cpu_s"] / 60 for p in rec["curve"]]
-            ys = [100 * p.get(rec["metric"], float("nan")) for p in rec["curve"]]
-            ax.plot(xs, ys, marker="o", linestyle="-" if rec["label_free"] else "--",
-                    label=name + (" (label-free)" if rec["label_free"] else ""))
-        ax.set_title(f"{fam}: {results[next(n for n in results if results[n]['family'] == fam)]['metric']}")
-        ax.set_xlabel("training CPU minutes")
-        ax.set_ylabel("held-out accuracy (%)")
-        ax.legend(fontsize=7)
-    fig.suptitle("SmolLM2-135M, CPU, 1 thread per arm")
+    arms = summary["arms"]
+    fig, (curves, gains) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (name, arm) in zip(colours, arms.items(), strict=False):
+        for k, seed in enumerate(arm["per_seed"]):
+            xs = [p["train_cpu_minutes"] for p in seed["curve"]]
+            ys = [100 * p["validation"]["value"] for p in seed["curve"]]
+            curves.plot(xs, ys, marker="o", color=colour, alpha=0.7, label=name if k == 0 else None)
+    curves.set_xlabel("training CPU minutes")
+    curves.set_ylabel(f"validation accuracy (%, {VALIDATION_ITEMS} items)")
+    curves.legend(fontsize=7)
+    names = list(arms)
+    for i, name in enumerate(names):
+        for j, key in enumerate(("mean_end_gain_points", "mean_selected_gain_points")):
+            m = arms[name][key]
+            if m["mean"] == m["mean"]:
+                low = m["mean"] - m["ci_low"] if m["ci_low"] == m["ci_low"] else 0
+                high = m["ci_high"] - m["mean"] if m["ci_high"] == m["ci_high"] else 0
+                gains.errorbar(i + 0.2 * j - 0.1, m["mean"], yerr=[[low], [high]], fmt="o" if j == 0 else "s",
+                               color=colours[j], label=("end of budget" if j == 0 else "validation-selected")
+                               if i == 0 else None)
+    gains.axhline(0, color="grey", linewidth=0.8)
+    gains.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+    gains.set_ylabel(f"test gain over the untrained model (points, {TEST_ITEMS} items)")
+    gains.legend(fontsize=7)
+    fig.suptitle("SmolLM2-135M on CPU: mean over seeds, 95% t-interval")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {', '.join(ARMS)}")
-    parser.add_argument("--minutes", type=float, default=None, help="CPU budget per arm (default: each arm's own)")
-    parser.add_argument("--out", default="out/method_efficacy")
-    parser.add_argument("--jobs", type=int, default=2, help="arms at once (separate processes)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
-    parser.add_argument("--collect", action="store_true",
-                        help="play nothing: summarise the arms' JSON files already in --out (arms run by "
-                             "earlier invocations, e.g. in several batches)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    out = Path(args.out)
-    if args.worker:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        minutes = args.minutes if args.minutes is not None else ARMS[args.worker].minutes
-        record = run_arm(args.worker, out / args.worker, minutes)
-        record["threads"] = torch.get_num_threads()
-        record["command"] = "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:])
-        (out / f"{args.worker}.json").write_text(json.dumps(record, indent=1))
-        return
-    names = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in names if a not in ARMS]
-    if unknown:
-        parser.error(f"unknown arm(s) {', '.join(unknown)}; pick from {', '.join(ARMS)}")
-    out.mkdir(parents=True, exist_ok=True)
-    failed = run_all(names, args, out) if not args.collect else {}
-    results = {n: json.loads((out / f"{n}.json").read_text()) for n in names
-               if n not in failed and (out / f"{n}.json").exists()}
-    summary: dict = {"command": "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:]),
-                     "jobs": args.jobs, "threads_per_arm": args.threads, "failed": failed,
-                     "missing": [n for n in names if n not in results and n not in failed], "arms": {}}
-    for name, rec in results.items():
-        summary["arms"][name] = summarise(rec)
-        if ARMS[name].signal is not None:
-            summary["arms"][name]["signal"] = signal(out / name, *ARMS[name].signal)
-        summary["arms"][name]["held_out_replies"] = held_out_replies(out / name)
-    label_free = [s for s in summary["arms"].values() if s["label_free"] and s["gain_points"] is not None]
-    summary["best_label_free_gain_points"] = max((s["gain_points"] for s in label_free), default=None)
-    # the issue's target: a label-free arm >= 10 points over its start within 30 CPU-minutes
-    summary["label_free_reaching_10_points"] = {
-        name: {"peak": s["peak_within_30_cpu_minutes"], "final_gain_points": s["gain_points"]}
-        for name, s in summary["arms"].items() if s["label_free"] and s["peak_within_30_cpu_minutes"]
-        and s["peak_within_30_cpu_minutes"]["gain_points"] >= 10}
-    if results:
-        plot(results, out / "method_efficacy.png")
-    print(json.dumps(summary, indent=1))
-
-
-def signal(run: Path, seat: str, reward: str, truth: str) -> dict | None:
-    """How well a label-free training reward tracks the truth on the training matches.
-
-    Per turn of ``seat`` scored by both: the correlation of the two, the truth rate among
-    turns the reward ranks top vs bottom of their match (the pair a best/worst builder
-    makes), and the share of such pairs where the truth agrees, disagrees or ties.
-    """
-    from statistics import correlation, mean
-
-    from sparring.runs.store import Store
-
-    if not (run / "store.sqlite").exists():
-        return None
-    xs, ys, agree, disagree, tie, top, bottom = [], [], 0, 0, 0, [], []
-    with Store(run / "store.sqlite") as store:
-        for t in store.transcripts():
-            if t.match_id.startswith("eval-") or t.status != "finished":
-                continue
-            r = {x.turn: x.value for x in t.rewards if x.reward == reward and x.role == seat and x.turn is not None}
-            v = {x.turn: x.value for x in t.rewards if x.reward == truth and x.role == seat and x.turn is not None}
-            both = sorted(k for k in r if k in v)
-            xs += [r[k] for k in both]
-            ys += [v[k] for k in both]
-            if len(both) >= 2 and max(r[k] for k in both) > min(r[k] for k in both):
-                best, worst = max(both, key=lambda k: r[k]), min(both, key=lambda k: r[k])
-                top.append(v[best])
-                bottom.append(v[worst])
-                agree += v[best] > v[worst]
-                disagree += v[best] < v[worst]
-                tie += v[best] == v[worst]
-    if len(xs) < 2:
-        return None
-    spread = len(set(xs)) > 1 and len(set(ys)) > 1
-    pairs = agree + disagree + tie
-    return {"seat": seat, "reward": reward, "truth": truth, "turns": len(xs),
-            "correlation": correlation(xs, ys) if spread else None,
-            "truth_mean": mean(ys), "pairs": pairs,
-            "truth_of_top": mean(top) if top else None, "truth_of_bottom": mean(bottom) if bottom else None,
-            "pairs_truth_agrees": agree / pairs if pairs else None,
-            "pairs_truth_disagrees": disagree / pairs if pairs else None,
-            "pairs_truth_ties": tie / pairs if pairs else None}
-
-
-def held_out_replies(run: Path) -> list[dict] | None:
-    """Per held-out evaluation (iteration, temperature): how many replies were cut at the
-    token cap, and their mean length: whether a drop in accuracy is truncation."""
-    from sparring.runs.store import Store
-
-    if not (run / "store.sqlite").exists():
-        return None
-    groups: dict[tuple[int, float | None], list] = {}
-    with Store(run / "store.sqlite") as store:
-        for t in store.transcripts():
-            if t.match_id.startswith("eval-"):
-                for u in t.turns:
-                    groups.setdefault((t.iteration, u.sampling.get("temperature")), []).append(u)
-    return [{"iteration": it, "temperature": temp, "replies": len(turns),
-             "cut_at_cap": sum(u.finish_reason == "length" for u in turns),
-             "mean_tokens": sum(len(u.token_ids) for u in turns) / len(turns)}
-            for (it, temp), turns in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0.0))]
-
-
-# the per-iteration training monitors kept in the summary (means; the failure analysis)
-_TRAINING_SUFFIXES = ("/entropy", "/length", "/parse_failure_rate")
-_TRAINING_KEYS = ("debate/agreement", "debate/majority_accuracy")
-
-
-def summarise(rec: dict) -> dict:
-    """The summary of one arm's record (its curve without the per-iteration detail)."""
-    ten = at_minutes(rec, 10)
-    out = {k: rec[k] for k in ("recipe", "overrides", "family", "label_free", "metric", "budget_cpu_minutes",
-                               "start", "final", "gain_points")}
-    out["command"] = rec.get("command")
-    out["threads"] = rec.get("threads")
-    out["final_train_cpu_minutes"] = rec["curve"][-1]["train_cpu_s"] / 60
-    out["at_10_cpu_minutes"] = None if ten is None else {
-        "train_cpu_minutes": ten["train_cpu_s"] / 60, rec["metric"]: ten.get(rec["metric"])}
-    out["curve"] = [{"train_cpu_minutes": p["train_cpu_s"] / 60, "iteration": p["iteration"],
-                     **{k: v for k, v in p.items() if k.startswith("eval/")}} for p in rec["curve"]]
-    out["training"] = [{"iteration": it["iteration"], "train_cpu_minutes": it["train_cpu_s"] / 60,
-                        **{k: v for k, v in it["metrics"].items()
-                           if k.startswith("reward/") or k.endswith(_TRAINING_SUFFIXES) or k in _TRAINING_KEYS}}
-                       for it in rec["iterations"]]
-    # the best checkpoint within 30 CPU-minutes (the issue's target window), beside the final one
-    window = [p for p in rec["curve"][1:] if p["train_cpu_s"] <= 60 * 30.5 and p.get(rec["metric"]) is not None]
-    peak = max(window, key=lambda p: p[rec["metric"]], default=None)
-    out["peak_within_30_cpu_minutes"] = None if peak is None or rec["start"] is None else {
-        "train_cpu_minutes": peak["train_cpu_s"] / 60, rec["metric"]: peak[rec["metric"]],
-        "gain_points": 100 * (peak[rec["metric"]] - rec["start"])}
-    return out
-
-
-def run_all(names: list[str], args: argparse.Namespace, out: Path) -> dict[str, int]:
-    """Run the arms, ``args.jobs`` processes at a time; returns the failed ones' exit codes."""
+def run_all(jobs: list[list[str]], args: argparse.Namespace, out: Path) -> dict[str, int]:
+    """Run worker processes, ``args.jobs`` at a time; returns the failed ones' exit codes."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
-    pending = list(names)  # in the order given
-    running: dict[str, subprocess.Popen] = {}
-    failed: dict[str, int] = {}
+    pending, running, failed = list(jobs), {}, {}
     while pending or running:
         while pending and len(running) < args.jobs:
-            name = pending.pop(0)
-            cmd = [sys.executable, __file__, "--worker", name, "--out", str(out), "--threads", str(args.threads)]
-            if args.minutes is not None:
-                cmd += ["--minutes", str(args.minutes)]
-            log(f"starting {name}")
-            running[name] = subprocess.Popen(cmd, env=env, stdout=sys.stderr)
+            job = pending.pop(0)
+            cmd = [sys.executable, __file__, "--out", str(out), "--threads", str(args.threads),
+                   "--minutes", str(args.minutes), "--every", str(args.every), *job]
+            log(f"starting {' '.join(job)}")
+            running[" ".join(job)] = subprocess.Popen(cmd, env=env, stdout=sys.stderr)
         time.sleep(2)
         for name, proc in list(running.items()):
             if proc.poll() is not None:
@@ -415,6 +317,94 @@ def run_all(names: list[str], args: argparse.Namespace, out: Path) -> dict[str, 
                 if proc.returncode:
                     failed[name] = proc.returncode
     return failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arms", default="majority_units,random_units,sft_units",
+                        help=f"comma-separated, from {', '.join(ARMS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
+    parser.add_argument("--minutes", type=float, default=6.0, help="training CPU budget of every arm (default 6)")
+    parser.add_argument("--every", type=float, default=2.0, help="validate every N CPU-minutes (default 2)")
+    parser.add_argument("--out", default="out/method_efficacy")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (separate processes)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--collect", action="store_true", help="play nothing: summarise the runs in --out")
+    parser.add_argument("--worker", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--base", metavar="FAMILY", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    out = Path(args.out)
+    if args.worker or args.base:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        if args.base:
+            record, path = run_base(args.base, out / f"base-{args.base}"), out / f"base-{args.base}.json"
+        else:
+            name, seed = args.worker[0], int(args.worker[1])
+            record = run_arm(name, seed, out / f"{name}-s{seed}", args.minutes, args.every)
+            path = out / f"{name}-s{seed}.json"
+        record["threads"] = torch.get_num_threads()
+        path.write_text(json.dumps(record, indent=1))
+        return
+    names = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in names if a not in ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(unknown)}; pick from {', '.join(ARMS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out.mkdir(parents=True, exist_ok=True)
+    families = sorted({ARMS[n].family for n in names})
+    jobs = [["--base", f] for f in families if not (out / f"base-{f}.json").exists()]
+    jobs += [["--worker", n, str(s)] for s in seeds for n in names if not (out / f"{n}-s{s}.json").exists()]
+    failed = run_all(jobs, args, out) if not args.collect else {}
+    summary: dict = {"command": "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:]),
+                     "protocol": {"test_items": TEST_ITEMS, "validation_items": VALIDATION_ITEMS,
+                                  "families": {f: {"arena": FAMILIES[f].arena, **FAMILIES[f].kwargs,
+                                                   "metric": FAMILIES[f].metric, "greedy": True,
+                                                   "max_new_tokens": FAMILIES[f].max_new_tokens} for f in families},
+                                  "budget_cpu_minutes": args.minutes, "validate_every_cpu_minutes": args.every,
+                                  "threads_per_run": args.threads},
+                     "cpu": _cpu(), "failed": failed, "base": {}, "arms": {}}
+    bases = {f: json.loads((out / f"base-{f}.json").read_text()) for f in families if (out / f"base-{f}.json").exists()}
+    for f, base in bases.items():
+        summary["base"][f] = base["test"]
+    for name in names:
+        runs = [json.loads((out / f"{name}-s{s}.json").read_text()) for s in seeds if (out / f"{name}-s{s}.json").exists()]
+        if not runs or ARMS[name].family not in bases:
+            continue
+        budgets = {r["budget_cpu_minutes"] for r in runs}
+        if len(budgets) != 1:
+            raise SystemExit(f"{name}: runs with different budgets {sorted(budgets)}; arms must share one budget")
+        summary["arms"][name] = summarise(name, runs, bases[ARMS[name].family])
+        if ARMS[name].signal is not None:
+            summary["arms"][name]["signal"] = [signal(out / f"{name}-s{s}", *ARMS[name].signal) for s in seeds]
+        summary["arms"][name]["held_out_replies"] = {s: held_out_replies(out / f"{name}-s{s}") for s in seeds}
+    budgets = {a["family"]: set() for a in summary["arms"].values()}
+    for a in summary["arms"].values():
+        budgets[a["family"]].add(a["budget_cpu_minutes"])
+    assert all(len(b) == 1 for b in budgets.values()), f"unequal budgets within a family: {budgets}"
+    if summary["arms"]:
+        plot(summary, out / "method_efficacy.png")
+    print(json.dumps(_plain(summary), indent=1))
+
+
+def _plain(value: object) -> object:
+    """NaN (an interval of one seed) as null: standard JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cpu() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 if __name__ == "__main__":

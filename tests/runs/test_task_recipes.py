@@ -77,7 +77,8 @@ def test_majority_vote_recipe_is_the_measured_configuration() -> None:
     finally:
         del sys.modules["method_efficacy"]
     arm = bench.ARMS["majority_units"]
-    measured = load_recipe(ROOT / "recipes" / arm.recipe, bench.overrides_of(arm))
+    assert arm.recipe == "majority_vote.toml"
+    measured = load_recipe(ROOT / "recipes" / arm.recipe, bench.overrides_of(arm, 0))
     shipped = load_recipe(ROOT / "recipes" / "majority_vote.toml", ["train.iterations=100000", "eval.every=0"])
     for section in ("model", "arena", "roles", "train", "eval", "adapters", "schedule"):
         assert getattr(shipped, section) == getattr(measured, section), section
