@@ -47,6 +47,7 @@ from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.graph_debate import GraphDebate
 from sparring.arenas.instructions import InstructionFamily, ResponseEval
+from sparring.arenas.items import SplitItems
 from sparring.arenas.pettingzoo_arena import PettingZooArena
 from sparring.arenas.preference_game import PreferenceGame
 from sparring.arenas.propose_solve import ProposeSolve
@@ -71,6 +72,7 @@ from sparring.rewards import (
     best_worst_pairs,
     consistency_pairs,
     grpo_groups,
+    intervals,
     judges,
     margin_pairs,
     measurements,
@@ -79,6 +81,7 @@ from sparring.rewards import (
     sft_samples,
     spin_pairs,
 )
+from sparring.rewards.controls import random_twin
 from sparring.rewards.metrics import Metric, metric
 
 # Names whose modules import torch are loaded on first use (PEP 562), so that
@@ -94,6 +97,7 @@ _LAZY = {
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
     "rescore": "sparring.runs.rescore",
+    "evaluate_targets": "sparring.runs.adapter_eval",
     **{name: "sparring.runs.tournament" for name in (
         "TournamentConfig", "load_tournament", "rate_run", "run_tournament")},
     "to_pettingzoo": "sparring.arenas.pettingzoo_env",  # subclasses PettingZoo's AECEnv
@@ -116,7 +120,9 @@ __version__ = "0.1.0"
 __all__ = [
     # task families and the arenas built on them (propose-solve, spin, task-eval)
     "Item", "ProposeSolve", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
-    "register_family",
+    "register_family", "SplitItems",
+    # learning figures you can trust: intervals, paired comparisons, random-reward controls, standalone eval
+    "intervals", "random_twin", "evaluate_targets",
     # self-correction and graph debate; measurements over stored transcripts; rescoring them
     "GraphDebate", "SelfCorrect", "measurements", "rescore",
     # judged self-play (self-rewarding, preference game), judges, the open-instruction family
