@@ -10,7 +10,7 @@ head-to-head record of ``base`` and ``trained`` against each anchor, and how gam
 
 Usage:
     python benchmarks/tictactoe_before_after.py --adapter RUN/adapters/player/vN \\
-        --games 16 --out out/ttt-before-after > docs/tictactoe_before_after.json
+        --games 50 --out out/ttt-before-after > out/tictactoe_before_after.json
 Progress goes to standard error.
 """
 
