@@ -28,7 +28,7 @@ Graphs (``networkx`` directed graphs; an edge ``u -> v`` means ``v`` reads ``u``
 Final answer: the majority of the last round's parsed answers (the most common one,
 ties to the lowest debater; none when no two debaters agree, as in ``propose-solve``),
 answers compared by the family's checker, by value (``5`` equals ``5.0``;
-:func:`sparring.rewards.judges.majority_vote`, the library's one vote); the support of
+:func:`sparring.rewards.equivalence.majority_vote`, the library's one vote); the support of
 SelfOrg's contributions and the agreement flags use the same comparison.
 
 Rewards (per debater turn, every round, in [0, 1]):
@@ -77,7 +77,7 @@ from sparring.arenas.task_eval import item_key
 from sparring.arenas.tasks import TaskError, TaskFamily, difficulty_range, get_family
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
-from sparring.rewards.judges import equivalent, majority_vote
+from sparring.rewards.equivalence import equivalent, majority_vote
 from sparring.rewards.measurements import jaccard, mean
 from sparring.rewards.metrics import Metric, metric
 

@@ -13,7 +13,7 @@ Label-free rewards (no programmatic truth enters them):
         majority answer of the match's ``n = samples`` answers, else 0. The majority is
         the most common parsed answer (ties: the one given first), answers compared by
         the family's checker (by value: ``5`` equals ``5.0``;
-        :func:`sparring.rewards.judges.majority_vote`); it exists only when at least two
+        :func:`sparring.rewards.equivalence.majority_vote`); it exists only when at least two
         answers agree (or ``n = 1``), so with all answers different every solver turn
         gets 0.
     ``proposer_band`` (per match, in [-1, 1]): with ``m`` the number of answers equal to
@@ -76,7 +76,7 @@ from sparring.arenas.task_eval import TASK_EVAL_METRICS, TaskEval, item_key
 from sparring.arenas.tasks import TaskError, difficulty_range, get_family, normalise, solver_role
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.base import Reward, Score, reward
-from sparring.rewards.judges import majority_vote
+from sparring.rewards.equivalence import majority_vote
 from sparring.rewards.metrics import Metric, metric
 
 PROPOSER_REWARDS = {"band": "proposer_band", "learnability": "proposer_learnability"}

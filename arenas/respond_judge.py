@@ -14,7 +14,7 @@ so one model answers and judges; only the responder's data trains it):
         unordered pair is judged in both orders and the two verdicts averaged.
         ``verdict``: ``Yes``/``No`` first, per reply, ``repeats`` times; the score is P(True)
         from the verdict token's log-prob, or none when the verdict does not open the reply
-        (``**Yes``: the token it came from is unknown; see :mod:`sparring.rewards.judges`).
+        (``**Yes``: the token it came from is unknown; see :mod:`sparring.rewards.confidence`).
         Self-reference judging (``self_reference``): the judge first writes its own answer
         in the same reply, then judges against it. ``True`` is the paper's form: on the
         pairwise judge, each pair in both orders; ``"pointwise"`` is a cheaper variant
