@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +12,19 @@ from sparring.agents.engines.hf import HFEngine
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.agents.pool import LoadedModel, ModelPool
 from sparring.runs.store import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``SPARRING_TEST_THREADS=N``: run torch on N intra-op threads (the update tests too).
+
+    Float results must not depend on it: run ``tests/agents`` with 1 and with 2 threads to
+    find comparisons that hold only for one summation order.
+    """
+    threads = os.environ.get("SPARRING_TEST_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture

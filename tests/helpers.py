@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
@@ -92,3 +93,27 @@ class CrashOnSeed(Arena):
             raise RuntimeError("boom in the arena")
         second = await match.ask("a", "y")
         return Outcome({"texts": [reply.text, second.text]})
+
+
+def assert_close(actual: Any, expected: Any, rel: float = 1e-5, name: str = "") -> None:
+    """``actual`` equals ``expected`` up to float rounding, with a tolerance scaled to the tensor.
+
+    Two computations of one float result (a shared prompt or a row per reply, micro-batches
+    or one batch, 1 or 2 threads, another CPU's kernels) sum in different orders, and the
+    rounding that leaves is relative to the *large* terms of the sums, not to each element:
+    an elementwise ``atol + rtol * |x|`` fails on one small element of a large tensor on
+    some machines. So the largest elementwise difference must stay within ``rel`` times the
+    largest magnitude in ``expected`` (and shapes, dtypes must agree).
+    """
+    import torch
+
+    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+    assert actual.shape == expected.shape, f"{name}: shape {tuple(actual.shape)} vs {tuple(expected.shape)}"
+    assert actual.dtype == expected.dtype, f"{name}: dtype {actual.dtype} vs {expected.dtype}"
+    if expected.numel() == 0:
+        return
+    a, e = actual.double(), expected.double()
+    scale = e.abs().max().item()
+    worst = (a - e).abs().max().item()
+    assert worst <= rel * scale, (f"{name}: largest difference {worst:.3g} exceeds {rel:g} x the largest "
+                                  f"magnitude {scale:.3g} (= {rel * scale:.3g})")

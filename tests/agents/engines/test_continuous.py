@@ -13,6 +13,7 @@ from sparring.agents.pool import LoadedModel, ModelPool
 from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.match import Match
+from tests.helpers import assert_close
 
 SHORT = "hi"
 LONG = "Question: What is 12 + 30?\nReference answer: 42\nProposed answer: 41\nIs it correct? " * 2
@@ -30,7 +31,7 @@ def _alone(engine: HFEngine, request: GenerationRequest) -> Completion:
 def _same(a: Completion, b: Completion) -> None:
     assert (a.text, a.token_ids, a.finish_reason, a.prompt_tokens) == (
         b.text, b.token_ids, b.finish_reason, b.prompt_tokens)
-    torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-4, rtol=0)
+    assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), rel=2e-5)
 
 
 def _drain(session: DecodeSession) -> dict[object, Completion]:
@@ -154,7 +155,7 @@ def test_runner_streams_asks_into_running_batches_deterministically(tiny_loaded:
     reference = alone.play(LongShort(), seeds)
     for got, want in zip(_turns(runs[0]), _turns(reference), strict=True):
         assert got[:6] == want[:6] and got[7] == want[7]  # ids, role, ask, text, token ids, finish
-        torch.testing.assert_close(torch.tensor(got[6]), torch.tensor(want[6]), atol=1e-4, rtol=0)
+        assert_close(torch.tensor(got[6]), torch.tensor(want[6]), rel=2e-5)
 
 
 class FailingSessions(Spy):

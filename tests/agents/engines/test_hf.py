@@ -10,6 +10,7 @@ from sparring.agents.engines.hf import HFEngine
 from sparring.agents.engines.multilora import MultiLora
 from sparring.agents.pool import LoadedModel, ModelPool
 from sparring.agents.sampling import SamplingParams
+from tests.helpers import assert_close
 
 PROMPTS = [
     "What is 2 + 2?",
@@ -61,8 +62,7 @@ def test_row_output_does_not_depend_on_its_batch(tiny_engine: HFEngine) -> None:
     reordered = tiny_engine.generate([target, *reversed(others)])[0]
     assert _key(mixed) == _key(alone)
     assert _key(reordered) == _key(alone)
-    torch.testing.assert_close(torch.tensor(mixed.logprobs), torch.tensor(alone.logprobs),
-                               atol=1e-4, rtol=0)
+    assert_close(torch.tensor(mixed.logprobs), torch.tensor(alone.logprobs), rel=2e-5)
 
 
 def test_batch_splits_do_not_change_rows(tiny_loaded: LoadedModel) -> None:
@@ -119,7 +119,7 @@ def test_logprobs_match_the_model(tiny_engine: HFEngine) -> None:
             logits = model(input_ids=ids).logits[0].float()
         logp = torch.log_softmax(logits[len(prompt) - 1 : -1], dim=-1)
         expected = logp.gather(-1, torch.tensor(c.token_ids).unsqueeze(-1)).squeeze(-1)
-        torch.testing.assert_close(torch.tensor(c.logprobs), expected, atol=1e-4, rtol=0)
+        assert_close(torch.tensor(c.logprobs), expected, rel=2e-5)
         if temperature == 0.0:
             assert torch.equal(logp.argmax(-1), torch.tensor(c.token_ids))
 

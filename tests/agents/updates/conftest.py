@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,14 +13,14 @@ from sparring.agents.pool import ModelPool
 
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
-    """Run these tests on one intra-op thread.
+    """Run these tests on one intra-op thread (or ``SPARRING_TEST_THREADS``, see ``tests/conftest.py``).
 
     The tiny model's matmuls are far too small to gain from a second thread, and on a
     shared 2-core machine OpenMP workers spinning against another busy process made the
     suite 7x slower (66 s instead of 9 s).
     """
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("SPARRING_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(threads)
 

@@ -10,6 +10,7 @@ from sparring.agents.tiny import tiny_model
 from sparring.agents.updates import logprobs as logprobs_module
 from sparring.agents.updates import reference_logprobs, sequence_logprobs, use_adapter
 from sparring.agents.updates.logprobs import selective_logprobs
+from tests.helpers import assert_close
 
 PROMPTS = [[1, 60, 61, 62], [1, 70], [5, 6, 7, 8, 9, 10]]
 REPLIES = [[80, 81, 82], [90, 91, 92, 93, 94], []]
@@ -31,19 +32,19 @@ def test_sequence_logprobs_matches_one_row_at_a_time(pool: ModelPool) -> None:
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]]
     for row, (prompt, reply) in enumerate(zip(PROMPTS, REPLIES, strict=True)):
         if reply:
-            assert torch.allclose(logps[row, : len(reply)], unpadded_logprobs(model, prompt, reply), atol=1e-5)
+            assert_close(logps[row, : len(reply)], unpadded_logprobs(model, prompt, reply), name=f"row {row}")
     assert (logps[mask == 0] == 0).all()
     # The pad id's value cannot matter: padding sits after every real token.
     with torch.no_grad():
         other, _ = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=77)
-    assert torch.allclose(logps, other, atol=1e-6)
+    assert_close(other, logps, name="pad id 77")
 
 
 def test_sequence_logprobs_temperature(pool: ModelPool) -> None:
     model = pool.get("default").model
     with torch.no_grad():
         logps, _ = sequence_logprobs(model, PROMPTS[:1], REPLIES[:1], pad_id=0, temperature=2.0)
-    assert torch.allclose(logps[0], unpadded_logprobs(model, PROMPTS[0], REPLIES[0], 2.0), atol=1e-5)
+    assert_close(logps[0], unpadded_logprobs(model, PROMPTS[0], REPLIES[0], 2.0))
 
 
 def test_sequence_logprobs_needs_a_prompt_token(pool: ModelPool) -> None:
@@ -56,7 +57,7 @@ def test_reference_is_the_base_or_a_snapshot_on_the_same_weights(pool: ModelPool
     base, _ = tiny_model(seed=0)  # an independent copy, only to check what "base" means
     expected_base = unpadded_logprobs(base, PROMPTS[0], REPLIES[0])
     got_base, _ = reference_logprobs(model, None, PROMPTS[:1], REPLIES[:1], pad_id=0)
-    assert torch.allclose(got_base[0], expected_base, atol=1e-5)
+    assert_close(got_base[0], expected_base)
     assert not got_base.requires_grad
 
     with torch.no_grad():
@@ -106,8 +107,8 @@ def test_selective_logprobs_equals_full_log_softmax_in_value_and_gradient(chunk:
     got = selective_logprobs(logits, targets, temps, chunk=chunk)
     (got_grad,) = torch.autograd.grad((weights * got).sum(), logits)
     assert got.dtype == torch.float32
-    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
-    assert torch.allclose(got_grad, expected_grad, atol=1e-6, rtol=0)
+    assert_close(got, expected, name="log-probs")
+    assert_close(got_grad, expected_grad, name="gradient")
 
 
 def test_selective_logprobs_on_a_subset_of_rows() -> None:
@@ -118,7 +119,7 @@ def test_selective_logprobs_on_a_subset_of_rows() -> None:
     got = selective_logprobs(logits, targets, 0.8, rows=rows, chunk=2)
     got.sum().backward()
     expected = _unchunked(logits.detach()[rows], targets, torch.full((3,), 0.8))
-    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+    assert_close(got, expected)
     untouched = torch.ones(10, dtype=torch.bool)
     untouched[rows] = False
     assert (logits.grad[untouched] == 0).all()  # rows not scored get no gradient
@@ -152,8 +153,12 @@ def test_transformers_without_row_masks_gives_the_same_logprobs(
     monkeypatch.setattr(logprobs_module, "_takes_row_masks", lambda cls: False)  # 1-D logits_to_keep only
     old_logps, old_mask = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=temps)
     (old_logps * old_mask).sum().backward()
-    assert torch.equal(mask, old_mask) and torch.allclose(logps, old_logps, atol=1e-6, rtol=0)
-    assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6, rtol=0) for n, p in model.named_parameters() if n in grads)
+    assert torch.equal(mask, old_mask)
+    assert_close(old_logps, logps, name="log-probs")
+    assert grads
+    for n, p in model.named_parameters():
+        if n in grads:
+            assert_close(p.grad, grads[n], name=n)
     model.zero_grad(set_to_none=True)
 
 
@@ -164,7 +169,7 @@ def test_sequence_logprobs_per_row_temperatures(pool: ModelPool) -> None:
         logps, _ = sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=temps)
     for row, (prompt, reply, t) in enumerate(zip(PROMPTS, REPLIES, temps, strict=True)):
         if reply:
-            assert torch.allclose(logps[row, : len(reply)], unpadded_logprobs(model, prompt, reply, t), atol=1e-5)
+            assert_close(logps[row, : len(reply)], unpadded_logprobs(model, prompt, reply, t), name=f"row {row}")
     with pytest.raises(ValueError, match="one per row"):
         sequence_logprobs(model, PROMPTS, REPLIES, pad_id=0, temperature=[1.0])
     with pytest.raises(ValueError, match="score it at temperature 1"):
@@ -178,7 +183,8 @@ def test_selective_logprobs_on_bf16_logits_computes_in_fp32() -> None:
     temps = torch.full((5,), 0.7)
     got = selective_logprobs(logits, targets, temps, chunk=2)
     expected = _unchunked(logits, targets, temps)  # upcasts the same bf16 values
-    assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-6, rtol=0)
+    assert got.dtype == torch.float32
+    assert_close(got, expected)
     (grad,) = torch.autograd.grad(got.sum(), logits)
     (expected_grad,) = torch.autograd.grad(expected.sum(), logits)
     assert grad.dtype == torch.bfloat16 and torch.equal(grad, expected_grad)
