@@ -3,7 +3,9 @@
 Every builder reads turns of one seat and the per-turn values of one reward from stored
 transcripts, so training data can be rebuilt at any time without generating again. A
 *group* is the set of samples of one ask (``match.ask(role, prompt, n=k)``): the replies
-to the same prompt. Every sample is tagged (``meta``) with the role, adapter and adapter
+to the same prompt (GRPO may pool a match's replies at one conversation depth instead,
+:data:`GROUPINGS`). Group ids carry the seat (:func:`group_name`), so seats that share an
+adapter keep their own baselines. Every sample is tagged (``meta``) with the role, adapter and adapter
 version that produced it, the match and turn, and the texts (for export).
 
 Prompt token ids come from the model's chat template applied to the recorded messages,
