@@ -62,22 +62,28 @@ from sparring.arenas.instructions import (
     responder_role,
     truth_score,
 )
+from sparring.arenas.judging import (
+    JUDGE_EXAMPLE,
+    judge_role,
+    round_robin,
+    truth_agreement,
+    truth_score_mean,
+)
 from sparring.arenas.match import Match
-from sparring.arenas.respond_judge import JUDGE_EXAMPLE, judge_role, round_robin
 from sparring.arenas.tasks import TaskError, difficulty_range, get_family
 from sparring.arenas.transcript import Transcript
-from sparring.rewards import judges as J
 from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.judge_bias import position_consistency_metric
 from sparring.rewards.judge_pairs import JudgedPairs, win_rates_from_matrix
 from sparring.rewards.metrics import Metric, metric
 
 
-def _policy_scores(t: Transcript, key: str, what: str) -> list[Score] | None:
-    o = t.outcome or {}
-    turns = [u.index for u in t.turns if u.role == "responder"]
-    if not isinstance(o.get(key), list) or len(o[key]) != len(turns):
+def _policy_scores(transcript: Transcript, key: str, what: str) -> list[Score] | None:
+    outcome = transcript.outcome or {}
+    turns = [turn.index for turn in transcript.turns if turn.role == "responder"]
+    if not isinstance(outcome.get(key), list) or len(outcome[key]) != len(turns):
         return None
-    return [Score("responder", float(v), f"{what}: {v:.3f}", turn=i) for i, v in zip(turns, o[key], strict=True)
+    return [Score("responder", float(v), f"{what}: {v:.3f}", turn=i) for i, v in zip(turns, outcome[key], strict=True)
             if v is not None] or None
 
 
@@ -93,24 +99,6 @@ def game_truth_score(t: Transcript) -> list[Score] | None:
     return _policy_scores(t, "truth_scores", "checker")
 
 
-@metric("judge/truth_agreement", per_match=True)
-def game_truth_agreement(t: Transcript) -> bool | None:
-    """The reply with the highest win rate has the best checker score of the match."""
-    o = t.outcome or {}
-    rated = [(w, s) for w, s in zip(o.get("win_rates") or [], o.get("truth_scores") or [], strict=False)
-             if w is not None]
-    if len(rated) < 2:
-        return None
-    return max(rated, key=lambda x: x[0])[1] == max(s for _, s in rated)
-
-
-@metric("truth_score_mean", per_match=True)
-def game_truth_mean(t: Transcript) -> float | None:
-    """Mean checker score of a match's replies."""
-    truth = (t.outcome or {}).get("truth_scores")
-    return sum(truth) / len(truth) if truth else None
-
-
 @metric("judge/tie_rate", per_match=True)
 def tie_rate(t: Transcript) -> float | None:
     """Share of parsed verdicts that are ties."""
@@ -118,8 +106,8 @@ def tie_rate(t: Transcript) -> float | None:
     return sum(v == "tie" for v in verdicts) / len(verdicts) if verdicts else None
 
 
-PREFERENCE_GAME_MONITORS: tuple[Metric, ...] = (J.position_consistency_metric(), game_truth_agreement,
-                                                game_truth_mean, tie_rate)
+PREFERENCE_GAME_MONITORS: tuple[Metric, ...] = (position_consistency_metric(), truth_agreement("win_rates"),
+                                                truth_score_mean, tie_rate)
 
 
 class PreferenceGame(Arena):

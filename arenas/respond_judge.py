@@ -95,12 +95,10 @@ Versions: v1, first version.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from sparring.agents.roles import Role
-from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.instructions import (
@@ -110,87 +108,42 @@ from sparring.arenas.instructions import (
     responder_role,
     truth_score,
 )
-from sparring.arenas.match import Match, Reply
+from sparring.arenas.judging import (
+    JUDGE_EXAMPLE,
+    JUDGE_KINDS,
+    judge_pointwise,
+    judge_role,
+    judge_verdicts,
+    round_robin,
+    truth_agreement,
+    truth_score_mean,
+)
+from sparring.arenas.match import Match
 from sparring.arenas.tasks import TaskError, difficulty_range, get_family
 from sparring.arenas.transcript import Transcript
-from sparring.rewards import judges as J
 from sparring.rewards.base import Reward, Score, reward
+from sparring.rewards.judge_bias import (
+    gold_verdicts,
+    gold_win_rates,
+    position_consistency_metric,
+    self_preference_metric,
+)
 from sparring.rewards.judge_pairs import JudgedPairs, win_rates_from_matrix
-from sparring.rewards.measurements import mean
-from sparring.rewards.metrics import Metric, metric
-
-JUDGE_KINDS = ("pointwise", "pairwise", "verdict")
-_PARSERS = {"pointwise": J.parse_score, "pairwise": J.parse_winner, "verdict": J.parse_verdict}
-JUDGE_EXAMPLE = "Yes. It follows the instruction.\nMy answer: a short note.\nWinner: A\nScore: 4"
-"""A judge reply every kind of judgement parses (the conformance check drives the arena with it)."""
-
-
-def judge_role(kind: str, name: str = "judge") -> Role:
-    """The judge seat: strict, brief; its parser is the given kind's (the arena parses each
-    reply by the kind it asked for)."""
-    return Role(
-        name=name,
-        system_prompt="You are a strict, fair judge of responses. Follow the requested output format exactly.",
-        parser=_PARSERS[kind],
-        sampling=SamplingParams(max_new_tokens=128, temperature=0.7),
-    )
-
-
-def _parsed(kind: str, reply: Reply) -> Any:
-    try:
-        return _PARSERS[kind](reply.text)
-    except ValueError:
-        return None
-
-
-async def judge_pointwise(match: Match, seat: str, prompt: str, replies: Sequence[str], repeats: int,
-                          reference: bool = False) -> tuple[list[float | None], list[list[float | None]]]:
-    """Each reply scored ``repeats`` times; returns normalised means (``None``: no parse) and raw points."""
-    asks = [match.ask(seat, J.pointwise_prompt(prompt, r, reference), n=repeats) for r in replies]
-    raw = [[_parsed("pointwise", j) for j in js] for js in await match.gather(asks)]
-    return [None if (m := mean(ps)) is None else m / J.MAX_SCORE for ps in raw], raw
-
-
-async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence[str],
-                         repeats: int) -> tuple[list[float | None], list[list[float | None]]]:
-    """Each reply judged yes/no ``repeats`` times; returns mean P(True) per reply and the raw values."""
-    asks = [match.ask(seat, J.verdict_prompt(prompt, r), n=repeats) for r in replies]
-    raw = [[J.verdict_p_true(j.text, j.logprobs) for j in js] for js in await match.gather(asks)]
-    return [mean(ps) for ps in raw], raw
-
-
-async def round_robin(match: Match, seat: str, prompt: str, replies: Sequence[str],
-                      reference: bool = False) -> tuple[list[list[float | None]], list[list[str | None]]]:
-    """Every ordered pair judged once; returns the win matrix ``W[i][j]`` (both orders
-    averaged, ``None`` on the diagonal and where neither verdict parsed) and the verdicts
-    ``[[v(i first, j second), v(j first, i second)] for i < j]``. ``reference``: each
-    judgement is self-reference judging (the judge's own answer first)."""
-    order = [(i, j) for i, j in itertools.permutations(range(len(replies)), 2)]
-    answers = await match.gather([match.ask(seat, J.pairwise_prompt(prompt, replies[i], replies[j], reference))
-                                  for i, j in order])
-    verdict = {pair: _parsed("pairwise", a) for pair, a in zip(order, answers, strict=True)}
-    n = len(replies)
-    matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
-    pairs = []
-    for i, j in itertools.combinations(range(n), 2):
-        p = J.pairwise_preference(verdict[(i, j)], verdict[(j, i)])
-        matrix[i][j], matrix[j][i] = p, None if p is None else 1.0 - p
-        pairs.append([verdict[(i, j)], verdict[(j, i)]])
-    return matrix, pairs
-
+from sparring.rewards.metrics import Metric
 
 # -- rewards -----------------------------------------------------------------------------------
 
-def _per_turn(t: Transcript, key: str, seats: Sequence[str], what: str) -> list[Score] | None:
-    o = t.outcome or {}
-    if not isinstance(o.get(key), dict):
+def _per_turn(transcript: Transcript, key: str, seats: Sequence[str], what: str) -> list[Score] | None:
+    outcome = transcript.outcome or {}
+    if not isinstance(outcome.get(key), dict):
         return None
     out = []
     for seat in seats:
-        turns = [u.index for u in t.turns if u.role == seat and u.ask == o.get("asks", {}).get(seat)]
-        for i, value in zip(turns, o[key].get(seat) or [], strict=False):
+        turns = [turn.index for turn in transcript.turns
+                 if turn.role == seat and turn.ask == outcome.get("asks", {}).get(seat)]
+        for index, value in zip(turns, outcome[key].get(seat) or [], strict=False):
             if value is not None:
-                out.append(Score(seat, float(value), f"{what}: {value:.3f}", turn=i))
+                out.append(Score(seat, float(value), f"{what}: {value:.3f}", turn=index))
     return out or None
 
 
@@ -227,27 +180,8 @@ RESPOND_JUDGE_REWARDS: tuple[Reward, ...] = (judge_score, *KIND_REWARDS.values()
                                              truth_score_reward)
 
 
-@metric("judge/truth_agreement", per_match=True)
-def truth_agreement(t: Transcript) -> bool | None:
-    """The judge's top-scored responder reply has the best checker score of the match."""
-    o = t.outcome or {}
-    scores, truth = o.get("judge_scores") or [], o.get("truth_scores") or []
-    judged = [(s, tr) for s, tr in zip(scores, truth, strict=False) if s is not None]
-    if len(judged) < 2:
-        return None
-    top = max(judged, key=lambda x: x[0])
-    return top[1] == max(tr for _, tr in judged)
-
-
-@metric("truth_score_mean", per_match=True)
-def truth_score_mean(t: Transcript) -> float | None:
-    """Mean checker score of a match's responder replies."""
-    truth = (t.outcome or {}).get("truth_scores")
-    return sum(truth) / len(truth) if truth else None
-
-
-RESPOND_JUDGE_MONITORS: tuple[Metric, ...] = (J.self_preference_metric(), J.position_consistency_metric(),
-                                              truth_agreement, truth_score_mean)
+RESPOND_JUDGE_MONITORS: tuple[Metric, ...] = (self_preference_metric(), position_consistency_metric(),
+                                              truth_agreement("judge_scores"), truth_score_mean)
 
 
 SELF_REFERENCE = {False: None, True: "pairwise", "pairwise": "pairwise", "pointwise": "pointwise"}
@@ -368,7 +302,7 @@ class RespondJudge(Arena):
         k = len(own)
         truth = [truth_score(self.family, r.text if r.ok else None, r.parsed if r.ok else None, item.answer)
                  for r in own + anchor]
-        gold = {"verdict": J.gold_verdicts, "pairwise": J.gold_win_rates}.get(self.judges[0])
+        gold = {"verdict": gold_verdicts, "pairwise": gold_win_rates}.get(self.judges[0])
 
         def by_seat(values: list[Any]) -> dict[str, list[Any]]:
             return {"responder": values[:k], "anchor": values[k:]}
