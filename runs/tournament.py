@@ -63,6 +63,7 @@ from sparring.arenas.competitive import DRAW, decide
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.pettingzoo_arena import load_function
 from sparring.arenas.runner import Runner, bind_roles
+from sparring.arenas.seating import seated_arena
 from sparring.arenas.transcript import Transcript
 from sparring.runs import faults
 from sparring.runs.progress import progress_bar
@@ -162,37 +163,6 @@ def stored_games(store: Store, arena: Arena | None = None, reward: str | None = 
 
 
 # -- running --------------------------------------------------------------------------
-def seated_arena(inner: Arena, seatings: dict[int, dict[str, Role]]) -> Arena:
-    """``inner`` with per-match seat bindings: the match with seed s plays ``seatings[s]``.
-
-    The runner binds one set of roles for every match of a call; this wrapper swaps in the
-    players of each match before the inner arena plays, and reports the inner arena's spec
-    and rewards, so transcripts are ordinary transcripts of ``inner`` (replayable as such).
-    """
-
-    class Seated(Arena):
-        id = inner.id
-        roles = tuple(inner.roles)
-        zero_sum = inner.zero_sum
-        reward_bounds = tuple(inner.reward_bounds)
-        max_turns = inner.max_turns
-
-        def spec(self) -> Any:
-            return inner.spec()
-
-        def default_roles(self) -> dict[str, Role]:
-            return inner.default_roles()
-
-        def rewards(self) -> Any:
-            return inner.rewards()
-
-        async def play(self, match: Any) -> Any:
-            match.roles = {**match.roles, **seatings[match.seed]}
-            return await inner.play(match)
-
-    return Seated()
-
-
 def play_scheduled(runner: Runner, arena: Arena, seats: Sequence[str], seat_roles: Mapping[tuple[str, str], Role],
                    matches: Sequence[Scheduled], store: Store, *, seed: int, run_id: str, iteration: int,
                    reward: str | None = None, on_stored: Callable[[Transcript], None] | None = None) -> int:

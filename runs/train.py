@@ -36,6 +36,7 @@ from sparring.agents.sampling import derive_seed
 from sparring.agents.updates import Update, minibatches
 from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
+from sparring.arenas.seating import seated_arena
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.controls import PREFIX, random_twin
 from sparring.rewards.metrics import is_interval_key
@@ -61,7 +62,6 @@ from sparring.runs.machine import make_run_engine
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.rundir import RunDir, write_atomic
-from sparring.runs.tournament import seated_arena
 from sparring.runs.validate import check_run_dir, validate
 
 if TYPE_CHECKING:
