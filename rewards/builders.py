@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sparring.agents.updates.batch import GroupSample, PreferencePair, SFTSample
@@ -148,7 +148,10 @@ def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encod
     return out
 
 
-def _pair(t: Transcript, better: Turn, worse: Turn, strength: float, encode: Encoder, **extra: Any) -> PreferencePair:
+def preference_pair(t: Transcript, better: Turn, worse: Turn, strength: float, encode: Encoder,
+                    **extra: Any) -> PreferencePair:
+    """``better`` over ``worse`` (two replies to the same messages of ``t``) with soft label
+    ``strength``; ``extra`` goes to the pair's meta beside both texts."""
     return PreferencePair(
         encode(better.messages), list(better.token_ids), list(worse.token_ids), strength,
         meta=_meta(t, better, chosen=better.text, rejected=worse.text, rejected_turn=worse.index,
@@ -156,14 +159,29 @@ def _pair(t: Transcript, better: Turn, worse: Turn, strength: float, encode: Enc
     )
 
 
+def best_and_worst(group: Sequence[tuple[Transcript, Turn, float]],
+                   ) -> tuple[tuple[Transcript, Turn, float], tuple[Transcript, Turn, float]]:
+    """The highest- and the lowest-valued member of a scored group (the first of equal
+    values): the one best/worst selection of West-of-N, CREAM and DNO pairs."""
+    return max(group, key=lambda member: member[2]), min(group, key=lambda member: member[2])
+
+
+def ranked_pairs(group: Sequence[tuple[Transcript, Turn, float]],
+                 ) -> Iterator[tuple[tuple[Transcript, Turn, float], tuple[Transcript, Turn, float], float]]:
+    """Every pair of a scored group as ``(higher, lower, gap)``, in
+    :func:`itertools.combinations` order (of two equal values the earlier is ``higher``)."""
+    for a, b in itertools.combinations(group, 2):
+        higher, lower = (a, b) if a[2] >= b[2] else (b, a)
+        yield higher, lower, higher[2] - lower[2]
+
+
 def best_worst_pairs(transcripts: Iterable[Transcript], role: str, reward: str, encode: Encoder) -> list[PreferencePair]:
     """West-of-N: per group, the best reply over the worst (skipped when they tie)."""
     pairs = []
     for group in scored_groups(transcripts, role, reward):
-        best = max(group, key=lambda x: x[2])
-        worst = min(group, key=lambda x: x[2])
+        best, worst = best_and_worst(group)
         if best[2] > worst[2] and best[1].messages == worst[1].messages:
-            pairs.append(_pair(best[0], best[1], worst[1], 1.0, encode, margin=best[2] - worst[2]))
+            pairs.append(preference_pair(best[0], best[1], worst[1], 1.0, encode, margin=best[2] - worst[2]))
     return pairs
 
 
@@ -201,13 +219,11 @@ def margin_pairs(transcripts: Iterable[Transcript], role: str, reward: str, enco
     span = high - low
     pairs = []
     for group in groups:
-        for a, b in itertools.combinations(group, 2):
-            hi, lo = (a, b) if a[2] >= b[2] else (b, a)
-            gap = hi[2] - lo[2]
+        for higher, lower, gap in ranked_pairs(group):
             if gap >= margin and gap > 0:
                 # span == 0 cannot pair (gap > 0 needs two values); guard the division anyway.
                 strength = 0.5 + 0.5 * min(gap / span, 1.0) if span > 0 else 1.0
-                pairs.append(_pair(hi[0], hi[1], lo[1], strength, encode, margin=gap))
+                pairs.append(preference_pair(higher[0], higher[1], lower[1], strength, encode, margin=gap))
     return pairs
 
 
@@ -281,10 +297,9 @@ def consistency_pairs(transcripts: Iterable[Transcript], role: str, reward: str,
                 agree += 0.5  # one ranking ties the pair, the other does not
 
         rate = agree / total
-        best = max(group, key=lambda x: x[2])
-        worst = min(group, key=lambda x: x[2])
+        best, worst = best_and_worst(group)
         if best[2] > worst[2]:
-            pairs.append(_pair(best[0], best[1], worst[1], rate, encode, consistency=rate))
+            pairs.append(preference_pair(best[0], best[1], worst[1], rate, encode, consistency=rate))
     return pairs
 
 

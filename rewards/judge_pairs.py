@@ -24,14 +24,21 @@ names an arena's seats or rewards.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sparring.agents.updates.batch import GroupSample, PreferencePair
-from sparring.rewards.builders import Encoder, _pair, grpo_groups, scored_groups, turn_values
+from sparring.rewards.builders import (
+    Encoder,
+    best_and_worst,
+    grpo_groups,
+    preference_pair,
+    ranked_pairs,
+    scored_groups,
+    turn_values,
+)
 
 if TYPE_CHECKING:
     from sparring.arenas.transcript import Transcript, Turn
@@ -65,23 +72,23 @@ def anchored_pairs(transcripts: Iterable[Transcript], role: str, anchor_seat: st
     reply scores strictly higher and both replies answer the same messages.
     """
     pairs = []
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
-        values = turn_values(t, reward)
+        values = turn_values(transcript, reward)
         by_prompt: dict[str, tuple[list[Turn], list[Turn]]] = {}
-        for u in t.turns:
-            if u.index in values and u.token_ids and u.role in (role, anchor_seat):
-                own, anchor = by_prompt.setdefault(repr(u.messages), ([], []))
-                (own if u.role == role else anchor).append(u)
+        for turn in transcript.turns:
+            if turn.index in values and turn.token_ids and turn.role in (role, anchor_seat):
+                own, anchor = by_prompt.setdefault(repr(turn.messages), ([], []))
+                (own if turn.role == role else anchor).append(turn)
         for own, anchor in by_prompt.values():
             if not own or not anchor:
                 continue
-            best = max(own, key=lambda u: values[u.index])
-            worst = min(anchor, key=lambda u: values[u.index])
+            best = max(own, key=lambda turn: values[turn.index])
+            worst = min(anchor, key=lambda turn: values[turn.index])
             gap = values[best.index] - values[worst.index]
             if gap > 0:
-                pairs.append(_pair(t, best, worst, 1.0, encode, margin=gap, anchored=True))
+                pairs.append(preference_pair(transcript, best, worst, 1.0, encode, margin=gap, anchored=True))
     return pairs
 
 
@@ -101,17 +108,17 @@ def agreement_pairs(transcripts: Iterable[Transcript], role: str, rewards: Seque
     for group in scored_groups(transcripts, role, rewards[0]):
         judged = others[group[0][0].match_id]
         best_pair = None
-        for a, b in itertools.combinations(group, 2):
-            hi, lo = (a, b) if a[2] >= b[2] else (b, a)
-            gap = hi[2] - lo[2]
+        for higher, lower, gap in ranked_pairs(group):
             if gap <= 0:
                 continue
-            if all(hi[1].index in v and lo[1].index in v and v[hi[1].index] > v[lo[1].index] for v in judged):
+            if all(higher[1].index in values and lower[1].index in values
+                   and values[higher[1].index] > values[lower[1].index] for values in judged):
                 if best_pair is None or gap > best_pair[2]:
-                    best_pair = (hi, lo, gap)
+                    best_pair = (higher, lower, gap)
         if best_pair is not None:
-            hi, lo, gap = best_pair
-            pairs.append(_pair(hi[0], hi[1], lo[1], 1.0, encode, margin=gap, judges=len(rewards)))
+            higher, lower, gap = best_pair
+            pairs.append(preference_pair(higher[0], higher[1], lower[1], 1.0, encode, margin=gap,
+                                         judges=len(rewards)))
     return pairs
 
 
@@ -122,10 +129,9 @@ def large_margin_pairs(transcripts: Iterable[Transcript], role: str, reward: str
         raise ValueError(f"large_margin_pairs: margin must be positive, got {margin}")
     pairs = []
     for group in scored_groups(transcripts, role, reward):
-        best = max(group, key=lambda x: x[2])
-        worst = min(group, key=lambda x: x[2])
+        best, worst = best_and_worst(group)
         if best[2] - worst[2] >= margin:
-            pairs.append(_pair(best[0], best[1], worst[1], 1.0, encode, margin=best[2] - worst[2]))
+            pairs.append(preference_pair(best[0], best[1], worst[1], 1.0, encode, margin=best[2] - worst[2]))
     return pairs
 
 

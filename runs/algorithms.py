@@ -181,7 +181,7 @@ def group_of(arena: Arena, seat: str, spec: RoleSection) -> str:
     return spec.group or dict(getattr(arena, "default_groups", {})).get(seat, "ask")
 
 
-def _groups(c: BuildContext) -> list[Any]:
+def _group_samples(c: BuildContext) -> list[Any]:
     return builders.grpo_groups(c.transcripts, c.seat, c.reward, c.encode, group=group_of(c.arena, c.seat, c.spec))
 
 
@@ -199,9 +199,9 @@ def _own_or_reference_sft(c: BuildContext) -> list[Any]:
 
 
 for _algorithm in (
-    Algorithm("grpo", _policy_gradient("grpo"), _groups, "base",
+    Algorithm("grpo", _policy_gradient("grpo"), _group_samples, "base",
               description="group-relative policy gradient (clipped ratio, KL to the base when train.kl_coef > 0)"),
-    Algorithm("rloo", _policy_gradient("rloo"), _groups, "base",
+    Algorithm("rloo", _policy_gradient("rloo"), _group_samples, "base",
               description="leave-one-out baseline policy gradient"),
     Algorithm("dpo", _dpo,
               lambda c: builders.best_worst_pairs(c.transcripts, c.seat, c.reward, c.encode), "base",
@@ -215,7 +215,7 @@ for _algorithm in (
               description="IPO on best/worst replies of each group"),
     Algorithm("sppo", lambda c: _updates().SPPOUpdate(c.pool, c.model, c.adapter, eta=c.train.sppo_eta,
                                                        reference=c.pool.snapshot(c.model, c.adapter), **c.common),
-              lambda c: builders.win_rates(_groups(c), c.seat), "iterate",
+              lambda c: builders.win_rates(_group_samples(c), c.seat), "iterate",
               description="SPPO: squared loss to eta*(P(win) - 1/2), anchored to the generating iterate"),
     Algorithm("spin", lambda c: _updates().SPINUpdate(c.pool, c.model, c.adapter, beta=c.train.beta, **c.common),
               lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
