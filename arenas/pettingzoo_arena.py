@@ -86,7 +86,7 @@ def load_function(ref: str, what: str = "function") -> Callable[..., Any]:
         path = Path(target).expanduser()
         if not path.is_file():
             raise ArenaError(f"{what} {ref!r}: file {path} does not exist")
-        module = load_file(path, attr)
+        module = load_file(path)
     else:
         try:
             module = importlib.import_module(target)

@@ -35,7 +35,7 @@ def registered() -> dict[str, type[Arena]]:
     return {cls.id: cls for cls in _REGISTRY.values()}
 
 
-def load_file(path: Path, name: str = "") -> Any:
+def load_file(path: Path) -> Any:
     """Import the Python file ``path`` once per process (user arenas, rewards, policies)."""
     module_name = f"sparring_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
     if module_name in sys.modules:
@@ -63,7 +63,7 @@ def resolve(name: str) -> type[Arena]:
             path = Path(target).expanduser()
             if not path.exists():
                 raise ArenaError(f"arena file {path} does not exist")
-            module = load_file(path, attr)
+            module = load_file(path)
             source = f"{path.resolve()}:{attr}"
         else:
             try:

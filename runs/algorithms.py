@@ -169,7 +169,7 @@ def _policy_gradient(kind: str) -> Callable[[UpdateContext], Update]:
         t = c.train
         return _updates().PolicyGradientUpdate(
             c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps,
-            kl_coef=t.beta if t.kl_coef is None else t.kl_coef, normalize_std=t.normalize_std,
+            kl_coef=t.kl_coef, normalize_std=t.normalize_std,
             temperature=c.role.sampling.temperature or 1.0, **c.common)  # fallback: turns carry their own
     return make
 
