@@ -341,6 +341,7 @@ class Trainer:
             for adapter, version in best["versions"].items():
                 save_best(self.pool, MODEL, adapter, self.run.path,
                           {"iteration": label, "version": version, "metric": key, "value": value})
+                faults.point("select")
         elif best is not None and value is not None:
             best["stale"] += 1
         if best is None:
@@ -556,7 +557,10 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
 def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
           progress: bool) -> None:
     """The iterations of :func:`train`, logging one summary line each."""
-    if trainer.start == 0 and not any(i == -1 for i, _, _ in trainer.store.metrics()):
+    before = {name: value for i, name, value in trainer.store.metrics() if i == -1}
+    if trainer.start == 0 and before and trainer.best is None:
+        trainer.select(0, before)  # killed after the base evaluation, before any checkpoint
+    if trainer.start == 0 and not before:
         log(trainer.held_out.describe())
         base = trainer.evaluate(0)
         base.update(trainer.select(0, base))

@@ -67,7 +67,7 @@ def _state(run: Path) -> tuple[dict, dict]:
     with Store(run / "store.sqlite") as store:
         transcripts = {t.match_id: _without_times(t.comparable()) for t in store.transcripts()}
     weights = {}
-    for folder in sorted((run / "adapters").glob("*/v*")):
+    for folder in sorted([*(run / "adapters").glob("*/v*"), *(run / "adapters").glob("*/best")]):
         tensors = load_file(str(folder / "adapter_model.safetensors"))
         weights[f"{folder.parent.name}/{folder.name}"] = {k: v.float().numpy().tobytes() for k, v in tensors.items()}
     return transcripts, weights
@@ -108,5 +108,39 @@ def test_kill_anywhere_then_resume_is_bit_identical(tmp_path: Path, fault: str, 
     for match_id, t in transcripts.items():
         assert t == expected_transcripts[match_id], f"{match_id} differs after a kill at {fault}"
     assert sorted(weights) == sorted(expected_weights)
+    for version, tensors in weights.items():
+        assert tensors == expected_weights[version], f"{version} weights differ after a kill at {fault}"
+
+
+SELECT = ['eval.select="validation"', 'eval.test="end"', 'eval.metric="mean_reward/variety/writer"']
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_selecting(tmp_path_factory: pytest.TempPathFactory, recipe: Path) -> tuple[dict, dict]:
+    out = tmp_path_factory.mktemp("full-select") / "run"
+    done = _cli(["train", str(recipe), *SELECT, "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _state(out)
+
+
+@pytest.mark.parametrize("fault", [
+    "eval:6",     # during the validation split before training (validation plays first, then test)
+    "select:1",   # the base adapters copied to best, the metrics not yet stored
+    "eval:10",    # during iteration 1's validation (no test until the end)
+    "eval:22",    # during the final test evaluation
+])
+def test_kill_while_selecting_then_resume_is_bit_identical(tmp_path: Path, fault: str, recipe: Path,
+                                                           uninterrupted_selecting: tuple[dict, dict]) -> None:
+    out = tmp_path / "run"
+    killed = _cli(["train", str(recipe), *SELECT, "--out", str(out)], fault=fault)
+    assert killed.returncode == -9, f"the fault {fault} did not fire: {killed.stderr[-1000:]}"
+    resumed = _cli(["train", "--resume", str(out)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    transcripts, weights = _state(out)
+    expected_transcripts, expected_weights = uninterrupted_selecting
+    assert sorted(transcripts) == sorted(expected_transcripts)
+    for match_id, t in transcripts.items():
+        assert t == expected_transcripts[match_id], f"{match_id} differs after a kill at {fault}"
+    assert sorted(weights) == sorted(expected_weights) and any(k.endswith("/best") for k in weights)
     for version, tensors in weights.items():
         assert tensors == expected_weights[version], f"{version} weights differ after a kill at {fault}"
