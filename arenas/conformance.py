@@ -268,32 +268,32 @@ def _play(arena: Arena, roles: dict[str, Role], script: object, seeds: Sequence[
         return None
 
 
-def _check_transcript(t: Transcript, arena: Arena, low: float, high: float,
+def _check_transcript(transcript: Transcript, arena: Arena, low: float, high: float,
                       bounds: dict[str, tuple[float, float]], label: str, failures: list[str]) -> None:
-    where = f"[{label}] seed {t.seed}"
-    if t.status != "finished":
-        last = (t.error or "").strip().splitlines()[-1:] or ["unknown error"]
+    where = f"[{label}] seed {transcript.seed}"
+    if transcript.status != "finished":
+        last = (transcript.error or "").strip().splitlines()[-1:] or ["unknown error"]
         failures.append(f"{where}: the match crashed on scripted replies: {last[0]}")
         return
-    if len(t.turns) > arena.max_turns:
-        failures.append(f"{where}: {len(t.turns)} turns exceed max_turns={arena.max_turns}")
-    for r in t.rewards:
+    if len(transcript.turns) > arena.max_turns:
+        failures.append(f"{where}: {len(transcript.turns)} turns exceed max_turns={arena.max_turns}")
+    for r in transcript.rewards:
         if r.role not in arena.roles:
             failures.append(f"{where}: reward {r.reward!r} scores {r.role!r}, which is not a seat")
         if not (low <= r.value <= high):
             failures.append(f"{where}: reward {r.reward!r} gave {r.role} {r.value}, outside reward_bounds {arena.reward_bounds}")
         elif r.reward in bounds and not bounds[r.reward][0] <= r.value <= bounds[r.reward][1]:
             failures.append(f"{where}: reward {r.reward!r} gave {r.role} {r.value}, outside its own bounds {bounds[r.reward]}")
-        if r.turn is not None and not (0 <= r.turn < len(t.turns) and t.turns[r.turn].role == r.role):
+        if r.turn is not None and not (0 <= r.turn < len(transcript.turns) and transcript.turns[r.turn].role == r.role):
             failures.append(f"{where}: reward {r.reward!r} points at turn {r.turn}, which is not a {r.role} turn")
     # Stores keep transcripts as JSON, so a transcript that does not survive JSON is lost data.
     try:
-        again = Transcript.model_validate_json(t.model_dump_json())
-        if again.comparable() != t.comparable():
+        again = Transcript.model_validate_json(transcript.model_dump_json())
+        if again.comparable() != transcript.comparable():
             failures.append(f"{where}: the transcript does not round-trip through JSON (outcome values must be JSON values)")
     except ValueError as exc:
         failures.append(f"{where}: the transcript cannot be stored as JSON: {exc}")
-    result = replay(t, arena)
+    result = replay(transcript, arena)
     if not result.identical:
         failures.append(f"{where}: replay differs from the transcript: {'; '.join(result.differences[:3])}")
 
@@ -313,28 +313,28 @@ def check_reward(reward: Reward, transcripts: Iterable[Transcript],
     if not isinstance(name, str) or not name:
         raise ConformanceError(repr(reward), ["a reward needs a non-empty str 'name'"])
     checked = 0
-    for t in transcripts:
-        low, high = bounds or getattr(reward, "bounds", None) or t.arena.reward_bounds
+    for transcript in transcripts:
+        low, high = bounds or getattr(reward, "bounds", None) or transcript.arena.reward_bounds
         try:
-            first, second = reward(t), reward(t)
+            first, second = reward(transcript), reward(transcript)
         except Exception as exc:  # noqa: BLE001
-            failures.append(f"{t.match_id}: raised {type(exc).__name__}: {exc}")
+            failures.append(f"{transcript.match_id}: raised {type(exc).__name__}: {exc}")
             continue
         if first is None:
             continue
         if not isinstance(first, list) or not all(isinstance(s, Score) for s in first):
-            failures.append(f"{t.match_id}: must return None or a list of Score, got {type(first).__name__}")
+            failures.append(f"{transcript.match_id}: must return None or a list of Score, got {type(first).__name__}")
             continue
         if first != second:
-            failures.append(f"{t.match_id}: scoring twice gave different scores")
+            failures.append(f"{transcript.match_id}: scoring twice gave different scores")
         for s in first:
             checked += 1
             if not math.isfinite(s.value) or not low <= s.value <= high:
-                failures.append(f"{t.match_id}: value {s.value} for {s.role} outside [{low}, {high}]")
-            if s.role not in t.arena.roles:
-                failures.append(f"{t.match_id}: scores {s.role!r}, not a seat of {t.arena.id}")
-            if s.turn is not None and not (0 <= s.turn < len(t.turns) and t.turns[s.turn].role == s.role):
-                failures.append(f"{t.match_id}: turn {s.turn} is not a {s.role} turn")
+                failures.append(f"{transcript.match_id}: value {s.value} for {s.role} outside [{low}, {high}]")
+            if s.role not in transcript.arena.roles:
+                failures.append(f"{transcript.match_id}: scores {s.role!r}, not a seat of {transcript.arena.id}")
+            if s.turn is not None and not (0 <= s.turn < len(transcript.turns) and transcript.turns[s.turn].role == s.role):
+                failures.append(f"{transcript.match_id}: turn {s.turn} is not a {s.role} turn")
     if failures:
         raise ConformanceError(f"reward {name!r}", failures)
     return checked

@@ -131,39 +131,39 @@ def build_graph(kind: str, n: int, answers: Sequence[Any] = (), texts: Sequence[
     return graph
 
 
-def _turn_indices(t: Transcript) -> list[list[int]] | None:
+def _turn_indices(transcript: Transcript) -> list[list[int]] | None:
     """Turn index of each debater's reply in each round (from the recorded ask keys)."""
-    o = t.outcome or {}
-    if "rounds" not in o:
+    outcome = transcript.outcome or {}
+    if "rounds" not in outcome:
         return None
-    index = {(u.ask, u.sample): u.index for u in t.turns if u.role == "debater"}
-    return [[index[(a, s)] for a, s in r["turns"]] for r in o["rounds"]]
+    index = {(u.ask, u.sample): u.index for u in transcript.turns if u.role == "debater"}
+    return [[index[(a, s)] for a, s in r["turns"]] for r in outcome["rounds"]]
 
 
-def _per_turn(t: Transcript, key: str, what: str) -> list[Score] | None:
-    turns = _turn_indices(t)
-    o = t.outcome or {}
-    if turns is None or (key == "majority" and "majority" not in o):
+def _per_turn(transcript: Transcript, key: str, what: str) -> list[Score] | None:
+    turns = _turn_indices(transcript)
+    outcome = transcript.outcome or {}
+    if turns is None or (key == "majority" and "majority" not in outcome):
         return None
     scores = []
-    for r, (idx, round_) in enumerate(zip(turns, o["rounds"], strict=True)):
+    for r, (idx, round_) in enumerate(zip(turns, outcome["rounds"], strict=True)):
         flags = round_["agree"] if key == "majority" else round_["correct"]
         for v, (i, ok) in enumerate(zip(idx, flags, strict=True)):
             scores.append(Score("debater", float(ok), f"round {r}, debater {v}: {round_['answers'][v]!r} vs "
-                                                      f"{what} {o[key]!r}", turn=i))
+                                                      f"{what} {outcome[key]!r}", turn=i))
     return scores
 
 
 @reward("debater_majority", bounds=(0.0, 1.0))
-def debater_majority(t: Transcript) -> list[Score] | None:
+def debater_majority(transcript: Transcript) -> list[Score] | None:
     """1 per debater turn whose answer equals the final majority answer (label-free)."""
-    return _per_turn(t, "majority", "final majority")
+    return _per_turn(transcript, "majority", "final majority")
 
 
 @reward("debater_truth", bounds=(0.0, 1.0))
-def debater_truth(t: Transcript) -> list[Score] | None:
+def debater_truth(transcript: Transcript) -> list[Score] | None:
     """1 per debater turn whose answer checks against the family's truth."""
-    return _per_turn(t, "truth", "truth")
+    return _per_turn(transcript, "truth", "truth")
 
 
 @metric("debate")

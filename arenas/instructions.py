@@ -244,35 +244,35 @@ def truth_score(family: TaskFamily, reply: str | None, parsed: Any, truth: Any) 
 
 
 @reward("eval_responder_truth", bounds=(0.0, 1.0))
-def eval_responder_truth(t: Transcript) -> list[Score] | None:
+def eval_responder_truth(transcript: Transcript) -> list[Score] | None:
     """The checker's score of the held-out reply (share of constraints met, or 0/1)."""
-    o = t.outcome or {}
-    turns = [u.index for u in t.turns if u.role == "responder"]
-    if not turns or "truth_score" not in o:
+    outcome = transcript.outcome or {}
+    turns = [u.index for u in transcript.turns if u.role == "responder"]
+    if not turns or "truth_score" not in outcome:
         return None
-    return [Score("responder", float(o["truth_score"]), f"checker: {o['truth_score']:.2f}", turn=turns[0])]
+    return [Score("responder", float(outcome["truth_score"]), f"checker: {outcome['truth_score']:.2f}", turn=turns[0])]
 
 
 @metric("responder_accuracy", per_match=True)
-def responder_accuracy(t: Transcript) -> bool | None:
+def responder_accuracy(transcript: Transcript) -> bool | None:
     """The held-out reply passes the family's check (every constraint met)."""
-    o = t.outcome or {}
-    return bool(o["correct"]) if "correct" in o else None
+    outcome = transcript.outcome or {}
+    return bool(outcome["correct"]) if "correct" in outcome else None
 
 
 @metric("responder_satisfaction", per_match=True)
-def responder_satisfaction(t: Transcript) -> float | None:
+def responder_satisfaction(transcript: Transcript) -> float | None:
     """The checker's score of the held-out reply (share of constraints met, or 0/1)."""
-    o = t.outcome or {}
-    return float(o["truth_score"]) if "truth_score" in o else None
+    outcome = transcript.outcome or {}
+    return float(outcome["truth_score"]) if "truth_score" in outcome else None
 
 
 RESPONSE_EVAL_METRICS: tuple[Metric, ...] = (responder_accuracy, responder_satisfaction)
 
 
-def item_key(t: Transcript) -> str | None:
+def item_key(transcript: Transcript) -> str | None:
     """The normalised prompt a match is about (``outcome["item_key"]``)."""
-    return (t.outcome or {}).get("item_key") or None
+    return (transcript.outcome or {}).get("item_key") or None
 
 
 class ResponseEval(SplitItems, Arena):

@@ -147,19 +147,19 @@ def parse_move(text: str, legal: Sequence[int]) -> int:
 
 # -- rewards and monitors ------------------------------------------------------------
 @reward("game_result", bounds=(-1.0, 1.0))
-def game_result(t: Transcript) -> list[Score] | None:
+def game_result(transcript: Transcript) -> list[Score] | None:
     """+1 to the winner, -1 to the other seats, 0 to every seat in a draw (match-level)."""
-    o = t.outcome or {}
-    if "winner" not in o:
+    outcome = transcript.outcome or {}
+    if "winner" not in outcome:
         return None
-    winner = o["winner"]
-    why = {"win": f"{winner} won", "forfeit": f"{o.get('forfeit')} forfeited", "draw": "draw",
-           "truncated": "stopped after the move limit (draw)"}.get(o.get("end"), str(o.get("end")))
+    winner = outcome["winner"]
+    why = {"win": f"{winner} won", "forfeit": f"{outcome.get('forfeit')} forfeited", "draw": "draw",
+           "truncated": "stopped after the move limit (draw)"}.get(outcome.get("end"), str(outcome.get("end")))
     return [Score(seat, 0.0 if winner is None else (1.0 if seat == winner else -1.0), why)
-            for seat in t.arena.roles]
+            for seat in transcript.arena.roles]
 
 
-def rejected_turns(t: Transcript) -> set[int]:
+def rejected_turns(transcript: Transcript) -> set[int]:
     """Indexes of the turns whose reply was not accepted (unparseable or illegal).
 
     Read from the transcript's shape, so stored matches can be rescored: a rejected reply
@@ -167,9 +167,9 @@ def rejected_turns(t: Transcript) -> set[int]:
     more), and a seat's last reply is rejected when that seat forfeited.
     """
     out: set[int] = set()
-    forfeit = (t.outcome or {}).get("forfeit")
-    for seat in t.arena.roles:
-        turns = [u for u in t.turns if u.role == seat]
+    forfeit = (transcript.outcome or {}).get("forfeit")
+    for seat in transcript.arena.roles:
+        turns = [u for u in transcript.turns if u.role == seat]
         for k, turn in enumerate(turns):
             after = turns[k + 1] if k + 1 < len(turns) else None
             if after is None:
@@ -181,21 +181,21 @@ def rejected_turns(t: Transcript) -> set[int]:
 
 
 @reward("move_result", bounds=(-1.0, 1.0))
-def move_result(t: Transcript) -> list[Score] | None:
+def move_result(transcript: Transcript) -> list[Score] | None:
     """Per turn: the seat's ``game_result`` on every accepted move, -1 on every rejected reply.
 
     The match-level ``game_result`` reaches only a seat's last turn in a GRPO batch; this
     one credits every move with the game's result (REINFORCE with the batch's mean as
     baseline) and penalises illegal or unparseable replies where they happen.
     """
-    results = game_result(t)
+    results = game_result(transcript)
     if results is None:
         return None
     by_seat = {s.role: s for s in results}
-    rejected = rejected_turns(t)
+    rejected = rejected_turns(transcript)
     return [Score(u.role, -1.0, "reply not accepted (re-prompted or forfeited)", turn=u.index) if u.index in rejected
             else Score(u.role, by_seat[u.role].value, by_seat[u.role].explanation, turn=u.index)
-            for u in t.turns if u.role in by_seat]
+            for u in transcript.turns if u.role in by_seat]
 
 
 @metric("rejected_reply_rate")
@@ -215,15 +215,15 @@ def win_rate(ts: Sequence[Transcript]) -> dict[str, float] | None:
 
 
 @metric("forfeit_rate", per_match=True)
-def forfeit_rate(t: Transcript) -> float | None:
+def forfeit_rate(transcript: Transcript) -> float | None:
     """Share of matches ended by a forfeit."""
-    return None if t.outcome is None else float(t.outcome.get("end") == "forfeit")
+    return None if transcript.outcome is None else float(transcript.outcome.get("end") == "forfeit")
 
 
 @metric("draw_rate", per_match=True)
-def draw_rate(t: Transcript) -> float | None:
+def draw_rate(transcript: Transcript) -> float | None:
     """Share of matches without a winner."""
-    return None if t.outcome is None else float(t.outcome.get("winner") is None)
+    return None if transcript.outcome is None else float(transcript.outcome.get("winner") is None)
 
 
 class PettingZooArena(Arena):

@@ -88,21 +88,21 @@ def _policy_scores(transcript: Transcript, key: str, what: str) -> list[Score] |
 
 
 @reward("win_rate", bounds=(0.0, 1.0))
-def win_rate(t: Transcript) -> list[Score] | None:
+def win_rate(transcript: Transcript) -> list[Score] | None:
     """Each reply's mean win against the other replies to the same prompt (both orders)."""
-    return _policy_scores(t, "win_rates", "win rate")
+    return _policy_scores(transcript, "win_rates", "win rate")
 
 
 @reward("truth_score", bounds=(0.0, 1.0))
-def game_truth_score(t: Transcript) -> list[Score] | None:
+def game_truth_score(transcript: Transcript) -> list[Score] | None:
     """The checker's score of each reply (measurement only)."""
-    return _policy_scores(t, "truth_scores", "checker")
+    return _policy_scores(transcript, "truth_scores", "checker")
 
 
 @metric("judge/tie_rate", per_match=True)
-def tie_rate(t: Transcript) -> float | None:
+def tie_rate(transcript: Transcript) -> float | None:
     """Share of parsed verdicts that are ties."""
-    verdicts = [v for pair in (t.outcome or {}).get("pairwise_verdicts") or [] for v in pair if v is not None]
+    verdicts = [v for pair in (transcript.outcome or {}).get("pairwise_verdicts") or [] for v in pair if v is not None]
     return sum(v == "tie" for v in verdicts) / len(verdicts) if verdicts else None
 
 

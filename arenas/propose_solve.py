@@ -115,36 +115,36 @@ def learnability(p: float) -> float:
 
 # -- rewards (read from the outcome)
 
-def _valid(t: Transcript) -> dict | None:
-    return t.outcome if t.outcome and t.outcome.get("valid_problem") else None
+def _valid(transcript: Transcript) -> dict | None:
+    return transcript.outcome if transcript.outcome and transcript.outcome.get("valid_problem") else None
 
 
-def _solver_turns(t: Transcript) -> list[int]:
-    return [u.index for u in t.turns if u.role == "solver"]
+def _solver_turns(transcript: Transcript) -> list[int]:
+    return [u.index for u in transcript.turns if u.role == "solver"]
 
 
 @reward("solver_majority", bounds=(0.0, 1.0))
-def solver_majority(t: Transcript) -> list[Score] | None:
+def solver_majority(transcript: Transcript) -> list[Score] | None:
     """1 per answer equal to the match's majority answer, else 0 (label-free)."""
-    o = _valid(t)
+    o = _valid(transcript)
     if o is None:
         return None
     return [Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs majority {o['majority']!r}", turn=i)
-            for i, a, ok in zip(_solver_turns(t), o["answers"], o["agree"], strict=True)]
+            for i, a, ok in zip(_solver_turns(transcript), o["answers"], o["agree"], strict=True)]
 
 
 @reward("solver_truth", bounds=(0.0, 1.0))
-def solver_truth(t: Transcript) -> list[Score] | None:
+def solver_truth(transcript: Transcript) -> list[Score] | None:
     """1 per answer equal to the programmatic truth (abstains when the truth is unknown)."""
-    o = _valid(t)
+    o = _valid(transcript)
     if o is None or not o.get("truth_known"):
         return None
     return [Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs truth {o['truth']!r}", turn=i)
-            for i, a, ok in zip(_solver_turns(t), o["answers"], o["answers_correct"], strict=True)]
+            for i, a, ok in zip(_solver_turns(transcript), o["answers"], o["answers_correct"], strict=True)]
 
 
-def _proposer(t: Transcript, formula: Any, solved: list[bool] | None, what: str) -> list[Score] | None:
-    if not t.outcome or not t.outcome.get("valid_problem"):
+def _proposer(transcript: Transcript, formula: Any, solved: list[bool] | None, what: str) -> list[Score] | None:
+    if not transcript.outcome or not transcript.outcome.get("valid_problem"):
         return [Score("proposer", -1.0, "no valid problem after retries (format penalty)")]
     if solved is None:
         return None
@@ -153,27 +153,27 @@ def _proposer(t: Transcript, formula: Any, solved: list[bool] | None, what: str)
 
 
 @reward("proposer_band", bounds=(-1.0, 1.0))
-def proposer_band(t: Transcript) -> list[Score] | None:
+def proposer_band(transcript: Transcript) -> list[Score] | None:
     """1 when some but not all answers equal the majority, 0 otherwise; -1 without a problem."""
-    return _proposer(t, band, (t.outcome or {}).get("agree"), "equal the majority")
+    return _proposer(transcript, band, (transcript.outcome or {}).get("agree"), "equal the majority")
 
 
 @reward("proposer_learnability", bounds=(-1.0, 1.0))
-def proposer_learnability(t: Transcript) -> list[Score] | None:
+def proposer_learnability(transcript: Transcript) -> list[Score] | None:
     """1 - |2p - 1| with p the share of answers equal to the majority; -1 without a problem."""
-    return _proposer(t, learnability, (t.outcome or {}).get("agree"), "equal the majority")
+    return _proposer(transcript, learnability, (transcript.outcome or {}).get("agree"), "equal the majority")
 
 
 @reward("proposer_band_truth", bounds=(-1.0, 1.0))
-def proposer_band_truth(t: Transcript) -> list[Score] | None:
+def proposer_band_truth(transcript: Transcript) -> list[Score] | None:
     """``proposer_band`` with p = share of answers truly right (abstains when unknown)."""
-    return _proposer(t, band, (t.outcome or {}).get("answers_correct"), "truly right")
+    return _proposer(transcript, band, (transcript.outcome or {}).get("answers_correct"), "truly right")
 
 
 @reward("proposer_learnability_truth", bounds=(-1.0, 1.0))
-def proposer_learnability_truth(t: Transcript) -> list[Score] | None:
+def proposer_learnability_truth(transcript: Transcript) -> list[Score] | None:
     """``proposer_learnability`` with p = share of answers truly right (abstains when unknown)."""
-    return _proposer(t, learnability, (t.outcome or {}).get("answers_correct"), "truly right")
+    return _proposer(transcript, learnability, (transcript.outcome or {}).get("answers_correct"), "truly right")
 
 
 PROPOSE_SOLVE_REWARDS: tuple[Reward, ...] = (
@@ -185,36 +185,36 @@ PROPOSE_SOLVE_REWARDS: tuple[Reward, ...] = (
 # -- monitors
 
 @metric("majority_agreement_rate", per_match=True)
-def majority_agreement_rate(t: Transcript) -> float | None:
+def majority_agreement_rate(transcript: Transcript) -> float | None:
     """Share of a match's answers equal to its majority answer."""
-    o = _valid(t)
+    o = _valid(transcript)
     return sum(o["agree"]) / len(o["agree"]) if o and o["agree"] else None
 
 
 @metric("majority_truth_accuracy", per_match=True)
-def majority_truth_accuracy(t: Transcript) -> bool | None:
+def majority_truth_accuracy(transcript: Transcript) -> bool | None:
     """The majority answer is the truth (matches with a majority and a known truth)."""
-    o = _valid(t)
+    o = _valid(transcript)
     return o["majority_correct"] if o and o.get("majority_correct") is not None else None
 
 
 @metric("truth_known_rate", per_match=True)
-def truth_known_rate(t: Transcript) -> bool | None:
+def truth_known_rate(transcript: Transcript) -> bool | None:
     """Valid problems whose truth the family could compute."""
-    o = _valid(t)
+    o = _valid(transcript)
     return bool(o["truth_known"]) if o else None
 
 
 @metric("proposer/valid_rate", per_match=True)
-def valid_rate(t: Transcript) -> bool | None:
+def valid_rate(transcript: Transcript) -> bool | None:
     """Matches in which the proposer wrote a valid problem."""
-    return bool((t.outcome or {}).get("valid_problem")) if t.outcome is not None else None
+    return bool((transcript.outcome or {}).get("valid_problem")) if transcript.outcome is not None else None
 
 
 @metric("proposer/copy_rate", per_match=True)
-def copy_rate(t: Transcript) -> bool | None:
+def copy_rate(transcript: Transcript) -> bool | None:
     """Valid problems identical (normalised) to one of the recent questions shown."""
-    o = _valid(t)
+    o = _valid(transcript)
     return bool(o["copied"]) if o else None
 
 

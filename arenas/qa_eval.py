@@ -37,54 +37,54 @@ from sparring.rewards.metrics import Metric, metric
 
 
 @reward("eval_solver_truth", bounds=(0.0, 1.0))
-def eval_solver_truth(t: Transcript) -> list[Score] | None:
+def eval_solver_truth(transcript: Transcript) -> list[Score] | None:
     """1 when the solver's answer equals the truth."""
-    o = t.outcome or {}
-    turns = [u.index for u in t.turns if u.role == "solver"]
+    outcome = transcript.outcome or {}
+    turns = [u.index for u in transcript.turns if u.role == "solver"]
     if not turns:
         return None
-    right = o.get("answer") == o.get("truth")
-    return [Score("solver", float(right), f"answer {o.get('answer')!r} vs truth {o.get('truth')}", turn=turns[0])]
+    right = outcome.get("answer") == outcome.get("truth")
+    return [Score("solver", float(right), f"answer {outcome.get('answer')!r} vs truth {outcome.get('truth')}", turn=turns[0])]
 
 
 @reward("eval_verifier_truth", bounds=(0.0, 1.0))
-def eval_verifier_truth(t: Transcript) -> list[Score] | None:
+def eval_verifier_truth(transcript: Transcript) -> list[Score] | None:
     """1 when the verdict matches whether the proposed answer is right."""
-    o = t.outcome or {}
-    turns = [u.index for u in t.turns if u.role == "verifier"]
+    outcome = transcript.outcome or {}
+    turns = [u.index for u in transcript.turns if u.role == "verifier"]
     if not turns:
         return None
-    right = o.get("verdict") is o.get("proposed_correct")
-    return [Score("verifier", float(right), f"verdict {o.get('verdict')} on a {'right' if o.get('proposed_correct') else 'wrong'} answer", turn=turns[0])]
+    right = outcome.get("verdict") is outcome.get("proposed_correct")
+    return [Score("verifier", float(right), f"verdict {outcome.get('verdict')} on a {'right' if outcome.get('proposed_correct') else 'wrong'} answer", turn=turns[0])]
 
 
 @metric("solver_accuracy", per_match=True)
-def solver_accuracy(t: Transcript) -> bool | None:
+def solver_accuracy(transcript: Transcript) -> bool | None:
     """The greedy answer equals the truth."""
-    o = t.outcome or {}
-    return o.get("answer") == o["truth"] if "truth" in o else None
+    outcome = transcript.outcome or {}
+    return outcome.get("answer") == outcome["truth"] if "truth" in outcome else None
 
 
 @metric("verifier_accuracy", per_match=True)
-def verifier_accuracy(t: Transcript) -> bool | None:
+def verifier_accuracy(transcript: Transcript) -> bool | None:
     """The verdict matches whether the proposed answer is right."""
-    o = t.outcome or {}
-    return o.get("verdict") is o.get("proposed_correct") if "truth" in o else None
+    outcome = transcript.outcome or {}
+    return outcome.get("verdict") is outcome.get("proposed_correct") if "truth" in outcome else None
 
 
 @metric("verifier_false_positive_rate", per_match=True)
-def verifier_false_positive_rate(t: Transcript) -> bool | None:
+def verifier_false_positive_rate(transcript: Transcript) -> bool | None:
     """Over wrong proposals only: the verifier called it correct."""
-    o = t.outcome or {}
-    return o.get("verdict") is True if "truth" in o and not o.get("proposed_correct") else None
+    outcome = transcript.outcome or {}
+    return outcome.get("verdict") is True if "truth" in outcome and not outcome.get("proposed_correct") else None
 
 
 QA_EVAL_METRICS: tuple[Metric, ...] = (solver_accuracy, verifier_accuracy, verifier_false_positive_rate)
 
 
-def expression_key(t: Transcript) -> str | None:
+def expression_key(transcript: Transcript) -> str | None:
     """The arithmetic expression a match is about, spacing normalised (``12+34``)."""
-    expression = (t.outcome or {}).get("expression")
+    expression = (transcript.outcome or {}).get("expression")
     return "".join(str(expression).split()) if expression else None
 
 

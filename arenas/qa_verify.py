@@ -87,74 +87,74 @@ def learnability(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
-def _turns(t: Transcript, role: str) -> list[int]:
-    return [turn.index for turn in t.turns if turn.role == role]
+def _turns(transcript: Transcript, role: str) -> list[int]:
+    return [turn.index for turn in transcript.turns if turn.role == role]
 
 
-def _outcome(t: Transcript) -> dict | None:
-    return t.outcome if t.outcome and t.outcome.get("valid_question") else None
+def _outcome(transcript: Transcript) -> dict | None:
+    return transcript.outcome if transcript.outcome and transcript.outcome.get("valid_question") else None
 
 
 @reward("solver_verdict", bounds=(0.0, 1.0))
-def solver_verdict(t: Transcript) -> list[Score] | None:
+def solver_verdict(transcript: Transcript) -> list[Score] | None:
     """1 per solver answer the verifier judged correct, else 0."""
-    o = _outcome(t)
-    if o is None:
+    outcome = _outcome(transcript)
+    if outcome is None:
         return None
     return [
         Score("solver", 1.0 if v else 0.0, f"verifier said {'correct' if v else 'incorrect' if v is False else 'nothing parseable'}", turn=i)
-        for i, v in zip(_turns(t, "solver"), o["verdicts"], strict=True)
+        for i, v in zip(_turns(transcript, "solver"), outcome["verdicts"], strict=True)
     ]
 
 
 @reward("solver_truth", bounds=(0.0, 1.0))
-def solver_truth(t: Transcript) -> list[Score] | None:
+def solver_truth(transcript: Transcript) -> list[Score] | None:
     """1 per solver answer equal to the true value of the expression, else 0."""
-    o = _outcome(t)
-    if o is None:
+    outcome = _outcome(transcript)
+    if outcome is None:
         return None
     return [
-        Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs truth {o['truth']}", turn=i)
-        for i, a, ok in zip(_turns(t, "solver"), o["answers"], o["answers_correct"], strict=True)
+        Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs truth {outcome['truth']}", turn=i)
+        for i, a, ok in zip(_turns(transcript, "solver"), outcome["answers"], outcome["answers_correct"], strict=True)
     ]
 
 
-def _questioner(t: Transcript, judged: list[bool]) -> list[Score]:
-    if not t.outcome or not t.outcome.get("valid_question"):
+def _questioner(transcript: Transcript, judged: list[bool]) -> list[Score]:
+    if not transcript.outcome or not transcript.outcome.get("valid_question"):
         return [Score("questioner", -1.0, "no valid question after retries (format penalty)")]
     p = sum(judged) / len(judged)
     return [Score("questioner", learnability(p), f"{sum(judged)}/{len(judged)} right: p={p:.2f}")]
 
 
 @reward("questioner_learnability", bounds=(-1.0, 1.0))
-def questioner_learnability(t: Transcript) -> list[Score] | None:
+def questioner_learnability(transcript: Transcript) -> list[Score] | None:
     """Learnability of the question as judged by the verifier."""
-    o = t.outcome or {}
-    return _questioner(t, [bool(v) for v in o.get("verdicts", [])])
+    outcome = transcript.outcome or {}
+    return _questioner(transcript, [bool(v) for v in outcome.get("verdicts", [])])
 
 
 @reward("questioner_truth", bounds=(-1.0, 1.0))
-def questioner_truth(t: Transcript) -> list[Score] | None:
+def questioner_truth(transcript: Transcript) -> list[Score] | None:
     """Learnability against the truth; 0 when the reference answer itself is wrong."""
-    o = t.outcome or {}
-    scores = _questioner(t, list(o.get("answers_correct", [])))
-    if o.get("valid_question") and not o.get("reference_correct"):
-        return [Score("questioner", 0.0, f"reference {o['reference']} != truth {o['truth']}")]
+    outcome = transcript.outcome or {}
+    scores = _questioner(transcript, list(outcome.get("answers_correct", [])))
+    if outcome.get("valid_question") and not outcome.get("reference_correct"):
+        return [Score("questioner", 0.0, f"reference {outcome['reference']} != truth {outcome['truth']}")]
     return scores
 
 
 @reward("questioner_checked", bounds=(-1.0, 1.0))
-def questioner_checked(t: Transcript) -> list[Score] | None:
+def questioner_checked(transcript: Transcript) -> list[Score] | None:
     """Learnability as judged by the verifier, but 0 when the reference answer is wrong.
 
     The verifier compares answers with the questioner's own reference, so a questioner
     can make the solver look right half the time by writing wrong references; checking
     the reference against the logged truth removes that gain (see the module docs).
     """
-    o = t.outcome or {}
-    if o.get("valid_question") and not o.get("reference_correct"):
-        return [Score("questioner", 0.0, f"reference {o['reference']} != truth {o['truth']}")]
-    return _questioner(t, [bool(v) for v in o.get("verdicts", [])])
+    outcome = transcript.outcome or {}
+    if outcome.get("valid_question") and not outcome.get("reference_correct"):
+        return [Score("questioner", 0.0, f"reference {outcome['reference']} != truth {outcome['truth']}")]
+    return _questioner(transcript, [bool(v) for v in outcome.get("verdicts", [])])
 
 
 def _majority(verdicts: list[bool | None]) -> bool:
@@ -163,27 +163,27 @@ def _majority(verdicts: list[bool | None]) -> bool:
 
 
 @reward("verifier_majority", bounds=(0.0, 1.0))
-def verifier_majority(t: Transcript) -> list[Score] | None:
+def verifier_majority(transcript: Transcript) -> list[Score] | None:
     """1 per verdict that agrees with the majority of this match's verdicts."""
-    o = _outcome(t)
-    if o is None:
+    outcome = _outcome(transcript)
+    if outcome is None:
         return None
-    major = _majority(o["verdicts"])
+    major = _majority(outcome["verdicts"])
     return [
         Score("verifier", 1.0 if v is major else 0.0, f"verdict {v} vs majority {major}", turn=i)
-        for i, v in zip(_turns(t, "verifier"), o["verdicts"], strict=True)
+        for i, v in zip(_turns(transcript, "verifier"), outcome["verdicts"], strict=True)
     ]
 
 
 @reward("verifier_truth", bounds=(0.0, 1.0))
-def verifier_truth(t: Transcript) -> list[Score] | None:
+def verifier_truth(transcript: Transcript) -> list[Score] | None:
     """1 per verdict that matches whether the answer is truly correct."""
-    o = _outcome(t)
-    if o is None:
+    outcome = _outcome(transcript)
+    if outcome is None:
         return None
     return [
         Score("verifier", 1.0 if v is ok else 0.0, f"verdict {v} vs truly {'right' if ok else 'wrong'}", turn=i)
-        for i, v, ok in zip(_turns(t, "verifier"), o["verdicts"], o["answers_correct"], strict=True)
+        for i, v, ok in zip(_turns(transcript, "verifier"), outcome["verdicts"], outcome["answers_correct"], strict=True)
     ]
 
 
@@ -199,8 +199,8 @@ QA_VERIFY_REWARDS: tuple[Reward, ...] = (
 def questioner_difficulty(transcripts: list[Transcript]) -> dict[str, float] | None:
     """Histogram of the fraction of answers truly right per question."""
     bins = [0, 0, 0, 0, 0]
-    for t in transcripts:
-        right = (t.outcome or {}).get("answers_correct")
+    for transcript in transcripts:
+        right = (transcript.outcome or {}).get("answers_correct")
         if right:
             bins[min(4, int(sum(right) / len(right) * 5))] += 1
     total = sum(bins)
@@ -209,10 +209,10 @@ def questioner_difficulty(transcripts: list[Transcript]) -> dict[str, float] | N
 
 
 @metric("questioner/reference_wrong_rate", per_match=True)
-def reference_wrong_rate(t: Transcript) -> bool | None:
+def reference_wrong_rate(transcript: Transcript) -> bool | None:
     """Valid questions whose reference answer is not the truth (the gaming measurement)."""
-    o = t.outcome or {}
-    return not o["reference_correct"] if o.get("valid_question") else None
+    outcome = transcript.outcome or {}
+    return not outcome["reference_correct"] if outcome.get("valid_question") else None
 
 
 @metric("questioner/learnability_gain_from_wrong_references")
@@ -220,11 +220,11 @@ def wrong_reference_gain(transcripts: list[Transcript]) -> float | None:
     """Mean verdict-learnability of wrong-reference questions minus right-reference ones
     (positive: the verdict reward pays for wrong references)."""
     groups: dict[bool, list[float]] = {True: [], False: []}
-    for t in transcripts:
-        o = t.outcome or {}
-        if o.get("valid_question") and o.get("verdicts"):
-            p = sum(bool(v) for v in o["verdicts"]) / len(o["verdicts"])
-            groups[bool(o["reference_correct"])].append(learnability(p))
+    for transcript in transcripts:
+        outcome = transcript.outcome or {}
+        if outcome.get("valid_question") and outcome.get("verdicts"):
+            p = sum(bool(v) for v in outcome["verdicts"]) / len(outcome["verdicts"])
+            groups[bool(outcome["reference_correct"])].append(learnability(p))
     if not groups[True] or not groups[False]:
         return None
     return sum(groups[False]) / len(groups[False]) - sum(groups[True]) / len(groups[True])
@@ -342,10 +342,10 @@ class QuestionAnswerVerify(Arena):
 
     def reference_reply(self, transcript: Any, turn: Any) -> str | None:
         """Ground-truth solver reply for SPIN / SFT controls (``None`` for other seats)."""
-        o = transcript.outcome or {}
-        if turn.role != "solver" or not o.get("valid_question"):
+        outcome = transcript.outcome or {}
+        if turn.role != "solver" or not outcome.get("valid_question"):
             return None
-        return f"{o['expression']} = {o['truth']}.\nAnswer: {o['truth']}"
+        return f"{outcome['expression']} = {outcome['truth']}.\nAnswer: {outcome['truth']}"
 
     @staticmethod
     def verify_prompt(q: dict[str, Any], answer: Reply) -> str:

@@ -148,14 +148,14 @@ def _per_turn(transcript: Transcript, key: str, seats: Sequence[str], what: str)
 
 
 @reward("judge_score", bounds=(0.0, 1.0))
-def judge_score(t: Transcript) -> list[Score] | None:
+def judge_score(transcript: Transcript) -> list[Score] | None:
     """The primary judge's score of each responder and anchor reply (see the module docs)."""
-    return _per_turn(t, "primary", ("responder", "anchor"), "primary judge")
+    return _per_turn(transcript, "primary", ("responder", "anchor"), "primary judge")
 
 
 def _kind_reward(kind: str) -> Reward:
-    def score(t: Transcript) -> list[Score] | None:
-        return _per_turn(t, kind, ("responder", "anchor"), f"{kind} judge")
+    def score(transcript: Transcript) -> list[Score] | None:
+        return _per_turn(transcript, kind, ("responder", "anchor"), f"{kind} judge")
 
     score.__doc__ = f"The {kind} judge's score of each responder and anchor reply, in [0, 1]."
     return reward(f"judge_{kind}", bounds=(0.0, 1.0))(score)
@@ -165,15 +165,15 @@ KIND_REWARDS = {kind: _kind_reward(kind) for kind in JUDGE_KINDS}
 
 
 @reward("anchor_judge_score", bounds=(0.0, 1.0))
-def anchor_judge_score(t: Transcript) -> list[Score] | None:
+def anchor_judge_score(transcript: Transcript) -> list[Score] | None:
     """The anchor judge's score of each responder and anchor reply, by the primary judge's method."""
-    return _per_turn(t, "anchor_judged", ("responder", "anchor"), "anchor judge")
+    return _per_turn(transcript, "anchor_judged", ("responder", "anchor"), "anchor judge")
 
 
 @reward("truth_score", bounds=(0.0, 1.0))
-def truth_score_reward(t: Transcript) -> list[Score] | None:
+def truth_score_reward(transcript: Transcript) -> list[Score] | None:
     """The checker's score of each responder and anchor reply (measurement only)."""
-    return _per_turn(t, "truth_scores_by_seat", ("responder", "anchor"), "checker")
+    return _per_turn(transcript, "truth_scores_by_seat", ("responder", "anchor"), "checker")
 
 
 RESPOND_JUDGE_REWARDS: tuple[Reward, ...] = (judge_score, *KIND_REWARDS.values(), anchor_judge_score,

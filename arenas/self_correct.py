@@ -81,57 +81,57 @@ REVIEW = ("There might be an error in the solution above because of lack of unde
           "Please correct the error, if any, and rewrite the solution. End with 'Answer: <answer>'.")
 
 
-def _attempts(t: Transcript) -> tuple[list[int], list[list[int]]] | None:
+def _attempts(transcript: Transcript) -> tuple[list[int], list[list[int]]] | None:
     """Turn indices of the first attempts, and of each first attempt's revisions."""
-    o = t.outcome or {}
-    if "first_ask" not in o:
+    outcome = transcript.outcome or {}
+    if "first_ask" not in outcome:
         return None
     by_ask: dict[int, list[int]] = {}
-    for u in t.turns:
-        if u.role == "solver":
-            by_ask.setdefault(u.ask, []).append(u.index)
-    return by_ask.get(o["first_ask"], []), [by_ask.get(a, []) for a in o["review_asks"]]
+    for turn in transcript.turns:
+        if turn.role == "solver":
+            by_ask.setdefault(turn.ask, []).append(turn.index)
+    return by_ask.get(outcome["first_ask"], []), [by_ask.get(a, []) for a in outcome["review_asks"]]
 
 
-def transitions(t: Transcript) -> list[tuple[bool, bool]]:
+def transitions(transcript: Transcript) -> list[tuple[bool, bool]]:
     """(first right, second right) for every first attempt and each of its revisions."""
-    o = t.outcome or {}
-    return [(bool(r1), bool(r2)) for r1, seconds in zip(o.get("first_correct", []), o.get("second_correct", []),
+    outcome = transcript.outcome or {}
+    return [(bool(r1), bool(r2)) for r1, seconds in zip(outcome.get("first_correct", []), outcome.get("second_correct", []),
                                                         strict=True) for r2 in seconds]
 
 
 @reward("first_truth", bounds=(0.0, 1.0))
-def first_truth(t: Transcript) -> list[Score] | None:
+def first_truth(transcript: Transcript) -> list[Score] | None:
     """r1: 1 per first attempt that checks against the truth."""
-    turns = _attempts(t)
+    turns = _attempts(transcript)
     if turns is None:
         return None
-    o = t.outcome or {}
-    return [Score("solver", float(ok), f"first attempt {a!r} vs truth {o['truth']!r}", turn=i)
-            for i, a, ok in zip(turns[0], o["first_answers"], o["first_correct"], strict=True)]
+    outcome = transcript.outcome or {}
+    return [Score("solver", float(ok), f"first attempt {a!r} vs truth {outcome['truth']!r}", turn=i)
+            for i, a, ok in zip(turns[0], outcome["first_answers"], outcome["first_correct"], strict=True)]
 
 
 @reward("second_truth", bounds=(0.0, 1.0))
-def second_truth(t: Transcript) -> list[Score] | None:
+def second_truth(transcript: Transcript) -> list[Score] | None:
     """r2: 1 per second attempt that checks against the truth."""
-    turns = _attempts(t)
+    turns = _attempts(transcript)
     if turns is None:
         return None
-    o = t.outcome or {}
-    return [Score("solver", float(ok), f"second attempt {a!r} vs truth {o['truth']!r}", turn=i)
-            for idx, answers, oks in zip(turns[1], o["second_answers"], o["second_correct"], strict=True)
+    outcome = transcript.outcome or {}
+    return [Score("solver", float(ok), f"second attempt {a!r} vs truth {outcome['truth']!r}", turn=i)
+            for idx, answers, oks in zip(turns[1], outcome["second_answers"], outcome["second_correct"], strict=True)
             for i, a, ok in zip(idx, answers, oks, strict=True)]
 
 
 @reward("stage_one", bounds=(0.0, 1.0))
-def stage_one(t: Transcript) -> list[Score] | None:
+def stage_one(transcript: Transcript) -> list[Score] | None:
     """SCoRe stage I: r2 on second attempts, 0 on first attempts (only the KL acts there)."""
-    turns = _attempts(t)
+    turns = _attempts(transcript)
     if turns is None:
         return None
     first = [Score("solver", 0.0, "stage I: first attempt not rewarded (kept near the base by the update's KL)",
                    turn=i) for i in turns[0]]
-    return first + (second_truth(t) or [])
+    return first + (second_truth(transcript) or [])
 
 
 def shaped(r1: float, r2: float, alpha: float) -> float:
@@ -142,13 +142,13 @@ def shaped(r1: float, r2: float, alpha: float) -> float:
 def stage_two_reward(alpha: float) -> FunctionReward:
     """SCoRe stage II with bonus weight ``alpha``: ``r2 + α(r2 − r1)`` on second attempts,
     the episode return ``r1 + mean(r̂2)`` on first attempts; bounds ``[-α, 2 + α]``."""
-    def score(t: Transcript) -> list[Score] | None:
-        turns = _attempts(t)
+    def score(transcript: Transcript) -> list[Score] | None:
+        turns = _attempts(transcript)
         if turns is None:
             return None
-        o = t.outcome or {}
+        outcome = transcript.outcome or {}
         firsts, seconds = [], []
-        for i, r1, idx, oks in zip(turns[0], o["first_correct"], turns[1], o["second_correct"], strict=True):
+        for i, r1, idx, oks in zip(turns[0], outcome["first_correct"], turns[1], outcome["second_correct"], strict=True):
             values = [shaped(float(r1), float(r2), alpha) for r2 in oks]
             seconds += [Score("solver", v, f"r2 + α(r2 - r1) = {float(r2):g} + {alpha:g}·({float(r2):g} - "
                                            f"{float(r1):g}) = {v:g}", turn=j)

@@ -47,20 +47,20 @@ from sparring.rewards.metrics import Metric, metric
 
 
 @reward("solver_truth", bounds=(0.0, 1.0))
-def spin_solver_truth(t: Transcript) -> list[Score] | None:
+def spin_solver_truth(transcript: Transcript) -> list[Score] | None:
     """1 per sample whose answer checks against the family's truth, else 0."""
-    o = t.outcome or {}
-    if "truth" not in o:
+    outcome = transcript.outcome or {}
+    if "truth" not in outcome:
         return None
-    turns = [u.index for u in t.turns if u.role == "solver"]
-    return [Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs truth {o['truth']!r}", turn=i)
-            for i, a, ok in zip(turns, o["answers"], o["answers_correct"], strict=True)]
+    turns = [u.index for u in transcript.turns if u.role == "solver"]
+    return [Score("solver", 1.0 if ok else 0.0, f"answer {a!r} vs truth {outcome['truth']!r}", turn=i)
+            for i, a, ok in zip(turns, outcome["answers"], outcome["answers_correct"], strict=True)]
 
 
 @metric("solver/reference_match_rate", per_match=True)
-def reference_match_rate(t: Transcript) -> float | None:
+def reference_match_rate(transcript: Transcript) -> float | None:
     """Share of a match's samples identical (stripped) to the reference reply."""
-    same = (t.outcome or {}).get("same_as_reference")
+    same = (transcript.outcome or {}).get("same_as_reference")
     return sum(same) / len(same) if same else None
 
 
@@ -121,5 +121,5 @@ class Spin(Arena):
 
     def reference_reply(self, transcript: Any, turn: Any) -> str | None:
         """The family's reference reply for a solver turn (``None`` for anything else)."""
-        o = transcript.outcome or {}
-        return o.get("reference") if turn.role == "solver" else None
+        outcome = transcript.outcome or {}
+        return outcome.get("reference") if turn.role == "solver" else None

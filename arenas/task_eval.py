@@ -35,27 +35,27 @@ from sparring.rewards.base import Reward, Score, reward
 from sparring.rewards.metrics import Metric, metric
 
 
-def item_key(t: Transcript) -> str | None:
+def item_key(transcript: Transcript) -> str | None:
     """The normalised prompt a task match is about (``outcome["item_key"]``)."""
-    return (t.outcome or {}).get("item_key") or None
+    return (transcript.outcome or {}).get("item_key") or None
 
 
 @reward("eval_solver_truth", bounds=(0.0, 1.0))
-def eval_solver_truth(t: Transcript) -> list[Score] | None:
+def eval_solver_truth(transcript: Transcript) -> list[Score] | None:
     """1 when the solver's answer checks against the family's truth, else 0."""
-    o = t.outcome or {}
-    turns = [u.index for u in t.turns if u.role == "solver"]
-    if not turns or "truth" not in o:
+    outcome = transcript.outcome or {}
+    turns = [u.index for u in transcript.turns if u.role == "solver"]
+    if not turns or "truth" not in outcome:
         return None
-    return [Score("solver", float(bool(o.get("correct"))), f"answer {o.get('answer')!r} vs truth {o['truth']!r}",
+    return [Score("solver", float(bool(outcome.get("correct"))), f"answer {outcome.get('answer')!r} vs truth {outcome['truth']!r}",
                   turn=turns[0])]
 
 
 @metric("solver_accuracy", per_match=True)
-def solver_accuracy(t: Transcript) -> bool | None:
+def solver_accuracy(transcript: Transcript) -> bool | None:
     """The greedy answer checks against the truth."""
-    o = t.outcome or {}
-    return bool(o.get("correct")) if "truth" in o else None
+    outcome = transcript.outcome or {}
+    return bool(outcome.get("correct")) if "truth" in outcome else None
 
 
 TASK_EVAL_METRICS: tuple[Metric, ...] = (solver_accuracy,)
@@ -109,5 +109,5 @@ class TaskEval(SplitItems, Arena):
 
     def reference_reply(self, transcript: Any, turn: Any) -> str | None:
         """The family's reference reply for the solver's turn."""
-        o = transcript.outcome or {}
-        return o.get("reference") if turn.role == "solver" else None
+        outcome = transcript.outcome or {}
+        return outcome.get("reference") if turn.role == "solver" else None

@@ -30,14 +30,14 @@ if TYPE_CHECKING:  # rewards sit below arenas in the package stack
 Encoder = Callable[[list[dict[str, str]]], list[int]]
 
 
-def turn_values(t: Transcript, reward: str) -> dict[int, float]:
+def turn_values(transcript: Transcript, reward: str) -> dict[int, float]:
     """Per-turn values of ``reward`` in ``t`` (turn index → value)."""
-    return {r.turn: r.value for r in t.rewards if r.reward == reward and r.turn is not None}
+    return {r.turn: r.value for r in transcript.rewards if r.reward == reward and r.turn is not None}
 
 
-def _meta(t: Transcript, turn: Turn, **extra: Any) -> dict[str, Any]:
+def _meta(transcript: Transcript, turn: Turn, **extra: Any) -> dict[str, Any]:
     return {"role": turn.role, "adapter": turn.adapter, "adapter_version": turn.adapter_version,
-            "match_id": t.match_id, "iteration": t.iteration, "turn": turn.index,
+            "match_id": transcript.match_id, "iteration": transcript.iteration, "turn": turn.index,
             "prompt": turn.messages, **extra}
 
 
@@ -52,10 +52,10 @@ attempt they revise. Either way, when every group has one reply the whole batch 
 group (see :func:`grpo_groups`)."""
 
 
-def _group_key(t: Transcript, turn: Turn, group: str) -> tuple[str, str]:
+def _group_key(transcript: Transcript, turn: Turn, group: str) -> tuple[str, str]:
     if group not in GROUPINGS:
         raise ValueError(f"group must be one of {', '.join(GROUPINGS)}, got {group!r}")
-    return t.match_id, f"ask{turn.ask}" if group == "ask" else f"depth{len(turn.messages)}"
+    return transcript.match_id, f"ask{turn.ask}" if group == "ask" else f"depth{len(turn.messages)}"
 
 
 def group_name(role: str, key: tuple[str, str] | None) -> str:
@@ -75,13 +75,13 @@ def scored_groups(transcripts: Iterable[Transcript], role: str, reward: str,
 def _keyed_groups(transcripts: Iterable[Transcript], role: str, reward: str,
                   group: str) -> list[tuple[tuple[str, str], list[tuple[Transcript, Turn, float]]]]:
     groups: dict[tuple[str, str], list[tuple[Transcript, Turn, float]]] = defaultdict(list)
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
-        values = turn_values(t, reward)
-        for turn in t.turns:
+        values = turn_values(transcript, reward)
+        for turn in transcript.turns:
             if turn.role == role and turn.index in values and turn.token_ids:
-                groups[_group_key(t, turn, group)].append((t, turn, values[turn.index]))
+                groups[_group_key(transcript, turn, group)].append((transcript, turn, values[turn.index]))
     return list(groups.items())
 
 
@@ -90,13 +90,13 @@ def match_groups(transcripts: Iterable[Transcript], role: str, reward: str) -> l
     turn of each match carries the match reward, and all matches form one group (a batch
     baseline, as for a questioner that asks once per match)."""
     group = []
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
-        values = [r.value for r in t.rewards if r.reward == reward and r.role == role and r.turn is None]
-        turns = [u for u in t.turns if u.role == role and u.token_ids]
+        values = [r.value for r in transcript.rewards if r.reward == reward and r.role == role and r.turn is None]
+        turns = [u for u in transcript.turns if u.role == role and u.token_ids]
         if values and turns:
-            group.append((t, turns[-1], sum(values) / len(values)))
+            group.append((transcript, turns[-1], sum(values) / len(values)))
     return [group] if group else []
 
 
@@ -148,13 +148,13 @@ def grpo_groups(transcripts: Iterable[Transcript], role: str, reward: str, encod
     return out
 
 
-def preference_pair(t: Transcript, better: Turn, worse: Turn, strength: float, encode: Encoder,
+def preference_pair(transcript: Transcript, better: Turn, worse: Turn, strength: float, encode: Encoder,
                     **extra: Any) -> PreferencePair:
     """``better`` over ``worse`` (two replies to the same messages of ``t``) with soft label
     ``strength``; ``extra`` goes to the pair's meta beside both texts."""
     return PreferencePair(
         encode(better.messages), list(better.token_ids), list(worse.token_ids), strength,
-        meta=_meta(t, better, chosen=better.text, rejected=worse.text, rejected_turn=worse.index,
+        meta=_meta(transcript, better, chosen=better.text, rejected=worse.text, rejected_turn=worse.index,
                    rejected_adapter_version=worse.adapter_version, **extra),
     )
 
@@ -235,18 +235,18 @@ def spin_pairs(transcripts: Iterable[Transcript], role: str, reference: Callable
     ``None`` to skip it; ``encode_reply`` tokenizes a reply (ending with EOS).
     """
     pairs = []
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
-        for turn in t.turns:
+        for turn in transcript.turns:
             if turn.role != role or not turn.token_ids:
                 continue
-            target = reference(t, turn)
+            target = reference(transcript, turn)
             if target is None or target.strip() == turn.text.strip():
                 continue
             pairs.append(PreferencePair(
                 encode(turn.messages), encode_reply(target), list(turn.token_ids), 1.0,
-                meta=_meta(t, turn, chosen=target, rejected=turn.text),
+                meta=_meta(transcript, turn, chosen=target, rejected=turn.text),
             ))
     return pairs
 
@@ -322,19 +322,19 @@ def reference_sft(transcripts: Iterable[Transcript], role: str, reference: Calla
     One sample per distinct prompt of a match (the ``n`` samples of an ask share it).
     """
     out = []
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
         seen: set[int] = set()
-        for turn in t.turns:
+        for turn in transcript.turns:
             if turn.role != role or turn.ask in seen:
                 continue
-            target = reference(t, turn)
+            target = reference(transcript, turn)
             if target is None:
                 continue
             seen.add(turn.ask)
             out.append(SFTSample(encode(turn.messages), encode_reply(target),
-                                 meta=_meta(t, turn, completion=target)))
+                                 meta=_meta(transcript, turn, completion=target)))
     return out
 
 

@@ -32,8 +32,8 @@ def random_twin(base: Reward, bounds: tuple[float, float] | None = None) -> Func
     own, else ``(0, 1)``."""
     low, high = bounds or getattr(base, "bounds", None) or (0.0, 1.0)
 
-    def twin(t: Transcript) -> list[Score] | None:
-        scores = base(t)
+    def twin(transcript: Transcript) -> list[Score] | None:
+        scores = base(transcript)
         if not scores:
             return scores
         by_role: dict[str, list[float]] = {}
@@ -41,7 +41,7 @@ def random_twin(base: Reward, bounds: tuple[float, float] | None = None) -> Func
             by_role.setdefault(s.role, []).append(s.value)
         share = {role: 0.0 if high == low else min(1.0, max(0.0, (sum(v) / len(v) - low) / (high - low)))
                  for role, v in by_role.items()}
-        rng = random.Random(derive_seed("random-twin", base.name, t.match_id))
+        rng = random.Random(derive_seed("random-twin", base.name, transcript.match_id))
         return [Score(s.role, high if rng.random() < share[s.role] else low,
                       f"coin flip with p={share[s.role]:.2f} (random twin of {base.name})", turn=s.turn)
                 for s in scores]

@@ -90,9 +90,9 @@ def brier_score(confidences: Sequence[float], correct: Sequence[bool]) -> float 
 def reward_pairs(confidence: str, correct: str) -> Callable[[Transcript], list[tuple[float, bool]]]:
     """(confidence, correct) per scored turn: reward ``confidence``'s value and reward
     ``correct``'s value ``>= 0.5``, paired by seat and turn (match-level records by seat)."""
-    def pairs(t: Transcript) -> list[tuple[float, bool]]:
-        conf = {(r.role, r.turn): r.value for r in t.rewards if r.reward == confidence}
-        right = {(r.role, r.turn): r.value >= 0.5 for r in t.rewards if r.reward == correct}
+    def pairs(transcript: Transcript) -> list[tuple[float, bool]]:
+        conf = {(r.role, r.turn): r.value for r in transcript.rewards if r.reward == confidence}
+        right = {(r.role, r.turn): r.value >= 0.5 for r in transcript.rewards if r.reward == correct}
         return [(min(max(conf[k], 0.0), 1.0), right[k]) for k in conf if k in right]
     return pairs
 
@@ -135,20 +135,20 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     return (concordant - discordant) / denominator if denominator else None
 
 
-def default_item(t: Transcript) -> str:
+def default_item(transcript: Transcript) -> str:
     """What a match is about: the outcome's ``item_key``, else its seed."""
-    key = (t.outcome or {}).get("item_key")
-    return str(key) if key else f"seed {t.seed}"
+    key = (transcript.outcome or {}).get("item_key")
+    return str(key) if key else f"seed {transcript.seed}"
 
 
 def item_scores(transcripts: Iterable[Transcript], reward: str,
                 item: Callable[[Transcript], str] = default_item) -> dict[int, dict[str, float]]:
     """Mean value of ``reward`` per item, per iteration: ``{iteration: {item: mean}}``."""
     values: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for t in transcripts:
-        for r in t.rewards:
+    for transcript in transcripts:
+        for r in transcript.rewards:
             if r.reward == reward:
-                values[t.iteration][item(t)].append(r.value)
+                values[transcript.iteration][item(transcript)].append(r.value)
     return {it: {k: sum(v) / len(v) for k, v in items.items()} for it, items in values.items()}
 
 
@@ -242,10 +242,10 @@ def mean_token_entropy(logprobs: Iterable[Sequence[float]]) -> float | None:
 
 def _replies(transcripts: Sequence[Transcript], role: str | None) -> dict[tuple[str, int], list[str]]:
     groups: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for t in transcripts:
-        for u in t.turns:
-            if role is None or u.role == role:
-                groups[(t.match_id, u.ask)].append(u.text.strip())
+    for transcript in transcripts:
+        for turn in transcript.turns:
+            if role is None or turn.role == role:
+                groups[(transcript.match_id, turn.ask)].append(turn.text.strip())
     return groups
 
 

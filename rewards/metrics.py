@@ -66,9 +66,9 @@ class Metric:
         """:meth:`compute` plus each value's interval and item counts (see the module docs)."""
         finished = [t for t in transcripts if t.status == "finished"]
 
-        def key_of(t: Transcript) -> str:
-            found = item(t) if item is not None else None
-            return found if found is not None else t.match_id
+        def key_of(transcript: Transcript) -> str:
+            found = item(transcript) if item is not None else None
+            return found if found is not None else transcript.match_id
 
         if self.per_match:
             scored = [(t, float(v)) for t, v in ((t, self.fn(t)) for t in finished) if v is not None]

@@ -169,12 +169,12 @@ def _play(target: Target, arena: Any, source: str, dtype: str, batch_size: int, 
     by_item: dict[int, list[bool]] = defaultdict(list)
     keys: dict[int, str] = {}
     cut = 0
-    for t in transcripts:
-        index = t.seed % pool_size
-        outcome = t.outcome or {}
-        by_item[index].append(bool(outcome.get("correct")) if t.status == "finished" else False)
+    for transcript in transcripts:
+        index = transcript.seed % pool_size
+        outcome = transcript.outcome or {}
+        by_item[index].append(bool(outcome.get("correct")) if transcript.status == "finished" else False)
         keys[index] = outcome.get("item_key", str(index))
-        cut += sum(1 for u in t.turns if len(u.token_ids) >= _cap(t))
+        cut += sum(1 for u in transcript.turns if len(u.token_ids) >= _cap(transcript))
     order = sorted(by_item)
     return {"accuracy": [sum(by_item[i]) / len(by_item[i]) for i in order],
             "pass_at_k": [float(any(by_item[i])) for i in order],

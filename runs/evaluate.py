@@ -145,10 +145,10 @@ def summarise(held_out: HeldOut, transcripts: Sequence[Transcript], training_ite
         out.update(compute_all(held_out.metrics, transcripts, prefix=prefix, intervals=True, item=held_out.item))
         return out
     values: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for t in transcripts:
-        if t.status == "finished":
-            key = (held_out.item(t) if held_out.item is not None else None) or t.match_id
-            for r in t.rewards:
+    for transcript in transcripts:
+        if transcript.status == "finished":
+            key = (held_out.item(transcript) if held_out.item is not None else None) or transcript.match_id
+            for r in transcript.rewards:
                 values[f"{prefix}mean_reward/{r.reward}/{r.role}"].append((r.value, key))
     for name, scored in values.items():
         numbers = [v for v, _ in scored]

@@ -103,10 +103,10 @@ def seat_rewards(transcripts: Iterable[Transcript]) -> dict[str, list[str]]:
     order: list[str] = []
     per_turn: dict[str, list[str]] = defaultdict(list)
     per_match: dict[str, list[str]] = defaultdict(list)
-    for t in transcripts:
-        if t.status != "finished":
+    for transcript in transcripts:
+        if transcript.status != "finished":
             continue
-        for r in t.rewards:
+        for r in transcript.rewards:
             if r.role not in order:
                 order.append(r.role)
             names = per_turn[r.role] if r.turn is not None else per_match[r.role]

@@ -30,11 +30,11 @@ def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
     logps: dict[str, list[float]] = defaultdict(list)
     texts: dict[str, list[str]] = defaultdict(list)
     lengths: dict[str, list[int]] = defaultdict(list)
-    for t in transcripts:
-        for u in t.turns:
-            logps[u.role].extend(u.logprobs)
-            texts[u.role].append(u.text.strip())
-            lengths[u.role].append(len(u.token_ids))
+    for transcript in transcripts:
+        for turn in transcript.turns:
+            logps[turn.role].extend(turn.logprobs)
+            texts[turn.role].append(turn.text.strip())
+            lengths[turn.role].append(len(turn.token_ids))
     out: dict[str, float] = {f"{seat}/parse_failure_rate": stat["parse_error_rate"]
                              for seat, stat in seat_parse_stats(transcripts).items()}
     for role in texts:
@@ -49,8 +49,8 @@ def reward_table(transcripts: Iterable[Transcript]) -> dict[str, dict[str, float
     """Mean, population std and count of every (reward, seat), keyed ``"<reward>/<seat>"``
     (the play summary's table and the training monitors both read this)."""
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for t in transcripts:
-        for r in t.rewards:
+    for transcript in transcripts:
+        for r in transcript.rewards:
             values[(r.reward, r.role)].append(r.value)
     return {
         f"{name}/{role}": {"mean": sum(v) / len(v), "std": statistics.pstdev(v), "count": float(len(v))}
@@ -71,10 +71,10 @@ def seat_parse_stats(transcripts: Iterable[Transcript]) -> dict[str, dict[str, f
     """Turns, unparseable turns and their rate per seat."""
     turns: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)
-    for t in transcripts:
-        for u in t.turns:
-            turns[u.role] += 1
-            failed[u.role] += u.parse_error is not None
+    for transcript in transcripts:
+        for turn in transcript.turns:
+            turns[turn.role] += 1
+            failed[turn.role] += turn.parse_error is not None
     return {seat: {"turns": float(n), "parse_errors": float(failed[seat]), "parse_error_rate": failed[seat] / n}
             for seat, n in sorted(turns.items())}
 

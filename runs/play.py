@@ -435,9 +435,9 @@ def play(config: PlayConfig, progress: bool = True, ray: RayOptions | RayWorkers
         runner = workers.runner(roles, max_in_flight=config.max_in_flight)
     finished: list[Transcript] = []
 
-    def on_finish(t: Transcript) -> None:
-        store.add(t)
-        finished.append(t)
+    def on_finish(transcript: Transcript) -> None:
+        store.add(transcript)
+        finished.append(transcript)
         if bar is not None:
             bar.update(task, advance=1, tokens=runner.stats.generated_tokens)
 

@@ -115,10 +115,10 @@ class _Arenas:
     def __init__(self) -> None:
         self._made: dict[str, Arena] = {}
 
-    def of(self, t: Transcript) -> Arena:
-        key = t.arena.model_dump_json()
+    def of(self, transcript: Transcript) -> Arena:
+        key = transcript.arena.model_dump_json()
         if key not in self._made:
-            self._made[key] = make_from_spec(t.arena)
+            self._made[key] = make_from_spec(transcript.arena)
         return self._made[key]
 
     def all(self) -> list[Arena]:
@@ -139,12 +139,12 @@ def _arena_reward(arena: Arena, name: str) -> Reward | None:
     return next((r for r in arena.rewards() if r.name == name), None)
 
 
-def _records(reward: Reward, t: Transcript) -> list[RewardRecord] | None:
-    scores = reward(t)
+def _records(reward: Reward, transcript: Transcript) -> list[RewardRecord] | None:
+    scores = reward(transcript)
     if scores is None or scores == []:
         return None
     if not isinstance(scores, list) or not all(isinstance(s, Score) for s in scores):
-        raise ValueError(f"reward {reward.name!r} returned {type(scores).__name__} for match {t.match_id}; "
+        raise ValueError(f"reward {reward.name!r} returned {type(scores).__name__} for match {transcript.match_id}; "
                          "a reward returns None or a list of Score")
     # As ``apply_rewards`` builds them, without calling the reward a second time (a judge may be costly).
     return [RewardRecord(reward=reward.name, role=s.role, value=float(s.value), turn=s.turn,

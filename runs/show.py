@@ -31,22 +31,22 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f" … (+{len(text) - limit} chars)"
 
 
-def render_transcript(t: Transcript, role: str | None = None, full: bool = False) -> Panel:
+def render_transcript(transcript: Transcript, role: str | None = None, full: bool = False) -> Panel:
     """A rich panel for one transcript (optionally only one role's turns)."""
     limit = 10_000 if full else 600
-    colors = {seat: _COLORS[i % len(_COLORS)] for i, seat in enumerate(t.arena.roles)}
+    colors = {seat: _COLORS[i % len(_COLORS)] for i, seat in enumerate(transcript.arena.roles)}
     parts: list = []
     header = Text()
-    header.append(f"{t.arena.id}", style="bold")
-    header.append(f"  seed={t.seed}  iteration={t.iteration}  status={t.status}")
+    header.append(f"{transcript.arena.id}", style="bold")
+    header.append(f"  seed={transcript.seed}  iteration={transcript.iteration}  status={transcript.status}")
     parts.append(header)
-    if t.summary:
-        parts.append(Text(f"outcome: {t.summary}", style="italic"))
+    if transcript.summary:
+        parts.append(Text(f"outcome: {transcript.summary}", style="italic"))
     turn_rewards: dict[int, list[str]] = {}
-    for r in t.rewards:
+    for r in transcript.rewards:
         if r.turn is not None:
             turn_rewards.setdefault(r.turn, []).append(f"{r.reward}={r.value:g} ({r.explanation})")
-    for turn in t.turns:
+    for turn in transcript.turns:
         if role is not None and turn.role != role:
             continue
         color = colors.get(turn.role, "white")
@@ -72,7 +72,7 @@ def render_transcript(t: Transcript, role: str | None = None, full: bool = False
         for line in turn_rewards.get(turn.index, []):
             body.add_row("reward", Text(line, style="yellow"))
         parts.append(Panel(body, title=title, title_align="left", border_style=color))
-    match_rewards = [r for r in t.rewards if r.turn is None and (role is None or r.role == role)]
+    match_rewards = [r for r in transcript.rewards if r.turn is None and (role is None or r.role == role)]
     if match_rewards:
         table = Table(title="match rewards", show_edge=False)
         for col in ("reward", "role", "value", "explanation"):
@@ -80,16 +80,16 @@ def render_transcript(t: Transcript, role: str | None = None, full: bool = False
         for r in match_rewards:
             table.add_row(r.reward, r.role, f"{r.value:g}", r.explanation)
         parts.append(table)
-    if t.error:
-        parts.append(Text(_clip(t.error, 2000), style="red"))
-    return Panel(Group(*parts), title=f"match {t.match_id}", title_align="left")
+    if transcript.error:
+        parts.append(Text(_clip(transcript.error, 2000), style="red"))
+    return Panel(Group(*parts), title=f"match {transcript.match_id}", title_align="left")
 
 
-def match_rewards(t: Transcript) -> dict[str, float]:
+def match_rewards(transcript: Transcript) -> dict[str, float]:
     """``{"<reward>/<seat>": mean}`` of one match (a reward scoring several turns of a
     seat is averaged over them; different rewards are never blended)."""
     values: dict[str, list[float]] = {}
-    for r in t.rewards:
+    for r in transcript.rewards:
         values.setdefault(f"{r.reward}/{r.role}", []).append(r.value)
     return {key: sum(v) / len(v) for key, v in values.items()}
 
@@ -99,9 +99,9 @@ def match_table(transcripts: list[Transcript]) -> Table:
     table = Table(title="matches")
     for col in ("match", "arena", "status", "turns", "summary", "rewards"):
         table.add_column(col, overflow="fold")
-    for t in transcripts:
-        rewards = " ".join(f"{k}={v:.2f}" for k, v in match_rewards(t).items())
-        table.add_row(t.match_id, t.arena.id, t.status, str(len(t.turns)), _clip(t.summary, 80), rewards)
+    for transcript in transcripts:
+        rewards = " ".join(f"{k}={v:.2f}" for k, v in match_rewards(transcript).items())
+        table.add_row(transcript.match_id, transcript.arena.id, transcript.status, str(len(transcript.turns)), _clip(transcript.summary, 80), rewards)
     return table
 
 
@@ -179,7 +179,7 @@ def show(console: Console, transcripts: list[Transcript], role: str | None = Non
         console.print(match_table(transcripts))
         console.print("[dim]show one match with --match ID[/]")
     else:
-        for t in transcripts:
-            console.print(render_transcript(t, role=role, full=full))
+        for transcript in transcripts:
+            console.print(render_transcript(transcript, role=role, full=full))
     for line in evaluation(metrics):
         console.print(line, soft_wrap=True)

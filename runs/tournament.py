@@ -153,10 +153,10 @@ def stored_games(store: Store, arena: Arena | None = None, reward: str | None = 
         order = [m for m in order if m in wanted]
     transcripts = [store.get(m) for m in order]
     games, missing = [], 0
-    for t in transcripts:
-        game = game_of(t, arena, reward)
+    for transcript in transcripts:
+        game = game_of(transcript, arena, reward)
         if game is None:
-            missing += t.status == "finished" and len(competing_seats(t)) == 2
+            missing += transcript.status == "finished" and len(competing_seats(transcript)) == 2
             continue
         games.append(game)
     return games, missing
@@ -446,9 +446,9 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
             todo = [m for m in planned if m.match_id not in done]
             totals["skipped"] += len(planned) - len(todo)
 
-            def stored(t: Transcript) -> None:
+            def stored(transcript: Transcript) -> None:
                 totals["played"] += 1
-                totals["errors"] += t.status != "finished"
+                totals["errors"] += transcript.status != "finished"
                 faults.point("play")
                 if ui:
                     ui["bar"].update(ui["task"], advance=1, tokens=runner.stats.generated_tokens)
