@@ -249,9 +249,9 @@ class Trainer:
         if all(i in stored for i in ids):
             return runner
 
-        def finish(t: Transcript, advance: Callable[[], None]) -> None:
-            if t.match_id not in stored:
-                self.store.add(t)
+        def finish(transcript: Transcript, advance: Callable[[], None]) -> None:
+            if transcript.match_id not in stored:
+                self.store.add(transcript)
                 faults.point(fault)
             advance()
 
