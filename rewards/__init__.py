@@ -17,6 +17,7 @@ from sparring.rewards.judge_pairs import (
     JudgedPairs,
     agreement_pairs,
     anchored_pairs,
+    future_pairs,
     judged_win_rates,
     large_margin_pairs,
     win_rates_from_matrix,
@@ -27,6 +28,6 @@ __all__ = [
     "consistency_pairs", "grpo_groups", "margin_pairs", "match_groups", "measurements", "reference_sft", "reward",
     "sft_samples", "spin_pairs", "win_rates",
     # judges and the judged pair builders
-    "JudgedPairs", "agreement_pairs", "anchored_pairs", "judged_win_rates", "judges", "large_margin_pairs",
-    "win_rates_from_matrix",
+    "JudgedPairs", "agreement_pairs", "anchored_pairs", "future_pairs", "judged_win_rates", "judges",
+    "large_margin_pairs", "win_rates_from_matrix",
 ]

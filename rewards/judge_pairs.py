@@ -9,6 +9,10 @@ judge's reward as the previous judgement. What is new here:
 - :func:`anchored_pairs` (Temporal Self-Rewarding, "anchored rejection"): chosen = the
   policy's best reply to a prompt, rejected = the *anchor's* worst reply to the same
   prompt (the anchor seat plays the initial model), both by the current judge.
+- :func:`future_pairs` (Temporal Self-Rewarding, "future-guided chosen"): chosen = the
+  best reply of the *future* model (the policy after a look-ahead update on the anchored
+  pairs, answering the same prompt again, judged by the current judge), rejected = the
+  anchor's worst reply, as in :func:`anchored_pairs`.
 - :func:`agreement_pairs` (SCIR-style): pairs on which several internal judges (rewards
   of the same turns) agree strictly; per prompt the agreed pair with the largest gap of
   the first reward.
@@ -89,6 +93,48 @@ def anchored_pairs(transcripts: Iterable[Transcript], role: str, anchor_seat: st
             gap = values[best.index] - values[worst.index]
             if gap > 0:
                 pairs.append(preference_pair(transcript, best, worst, 1.0, encode, margin=gap, anchored=True))
+    return pairs
+
+
+def future_pairs(transcripts: Iterable[Transcript], future: Iterable[Transcript], role: str, anchor_seat: str,
+                 reward: str, encode: Encoder) -> list[PreferencePair]:
+    """Temporal SR: per match and prompt, the future model's best reply over ``anchor_seat``'s worst.
+
+    ``future`` holds the matches the look-ahead (future) model played on the same seeds as
+    ``transcripts``, its replies scored by the current judge in ``reward``. The rejected
+    reply is the anchor's worst in the training match (the anchored rejection); the chosen
+    is ``role``'s best reply in the future match of the same seed to the same messages. A
+    pair is made only when the chosen scores strictly higher. The pair's provenance is the
+    future match (``match_id``, the look-ahead's ``adapter_version``); ``rejected_match_id``
+    names the training match.
+    """
+    ahead: dict[int, Transcript] = {t.seed: t for t in future if t.status == "finished"}
+    pairs = []
+    for transcript in transcripts:
+        later = ahead.get(transcript.seed)
+        if transcript.status != "finished" or later is None:
+            continue
+        values, future_values = turn_values(transcript, reward), turn_values(later, reward)
+        worst: dict[str, Turn] = {}
+        for turn in transcript.turns:
+            if turn.role == anchor_seat and turn.index in values and turn.token_ids:
+                key = repr(turn.messages)
+                if key not in worst or values[turn.index] < values[worst[key].index]:
+                    worst[key] = turn
+        best: dict[str, Turn] = {}
+        for turn in later.turns:
+            if turn.role == role and turn.index in future_values and turn.token_ids:
+                key = repr(turn.messages)
+                if key not in best or future_values[turn.index] > future_values[best[key].index]:
+                    best[key] = turn
+        for key, chosen in best.items():
+            rejected = worst.get(key)
+            if rejected is None:
+                continue
+            gap = future_values[chosen.index] - values[rejected.index]
+            if gap > 0:
+                pairs.append(preference_pair(later, chosen, rejected, 1.0, encode, margin=gap, anchored=True,
+                                             future=True, rejected_match_id=transcript.match_id))
     return pairs
 
 

@@ -10,7 +10,7 @@ iteration; ``"none"``) and the other references a recipe may pick for it
 any model loads.
 
 References of the built-ins (the default first; ``roles.<seat>.reference`` picks another):
-``dpo``, ``dpo_cream``, ``dpo_temporal``, ``dpo_scir``: base or iterate; ``grpo``,
+``dpo``, ``dpo_cream``, ``dpo_temporal``, ``dpo_temporal_anchored``, ``dpo_scir``: base or iterate; ``grpo``,
 ``rloo`` (KL term), ``soft_dpo``, ``ipo``: base; ``spin``, ``sppo``, ``sppo_judged``,
 ``dno``: iterate; ``sft``: none.
 ``iterate`` is the iterative self-rewarding papers' reference (Self-Rewarding LMs, CREAM,
@@ -26,6 +26,16 @@ A new algorithm, including a user's own, is one call::
         reference="base", requires=("reward",)))
 
 after which ``roles.<seat>.update = "my_dpo"`` is a valid recipe field.
+
+**Look-ahead updates** (Temporal SR's future-guided chosen). An algorithm with a
+``lookahead`` builder asks the trainer, in each iteration, to (a) take an update on the
+``lookahead`` data from the live adapter and its optimizer state, (b) play the
+iteration's seeds again with those future weights on the seat (matches
+``future-i<k>-s<seed>``, :data:`FUTURE_PREFIX`; every other seat of the adapter, the
+judge included, plays the current weights from a snapshot), (c) restore the adapter's
+weights, optimizer state and version exactly, and only then (d) call ``build`` with the
+future matches in ``c.future`` and (e) take the real update. The look-ahead's weights
+are thrown away; the adapter's version advances by the real update only.
 """
 
 from __future__ import annotations
@@ -36,6 +46,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sparring.rewards import builders, judge_pairs
 from sparring.rewards.controls import PREFIX
+
+FUTURE_PREFIX = "future-"
+"""Match-id prefix of the matches a look-ahead (future) model plays inside an iteration
+(``future-i<k>-s<seed>``): neither training nor held-out matches; the trainer, the
+export and the viewer keep them apart."""
 
 if TYPE_CHECKING:
     from sparring.agents.pool import ModelPool
@@ -86,6 +101,9 @@ class BuildContext:
     spec: RoleSection
     encode: Callable[[list[dict[str, str]]], list[int]]
     encode_reply: Callable[[str], list[int]]
+    future: list[Transcript] = field(default_factory=list)
+    """For a look-ahead algorithm's ``build``: the finished matches the future model played
+    on this iteration's seeds (empty for every other builder)."""
 
     def reference(self) -> Callable[[Transcript, Any], str | None]:
         """The arena's ground-truth replies (checked at load time by ``requires``)."""
@@ -105,6 +123,9 @@ class Algorithm:
     references: Sequence[str] = ()
     """References a recipe may choose with ``roles.<seat>.reference`` besides ``reference``
     (``make_update`` then reads :func:`reference_of` of ``c.spec``); empty: no choice."""
+    lookahead: Callable[[BuildContext], list[Any]] | None = None
+    """The data of a look-ahead update (see the module docs); ``None``: no look-ahead, and
+    ``build`` never sees future matches."""
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.requires if r not in REQUIREMENTS]
@@ -143,7 +164,8 @@ def check_reference(update: str, reference: str | None) -> None:
         choices = f"its reference is {algorithm.reference!r}" if algorithm and len(offered) == 1 else \
             f"it offers {', '.join(repr(r) for r in offered)}" if algorithm else "it has no update"
         raise ValueError(f"reference = {reference!r} is not a choice of update {update!r} ({choices}); "
-                         "remove it or pick one the update offers (dpo, dpo_cream, dpo_temporal and dpo_scir "
+                         "remove it or pick one the update offers (dpo, dpo_cream, dpo_temporal, dpo_temporal_anchored "
+                         "and dpo_scir "
                          "offer 'base' and 'iterate')")
 
 
@@ -247,6 +269,10 @@ def _judged_missing(arena: Arena, need: str) -> bool:
             "anchor_seat": d.anchor_seat is None, "internal_judges": len(d.agreeing_rewards) < 2}[need]
 
 
+def _anchored(c: BuildContext) -> list[Any]:
+    return judge_pairs.anchored_pairs(c.transcripts, c.seat, _judged(c).anchor_seat, c.reward, c.encode)  # type: ignore[arg-type]
+
+
 def _agreeing(c: BuildContext) -> tuple[str, ...]:
     return (c.reward, *[r for r in _judged(c).agreeing_rewards if r != c.reward])  # type: ignore[return-value]
 
@@ -258,10 +284,16 @@ for _algorithm in (
               "base", requires=("reward", "judged_pairs", "previous_judge"), references=("iterate",),
               description="CREAM: best/worst pairs labelled by the consistency rate with a frozen judge's ranking"),
     Algorithm("dpo_temporal", _dpo,
-              lambda c: judge_pairs.anchored_pairs(c.transcripts, c.seat, _judged(c).anchor_seat, c.reward,
-                                                   c.encode),
+              lambda c: judge_pairs.future_pairs(c.transcripts, c.future, c.seat, _judged(c).anchor_seat, c.reward,
+                                                 c.encode),
               "base", requires=("reward", "judged_pairs", "anchor_seat"), references=("iterate",),
-              description="Temporal SR: own best reply over the anchor (initial model)'s worst, by the judge"),
+              lookahead=_anchored,
+              description="Temporal SR: the future model's best reply (after a look-ahead update on the anchored "
+                          "pairs) over the anchor (initial model)'s worst, by the current judge"),
+    Algorithm("dpo_temporal_anchored", _dpo, _anchored,
+              "base", requires=("reward", "judged_pairs", "anchor_seat"), references=("iterate",),
+              description="Temporal SR's anchored rejection only (no look-ahead): own best reply over the "
+                          "anchor (initial model)'s worst, by the judge"),
     Algorithm("dpo_scir", _dpo, lambda c: judge_pairs.agreement_pairs(c.transcripts, c.seat, _agreeing(c), c.encode),
               "base", requires=("reward", "judged_pairs", "internal_judges"), references=("iterate",),
               description="DPO on pairs every internal judge orders alike (SCIR-style consistency filter)"),

@@ -14,11 +14,18 @@ One iteration of :func:`train`:
 versions from the newest checkpoint and continues with the next iteration. Match seeds
 are functions of the run seed and iteration, so a resumed run plays the same matches as
 an uninterrupted one.
+
+An algorithm with a look-ahead (Temporal SR's future-guided chosen, see
+:mod:`sparring.runs.algorithms`) adds a step 2a for its adapter: an update on the
+look-ahead data, the seat played again with those weights (``future-i<k>-s<seed>``),
+weights, optimizer state and version restored exactly (:meth:`Trainer.look_ahead`);
+its builder then reads the future matches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import random
 import time
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
+import torch
 
 from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.pool import ModelPool
@@ -42,6 +50,7 @@ from sparring.rewards.controls import PREFIX, random_twin
 from sparring.rewards.metrics import is_interval_key
 from sparring.runs import evaluate, faults, monitors
 from sparring.runs.algorithms import (
+    FUTURE_PREFIX,
     BuildContext,
     UpdateContext,
     get_algorithm,
@@ -242,7 +251,7 @@ class Trainer:
         if self.workers is not None:  # --ray: same call and ids; the workers get the current adapters
             runner: Any = self.workers.runner(roles, max_in_flight=self.recipe.train.max_in_flight)
         else:
-            extra = list(self.controls.values()) if fault == "play" else []
+            extra = list(self.controls.values()) if fault in ("play", "future") else []
             runner = Runner({MODEL: self.engine}, roles, max_in_flight=self.recipe.train.max_in_flight,
                             version_of=lambda role: self.pool.version(role.model, role.adapter),
                             rewards=[*arena.rewards(), *extra] if extra else None)
@@ -275,9 +284,10 @@ class Trainer:
 
     def play_transcripts(self, iteration: int) -> list[Transcript]:
         """The stored training matches of ``iteration``."""
-        # held-out matches of the same arena share the iteration number: never train on them
+        # held-out matches of the same arena share the iteration number: never train on them;
+        # nor on the future matches of a look-ahead (they are read by its builder alone)
         return [t for t in self.store.transcripts(iteration=iteration, arena=self.arena.id)
-                if not t.match_id.startswith("eval-")]
+                if not t.match_id.startswith(("eval-", FUTURE_PREFIX))]
 
     def _bind_eval_roles(self, arena: Arena) -> dict[str, Role]:
         """Seats of a held-out arena: the adapter of the recipe role that plays each seat
@@ -413,8 +423,10 @@ class Trainer:
         self._items_read = max(self._items_read, label)
         return self._items
 
-    def build(self, seat: str, algo: str, transcripts: list[Transcript]) -> list[Any]:
-        """Training data of one seat from this iteration's transcripts (the algorithm's builder)."""
+    def build(self, seat: str, algo: str, transcripts: list[Transcript], future: list[Transcript] | None = None,
+              lookahead: bool = False) -> list[Any]:
+        """Training data of one seat from this iteration's transcripts (the algorithm's builder;
+        with ``lookahead``, its look-ahead builder; ``future``: the look-ahead's matches)."""
         tok = self.loaded.tokenizer
         end = end_of_turn_ids(tok)  # what the model really stops on (e.g. <|im_end|>), not always eos
 
@@ -426,8 +438,62 @@ class Trainer:
         adapter = self.roles[seat].adapter
         transcripts = [t for t in transcripts if all(u.adapter == adapter for u in t.turns_of(seat))]
         context = BuildContext(transcripts, seat, reward, reward_bounds(self.arena, reward), self.arena,
-                               self.recipe.roles[seat], self.engine.encode, encode_reply)
-        return get_algorithm(algo).build(context)
+                               self.recipe.roles[seat], self.engine.encode, encode_reply, list(future or []))
+        algorithm = get_algorithm(algo)
+        if lookahead:
+            return algorithm.lookahead(context)  # type: ignore[misc]
+        return algorithm.build(context)
+
+    def look_ahead(self, it: int, adapter: str, seats: list[str], algo: str,
+                   transcripts: list[Transcript]) -> tuple[list[Transcript], dict[str, float]]:
+        """The future model of a look-ahead algorithm (Temporal SR's future-guided chosen).
+
+        From the live adapter and its optimizer state, one update (``train.epochs`` passes
+        of ``train.steps_per_epoch`` steps, as the real one) on the look-ahead data, frozen
+        as the snapshot ``<adapter>@future`` (its version: the live version plus the
+        look-ahead's steps); the live adapter's weights, optimizer state and version are
+        then restored exactly, so only the real update that follows moves them. ``seats``
+        play this iteration's seeds again on the snapshot, stored as
+        ``future-i<it>-s<seed>``, while the adapter's other seats (the judge) play the
+        current weights; the snapshot is dropped. Deterministic given the stored matches,
+        so a kill during the future play resumes bit-identical. Returns the finished
+        future matches (none without look-ahead data) and the look-ahead's metrics.
+        """
+        data = [d for seat in seats for d in self.build(seat, algo, transcripts, lookahead=True)]
+        if not data:
+            return [], {}
+        loaded = self.pool.get(MODEL)
+        update = self.updates[adapter]
+        version = self.pool.version(MODEL, adapter)
+        weights = [p.detach().clone() for p in update.params]
+        state = copy.deepcopy(update.state_dict())
+        steps: list[dict[str, float]] = []
+        try:
+            plan = [minibatches(data, self.recipe.train.steps_per_epoch,
+                                random.Random(derive_seed(self.recipe.train.seed, "future", it, epoch, adapter)))
+                    for epoch in range(self.recipe.train.epochs)]
+            for batch in (b for epoch in plan for b in epoch):
+                steps.append(update.step(batch))
+            future = self.pool.snapshot(MODEL, adapter, f"{adapter}@future")
+        finally:
+            with torch.no_grad():
+                for param, saved in zip(update.params, weights, strict=True):
+                    param.copy_(saved)
+            update.load_state_dict(state)
+            loaded.adapters[adapter].version = version
+            loaded.weights_epoch += 1  # engines re-read the restored weights
+        try:
+            roles = {seat: role.bind(adapter=future) if seat in seats else role for seat, role in self.roles.items()}
+            self._play_all(self.arena, roles, iteration_seeds(self.recipe, it), it, FUTURE_PREFIX,
+                           f"iteration {it + 1}: future {adapter} playing", "future")
+        finally:
+            self.pool.drop_snapshot(MODEL, future)
+        played = [t for t in self.store.transcripts(iteration=it, arena=self.arena.id)
+                  if t.match_id.startswith(f"{FUTURE_PREFIX}i{it}-") and t.status == "finished"]
+        metrics = {f"future/{adapter}/{k}": sum(m[k] for m in steps) / len(steps) for k in ("loss",) if k in steps[-1]}
+        metrics.update({f"future/{adapter}/samples": float(len(data)), f"future/{adapter}/steps": float(len(steps)),
+                        f"future/{adapter}/matches": float(len(played))})
+        return played, metrics
 
     def iteration(self, it: int) -> IterationReport:
         """Run one iteration (play, build, update, save, evaluate, log, checkpoint)."""
@@ -441,11 +507,17 @@ class Trainer:
         by_adapter: dict[str, list[str]] = {}
         for seat in seats:
             by_adapter.setdefault(self.recipe.roles[seat].adapter, []).append(seat)  # type: ignore[arg-type]
-        build_s = update_s = 0.0
+        build_s = update_s = future_s = 0.0
         for adapter, adapter_seats in by_adapter.items():
-            tb = time.perf_counter()
             algo = self.recipe.roles[adapter_seats[0]].update
-            data = [d for seat in adapter_seats for d in self.build(seat, algo, transcripts)]
+            future = None
+            if get_algorithm(algo).lookahead is not None:  # Temporal SR: the future model plays first
+                tf = time.perf_counter()
+                future, ahead = self.look_ahead(it, adapter, adapter_seats, algo, transcripts)
+                report.metrics.update(ahead)
+                future_s += time.perf_counter() - tf
+            tb = time.perf_counter()
+            data = [d for seat in adapter_seats for d in self.build(seat, algo, transcripts, future)]
             build_s += time.perf_counter() - tb
             if not data:
                 report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
@@ -479,6 +551,8 @@ class Trainer:
         generate_s = min(self.last_engine_seconds, t1 - t0)
         report.seconds = {"play": t1 - t0, "generate": generate_s, "score": t1 - t0 - generate_s,
                           "build": build_s, "update": update_s}
+        if future_s:
+            report.seconds["future"] = future_s
         if self.recipe.eval.every and (it + 1) % self.recipe.eval.every == 0 or it + 1 == self.recipe.train.iterations:
             te = time.perf_counter()
             report.metrics.update(self.evaluate(it + 1, self.eval_splits(it + 1, final=it + 1 == self.recipe.train.iterations)))

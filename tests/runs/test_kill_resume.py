@@ -138,3 +138,59 @@ def test_kill_while_selecting_then_resume_is_bit_identical(tmp_path: Path, fault
                                                            uninterrupted_selecting: tuple[dict, dict]) -> None:
     weights = _kill_resume_and_compare(tmp_path / "run", [str(recipe), *SELECT], fault, uninterrupted_selecting)
     assert any(k.endswith("/best") for k in weights)
+
+
+TEMPORAL_TEXT = f"""
+[model]
+source = "tiny"
+[arena]
+name = "{Path(__file__).with_name('anchored_arena.py')}:Anchored"
+[roles.responder]
+adapter = "policy"
+update = "dpo_temporal"
+reference = "iterate"
+[roles.judge]
+adapter = "policy"
+[train]
+iterations = 2
+matches_per_iteration = 4
+max_in_flight = 4
+steps_per_epoch = 2
+lr = 1e-2
+[eval]
+size = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def temporal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[dict, dict]]:
+    """Temporal SR (a look-ahead update and a future play inside each iteration), uninterrupted."""
+    path = tmp_path_factory.mktemp("temporal") / "temporal.toml"
+    path.write_text(TEMPORAL_TEXT)
+    out = path.parent / "run"
+    done = _cli(["train", str(path), "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = _state(out)
+    assert sum(i.startswith("future-i") for i in state[0]) == 2 * 4  # every iteration's seeds, again
+    return path, state
+
+
+@pytest.mark.parametrize("fault", [
+    "future:2",  # half-way through iteration 1's future play (after the look-ahead update)
+    "future:7",  # half-way through iteration 2's future play
+])
+def test_kill_during_the_future_play_then_resume_is_bit_identical(tmp_path: Path, fault: str,
+                                                                  temporal: tuple[Path, tuple[dict, dict]]) -> None:
+    recipe, (expected_transcripts, expected_weights) = temporal
+    out = tmp_path / "run"
+    killed = _cli(["train", str(recipe), "--out", str(out)], fault=fault)
+    assert killed.returncode == -9, f"the fault {fault} did not fire: {killed.stderr[-1000:]}"
+    resumed = _cli(["train", "--resume", str(out)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    transcripts, weights = _state(out)
+    assert sorted(transcripts) == sorted(expected_transcripts)
+    for match_id, t in transcripts.items():
+        assert t == expected_transcripts[match_id], f"{match_id} differs after a kill at {fault}"
+    assert sorted(weights) == sorted(expected_weights)
+    for version, tensors in weights.items():
+        assert tensors == expected_weights[version], f"{version} weights differ after a kill at {fault}"
