@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 from sparring.arenas.transcript import Transcript
 from sparring.rewards import builders
+from sparring.runs.algorithms import FUTURE_PREFIX
 from sparring.runs.rundir import RunDir
 
 FORMATS = ("dpo", "grpo", "sft")
@@ -243,8 +244,8 @@ def export(
         raise ValueError(f"export: cannot write {path.name!r}; the output file must end in "
                          f"{' or '.join(SUFFIXES)}")
     with RunDir.existing(run_dir).open_store() as store:
-        transcripts = [t for t in store.transcripts(iteration=iteration)
-                       if not t.match_id.startswith(HELD_OUT_PREFIX)]
+        transcripts = [t for t in store.transcripts(iteration=iteration)  # nor a look-ahead's future matches
+                       if not t.match_id.startswith((HELD_OUT_PREFIX, FUTURE_PREFIX))]
     targets = _targets([t for t in transcripts if t.status == "finished"], role, reward)
     rows = [row for seat, name in targets
             for row in _rows(format, transcripts, seat, name, builder, margin, min_reward)]

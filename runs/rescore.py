@@ -46,6 +46,7 @@ from sparring.arenas.transcript import RewardRecord, Transcript
 from sparring.rewards.base import FunctionReward, Reward, Score
 from sparring.rewards.measurements import measurement
 from sparring.rewards.metrics import Metric
+from sparring.runs.algorithms import FUTURE_PREFIX
 from sparring.runs.evaluate import KEYS, PREFIXES
 from sparring.runs.rundir import RunDir
 from sparring.runs.store import Store
@@ -261,7 +262,10 @@ def rescore_metric(store: Store, name: str, summary: RescoreSummary,
 
 
 def _key_prefix(match_id: str) -> str:
-    """``validation/``, ``eval/`` (test) or ``""`` (training): how the trainer keys a match's figures."""
+    """``validation/``, ``eval/`` (test) or ``""`` (training): how the trainer keys a match's
+    figures; ``future/`` for a look-ahead's future matches, kept apart from training."""
+    if match_id.startswith(FUTURE_PREFIX):
+        return "future/"
     for split in ("validation", "test"):  # validation first: both its ids and test ids start with eval-
         if match_id.startswith(PREFIXES[split]):
             return KEYS[split]

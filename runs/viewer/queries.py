@@ -25,6 +25,7 @@ SORTS = ("stored", "reward_desc", "reward_asc", "iteration")
 PARSE = ("failed", "ok")
 MAX_PER_PAGE = 200
 HELD_OUT_PREFIX = "eval-"
+FUTURE_PREFIX = "future-"  # a look-ahead's future matches (sparring.runs.algorithms.FUTURE_PREFIX)
 
 
 class QueryError(ValueError):
@@ -262,20 +263,21 @@ def match_detail(store: ReadOnlyStore, match_id: str) -> dict[str, Any]:
     data = transcript.model_dump(mode="json")
     others = [{"match_id": m, "iteration": it} for m, it in store.conn.execute(
         "SELECT match_id, iteration FROM matches WHERE arena_id=? AND seed=? AND match_id != ?"
-        " AND (match_id LIKE ?) = ? ORDER BY iteration, match_id LIMIT 100",
+        " AND (match_id LIKE ?) = ? AND (match_id LIKE ?) = ? ORDER BY iteration, match_id LIMIT 100",
         (transcript.arena.id, transcript.seed, match_id, HELD_OUT_PREFIX + "%",
-         match_id.startswith(HELD_OUT_PREFIX)))]
+         match_id.startswith(HELD_OUT_PREFIX), FUTURE_PREFIX + "%", match_id.startswith(FUTURE_PREFIX)))]
     return {"transcript": data, "others": others}
 
 
 def reward_means(store: ReadOnlyStore) -> dict[str, list[tuple[int, float]]]:
     """``{"reward/<reward>/<seat>": [(iteration, mean)]}`` over training matches (held-out
-    ``eval-`` matches left out), for runs whose metrics table does not hold them (play)."""
+    ``eval-`` and look-ahead ``future-`` matches left out), for runs whose metrics table
+    does not hold them (play)."""
     out: dict[str, list[tuple[int, float]]] = {}
     for iteration, name, seat, mean in store.conn.execute(
             "SELECT m.iteration, r.reward, r.role, AVG(r.value) FROM rewards r JOIN matches m"
-            " ON m.match_id = r.match_id WHERE m.match_id NOT LIKE ? GROUP BY 1, 2, 3 ORDER BY 1",
-            (HELD_OUT_PREFIX + "%",)):
+            " ON m.match_id = r.match_id WHERE m.match_id NOT LIKE ? AND m.match_id NOT LIKE ?"
+            " GROUP BY 1, 2, 3 ORDER BY 1", (HELD_OUT_PREFIX + "%", FUTURE_PREFIX + "%")):
         out.setdefault(f"reward/{name}/{seat}", []).append((iteration, mean))
     return out
 
