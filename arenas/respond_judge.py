@@ -22,6 +22,9 @@ so one model answers and judges; only the responder's data trains it):
     anchor (optional, ``anchor_samples > 0``): the initial model answering the same prompt
         (bind it to the base, or to a frozen adapter with ``init_from``); its replies are
         judged by the judge like the responder's (Temporal SR's anchored rejections).
+        With ``dpo_temporal`` the trainer also plays each training seed again with the
+        responder on the future model (matches ``future-i<k>-s<seed>``, the same arena:
+        the anchor answers and the current judge judges as in the training match).
     anchor_judge (optional, ``anchor_judge=True``): a frozen judge (the previous iterate
         with ``"policy@previous"``, else the base or a snapshot) judging the same replies
         with the primary judge's method (same prompts, same repeats): the previous
@@ -42,9 +45,13 @@ Updates (the algorithm table, responder seat): ``dpo`` (best over worst by
 ``judge_score``: Self-Rewarding), ``soft_dpo``, ``dpo_cream`` (best/worst labelled by the
 consistency rate of the judge's and the anchor judge's rankings, CREAM; a reply the
 anchor judge left unscored ranks below the ones it scored, see
-:func:`~sparring.rewards.builders.consistency_pairs`), ``dpo_temporal``
-(responder's best over the anchor's worst, Temporal SR), ``dpo_scir`` (pairs every
-internal judge in ``judges`` agrees on). ``judged_pairs()`` tells them which rewards and
+:func:`~sparring.rewards.builders.consistency_pairs`), ``dpo_temporal`` (Temporal SR:
+a look-ahead update on the anchored pairs, responder's best over the anchor's worst,
+gives the future model; it answers the same prompts again and its best reply, by the
+current judge, is the chosen over the anchor's worst; the look-ahead is thrown away and
+the real update trains on those pairs), ``dpo_temporal_anchored`` (the anchored
+rejection alone: responder's best over the anchor's worst, no look-ahead), ``dpo_scir``
+(pairs every internal judge in ``judges`` agrees on). ``judged_pairs()`` tells them which rewards and
 seats to read.
 
 Monitors: ``judge/self_preference_bias`` (DBG: mean primary-judge score of the responder's
@@ -63,7 +70,9 @@ M_t+1 from M_t by DPO on the highest- over the lowest-scored, with M_t as the re
 CREAM (Wang et al. 2024) labels each pair with the consistency rate between the current
 and the previous iterate's rankings, both made by the same judging method (here the
 ``anchor_judge`` seat bound to ``"policy@previous"``, judging like the primary judge).
-Temporal Self-Rewarding (2025) anchors rejected replies to the initial model. SCIR
+Temporal Self-Rewarding (Wang et al. 2025) anchors rejected replies to the initial model
+(anchored rejection) and takes the chosen from a future model, the current one after a
+look-ahead update on the anchored pairs (future-guided chosen). SCIR
 (2025) trains on pairs its internal judges agree on. Self-reference judging (Shi et al.
 2024): the judge answers the instruction itself, then compares two responses against
 its answer, in both orders.
@@ -71,12 +80,13 @@ its answer, in both orders.
 Departures (each also in ``docs/arenas.md``):
     - No seed instruction-following or EFT data: prompts come from a task family and the
       judge is untrained.
-    - Temporal SR's future-guided chosen responses are not produced: ``dpo_temporal`` pairs
-      the responder's best reply (by the current judge) over the anchor's worst (anchored
-      rejection only). The paper's chosen reply comes from a future model, an update of
-      the current one on the anchored pairs that answers the prompts again; that needs a
-      look-ahead update and a second play inside an iteration, which the trainer does not
-      do.
+    - Temporal SR: the future model's look-ahead is one update of the run's own shape
+      (``train.epochs`` x ``train.steps_per_epoch`` steps at ``train.lr``) on the
+      anchored pairs, not a separate DPO run; its chosen is its best reply when that
+      beats the anchor's worst (no fallback to the current model's best); the future
+      play replays the whole match (the anchor answers again; only its responder replies
+      are read). ``dpo_temporal_anchored`` (anchored rejection only) is a cheaper
+      variant under its own name.
     - SCIR: ``dpo_scir`` keeps only the agreement filter (pairs every internal judge orders
       alike, strictly); the paper's consistency loss between its internal reward models
       (a penalty on their disagreement, training the judges too) is not included.

@@ -296,6 +296,7 @@ def test_judged_updates_build_pairs() -> None:
 
 @pytest.mark.parametrize(("update", "kwargs", "missing"), [
     ("dpo_cream", {}, "frozen judge"), ("dpo_temporal", {}, "anchor seat"),
+    ("dpo_temporal_anchored", {}, "anchor seat"),
     ("dpo_scir", {"judges": ["pointwise"]}, "two or more internal judges"),
 ])
 def test_requirements_are_checked_before_loading(update: str, kwargs: dict, missing: str) -> None:

@@ -9,6 +9,7 @@ from sparring.rewards import builders
 from sparring.rewards.judge_pairs import (
     agreement_pairs,
     anchored_pairs,
+    future_pairs,
     judged_win_rates,
     large_margin_pairs,
     win_rates_from_matrix,
@@ -64,6 +65,22 @@ def test_temporal_sr_anchors_the_rejected_reply() -> None:
     assert anchored_pairs([t], "responder", "anchor", "judge", _encode) == []
     # no anchor replies: no pair
     assert anchored_pairs([_match({"judge": [0.1, 0.9, 0.5, 0.5]})], "responder", "anchor", "judge", _encode) == []
+
+
+def test_temporal_sr_future_guided_chosen() -> None:
+    roles = ("responder", "responder", "anchor", "anchor")
+    now = _match({"judge": [0.9, 0.8, 0.6, 0.2]}, roles, match_id="i0-s0")
+    ahead = _match({"judge": [0.3, 0.7, 0.5, 0.2]}, roles, match_id="future-i0-s0")
+    [pair] = future_pairs([now], [ahead], "responder", "anchor", "judge", _encode)
+    # chosen: the future model's best (r1 of the future match, 0.7), not the current best (0.9);
+    # rejected: the training match's anchor worst (r3, 0.2)
+    assert (pair.meta["match_id"], pair.meta["rejected_match_id"]) == ("future-i0-s0", "i0-s0")
+    assert (pair.meta["chosen"], pair.meta["rejected"], pair.meta["margin"]) == ("r1", "r3", pytest.approx(0.5))
+    assert pair.meta["future"] and pair.meta["anchored"]
+    # the future best not above the anchor's worst: no pair; no future match of that seed: no pair
+    low = _match({"judge": [0.1, 0.2, 0.5, 0.2]}, roles, match_id="future-i0-s0")
+    assert future_pairs([now], [low], "responder", "anchor", "judge", _encode) == []
+    assert future_pairs([now], [], "responder", "anchor", "judge", _encode) == []
 
 
 def test_scir_keeps_only_pairs_all_judges_agree_on() -> None:
