@@ -517,7 +517,8 @@ class Trainer:
                 report.metrics.update(ahead)
                 future_s += time.perf_counter() - tf
             tb = time.perf_counter()
-            data = [d for seat in adapter_seats for d in self.build(seat, algo, transcripts, future)]
+            data = [d for seat in adapter_seats for d in (self.build(seat, algo, transcripts) if future is None
+                                                          else self.build(seat, algo, transcripts, future))]
             build_s += time.perf_counter() - tb
             if not data:
                 report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
