@@ -34,7 +34,7 @@ def signal(run: Path, seat: str, reward: str, truth: str) -> dict | None:
     xs, ys, agree, disagree, tie, top, bottom = [], [], 0, 0, 0, [], []
     with Store(run / "store.sqlite") as store:
         for t in store.transcripts():
-            if t.match_id.startswith("eval-") or t.status != "finished":
+            if t.match_id.startswith(("eval-", "future-")) or t.status != "finished":
                 continue
             r = {x.turn: x.value for x in t.rewards if x.reward == reward and x.role == seat and x.turn is not None}
             v = {x.turn: x.value for x in t.rewards if x.reward == truth and x.role == seat and x.turn is not None}

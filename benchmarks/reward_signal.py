@@ -35,7 +35,7 @@ def reward_signal(run: str | Path) -> dict[str, Any]:
     by_iteration: dict[int, list[Any]] = defaultdict(list)
     with Store(Path(run) / "store.sqlite") as store:
         for t in store.transcripts():
-            if not t.match_id.startswith("eval-") and t.status == "finished":
+            if not t.match_id.startswith(("eval-", "future-")) and t.status == "finished":
                 by_iteration[t.iteration].append(t)
     iterations, pairs = [], []
     for it in sorted(by_iteration):
