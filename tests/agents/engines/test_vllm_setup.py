@@ -74,7 +74,7 @@ def test_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     check_engine(openai)
     assert engine_options(openai) == {"base_url": "http://127.0.0.1:1/v1", "model": "m",
                                       "api_key_env": "SPARRING_TEST_KEY", "concurrency": 8, "timeout": 120.0,
-                                      "retries": 4}
+                                      "retries": 4, "allow_insecure": False}
     assert make_engine("openai", None, **engine_options(openai)).name == "openai"
     with pytest.raises(ValueError, match="unknown engine 'tgi'; use one of hf, vllm, openai"):
         make_engine("tgi", None)
