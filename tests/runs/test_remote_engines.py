@@ -67,7 +67,7 @@ def test_play_through_the_cli_on_the_openai_engine(fake: FakeServer, tmp_path: P
 @pytest.mark.parametrize(("flags", "message"), [
     (["--engine", "openai", "--server", "colour=1"],
      "error: --server colour: unknown field; the server takes base_url, model, api_key_env, concurrency, timeout, "
-     "retries, enforce_eager, max_lora_rank, max_loaded_adapters"),
+     "retries, allow_insecure, enforce_eager, max_lora_rank, max_loaded_adapters"),
     (["--engine", "openai", "--server", "timeout=-1"], "error: --server timeout = -1: Input should be greater than 0"),
     (["--engine", "openai", "--server", "concurrency=true"],
      "error: --server concurrency = true: Input should be a valid integer"),
