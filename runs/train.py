@@ -25,8 +25,6 @@ its builder then reads the future matches.
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
-import torch
 
 from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.pool import ModelPool
@@ -63,10 +60,11 @@ from sparring.runs.checkpoint import (
     load_adapter_weights,
     read_checkpoint,
     save_adapter_version,
-    save_best,
     write_checkpoint,
 )
+from sparring.runs.heldout import MODEL, HeldOutMixin
 from sparring.runs.league import League
+from sparring.runs.lookahead import LookAheadMixin
 from sparring.runs.machine import make_run_engine
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
@@ -76,7 +74,6 @@ from sparring.runs.validate import check_run_dir, validate
 if TYPE_CHECKING:
     from sparring.runs.distributed import RayOptions, RayWorkers
 
-MODEL = "default"
 
 
 @dataclass
@@ -96,7 +93,7 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-class Trainer:
+class Trainer(HeldOutMixin, LookAheadMixin):
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
@@ -269,6 +266,10 @@ class Trainer:
                         on_finish=lambda t: finish(t, advance), match_prefix=prefix)
         return runner
 
+    def seeds_of(self, iteration: int) -> list[int]:
+        """Match seeds of training iteration ``iteration``."""
+        return iteration_seeds(self.recipe, iteration)
+
     def play(self, iteration: int) -> list[Transcript]:
         """Play this iteration's matches (see :meth:`_play_all`) and return them all."""
         seeds = iteration_seeds(self.recipe, iteration)
@@ -288,140 +289,6 @@ class Trainer:
         # nor on the future matches of a look-ahead (they are read by its builder alone)
         return [t for t in self.store.transcripts(iteration=iteration, arena=self.arena.id)
                 if not t.match_id.startswith(("eval-", FUTURE_PREFIX))]
-
-    def _bind_eval_roles(self, arena: Arena) -> dict[str, Role]:
-        """Seats of a held-out arena: the adapter of the recipe role that plays each seat
-        (``eval.roles`` maps seat to role), sampling from ``[eval]`` over the evaluation
-        arena's own role defaults, never the training role's (one protocol for every arm)."""
-        section = self.recipe.eval
-        temperature = section.temperature if section.temperature is not None else \
-            0.0 if self.held_out.greedy else None
-        sampling = {k: v for k, v in (("max_new_tokens", section.max_new_tokens), ("temperature", temperature),
-                                      ("stop", tuple(section.stop) if section.stop is not None else None))
-                    if v is not None}
-        roles = bind_roles(arena, None)
-        for seat in roles:
-            spec = self.recipe.roles.get(section.roles.get(seat, seat))
-            role = roles[seat].bind(model=MODEL, **sampling)
-            if spec is not None:
-                role = role.bind(adapter=self.previous[spec.previous_of] if spec.previous_of is not None else spec.adapter)
-            if section.system_prompt is not None:
-                role = dataclasses.replace(role, system_prompt=section.system_prompt)
-            roles[seat] = role
-        return roles
-
-    def eval_splits(self, label: int, final: bool = False) -> tuple[str, ...]:
-        """The splits evaluated at ``label``: validation whenever selecting; test at every
-        evaluation, or with ``eval.test = "end"`` only before training and at the end."""
-        splits = ("validation",) if self.held_out.validation is not None else ()
-        if self.recipe.eval.test == "every" or final or label == 0:
-            splits += ("test",)
-        return splits
-
-    def evaluate(self, label: int, splits: tuple[str, ...] | None = None) -> dict[str, float]:
-        """Held-out metrics with the current adapters: the test split (``eval/...``, matches
-        ``eval-i<label>-s<seed>``) and, when selecting, validation (``validation/...``,
-        matches ``eval-val-i<label>-s<seed>``); ``splits`` default to :meth:`eval_splits`."""
-        held_out = self.held_out
-        out: dict[str, float] = {}
-        for split in splits if splits is not None else self.eval_splits(label, final=True):
-            arena = held_out.arena_of(split)
-            prefix = evaluate.PREFIXES[split]
-            self._play_all(arena, self._bind_eval_roles(arena), evaluate.seeds(self.recipe, held_out, split), label,
-                           prefix, f"held-out evaluation ({split})", "eval")
-            transcripts = [t for t in self.store.transcripts(iteration=label, arena=arena.id)
-                           if t.match_id.startswith(f"{prefix}i")]
-            out.update(evaluate.summarise(held_out, transcripts, self._training_items(label), evaluate.KEYS[split]))
-        return out
-
-    def select(self, label: int, metrics: dict[str, float]) -> dict[str, float]:
-        """Keep the best adapters on validation (``adapters/<adapter>/best``) and report the
-        selected iteration's test figures as ``select/...``; reads only validation."""
-        if self.held_out.validation is None:
-            return {}
-        key = self.held_out.selection_key(self.recipe.eval.metric)
-        value = metrics.get(key)
-        best = self.best
-        better = value is not None and (best is None or (value > best["value"] if self.recipe.eval.mode == "max"
-                                                          else value < best["value"]))
-        if better:
-            test = {k: v for k, v in metrics.items() if k.startswith(evaluate.KEYS["test"])}
-            self.best = best = {"iteration": label, "value": value, "test": test, "stale": 0,
-                                "versions": self._trained_versions()}
-            for adapter, version in best["versions"].items():
-                save_best(self.pool, MODEL, adapter, self.run.path,
-                          {"iteration": label, "version": version, "metric": key, "value": value})
-                faults.point("select")
-        elif best is not None and value is not None:
-            best["stale"] += 1
-        if best is None:
-            return {}
-        return {"select/iteration": float(best["iteration"]), "select/validation": best["value"],
-                "select/evaluations_since_best": float(best["stale"]),
-                **{f"select/{k}": v for k, v in best["test"].items()}}
-
-    def finish(self, completed: int) -> dict[str, float]:
-        """After the last iteration: the test figures still missing (the final adapters with
-        ``eval.test = "end"`` after an early stop; the validation-selected adapters, loaded
-        from ``adapters/<adapter>/best``, when their iteration had no test evaluation),
-        stored with iteration ``completed - 1`` and checkpointed. Reads no test figure to
-        decide anything."""
-        out: dict[str, float] = {}
-        have = {name for i, name, _ in self.store.metrics() if i == completed - 1}
-        if completed > 0 and self.recipe.eval.every and not any(k.startswith(evaluate.KEYS["test"]) for k in have):
-            out.update(self.evaluate(completed, ("test",)))
-        best = self.best
-        if best is not None and not best["test"]:
-            if best["iteration"] == completed and out:
-                best["test"] = {k: v for k, v in out.items() if k.startswith(evaluate.KEYS["test"])}
-            else:
-                with self._weights(best["versions"], best=True):
-                    best["test"] = self.evaluate(best["iteration"], ("test",))
-            out.update(self.select(best["iteration"], {}))
-        if out:
-            self.store.add_metrics(completed - 1, out)
-            self._checkpoint(completed)
-        return out
-
-    @contextlib.contextmanager
-    def _weights(self, versions: dict[str, int], best: bool = False) -> Iterator[None]:
-        """The trained adapters at ``versions`` (from ``best`` or the version folders) for the
-        duration, then the live weights and versions again."""
-        live = self._trained_versions()
-        try:
-            for adapter, version in versions.items():
-                folder = adapter_dir(self.run.path, adapter, version).with_name("best") if best else \
-                    adapter_dir(self.run.path, adapter, version)
-                load_adapter_weights(self.pool, MODEL, adapter, folder)
-                self.pool.get(MODEL).adapters[adapter].version = version
-            yield
-        finally:
-            for adapter, version in live.items():
-                load_adapter_weights(self.pool, MODEL, adapter, adapter_dir(self.run.path, adapter, version))
-                self.pool.get(MODEL).adapters[adapter].version = version
-
-    def should_stop(self) -> bool:
-        """Early stopping: ``eval.patience`` evaluations in a row without a new best on validation."""
-        patience = self.recipe.eval.patience
-        return bool(patience and self.best is not None and self.best["stale"] >= patience)
-
-    def _trained_versions(self) -> dict[str, int]:
-        trained = {r.adapter for r in self.recipe.roles.values() if r.update != "none" and r.adapter}
-        return {a: self.pool.version(MODEL, a) for a in sorted(trained)}
-
-    def _training_items(self, label: int) -> set[str]:
-        """Held-out item keys of every training match before iteration ``label``; each
-        iteration's matches are read from the store once, not at every evaluation."""
-        key = self.held_out.item
-        if key is None:
-            return set()
-        for iteration in range(self._items_read, label):
-            for t in self.play_transcripts(iteration):
-                item = key(t)
-                if item is not None:
-                    self._items.add(item)
-        self._items_read = max(self._items_read, label)
-        return self._items
 
     def build(self, seat: str, algo: str, transcripts: list[Transcript], future: list[Transcript] | None = None,
               lookahead: bool = False) -> list[Any]:
@@ -443,57 +310,6 @@ class Trainer:
         if lookahead:
             return algorithm.lookahead(context)  # type: ignore[misc]
         return algorithm.build(context)
-
-    def look_ahead(self, it: int, adapter: str, seats: list[str], algo: str,
-                   transcripts: list[Transcript]) -> tuple[list[Transcript], dict[str, float]]:
-        """The future model of a look-ahead algorithm (Temporal SR's future-guided chosen).
-
-        From the live adapter and its optimizer state, one update (``train.epochs`` passes
-        of ``train.steps_per_epoch`` steps, as the real one) on the look-ahead data, frozen
-        as the snapshot ``<adapter>@future`` (its version: the live version plus the
-        look-ahead's steps); the live adapter's weights, optimizer state and version are
-        then restored exactly, so only the real update that follows moves them. ``seats``
-        play this iteration's seeds again on the snapshot, stored as
-        ``future-i<it>-s<seed>``, while the adapter's other seats (the judge) play the
-        current weights; the snapshot is dropped. Deterministic given the stored matches,
-        so a kill during the future play resumes bit-identical. Returns the finished
-        future matches (none without look-ahead data) and the look-ahead's metrics.
-        """
-        data = [d for seat in seats for d in self.build(seat, algo, transcripts, lookahead=True)]
-        if not data:
-            return [], {}
-        loaded = self.pool.get(MODEL)
-        update = self.updates[adapter]
-        version = self.pool.version(MODEL, adapter)
-        weights = [p.detach().clone() for p in update.params]
-        state = copy.deepcopy(update.state_dict())
-        steps: list[dict[str, float]] = []
-        try:
-            plan = [minibatches(data, self.recipe.train.steps_per_epoch,
-                                random.Random(derive_seed(self.recipe.train.seed, "future", it, epoch, adapter)))
-                    for epoch in range(self.recipe.train.epochs)]
-            for batch in (b for epoch in plan for b in epoch):
-                steps.append(update.step(batch))
-            future = self.pool.snapshot(MODEL, adapter, f"{adapter}@future")
-        finally:
-            with torch.no_grad():
-                for param, saved in zip(update.params, weights, strict=True):
-                    param.copy_(saved)
-            update.load_state_dict(state)
-            loaded.adapters[adapter].version = version
-            loaded.weights_epoch += 1  # engines re-read the restored weights
-        try:
-            roles = {seat: role.bind(adapter=future) if seat in seats else role for seat, role in self.roles.items()}
-            self._play_all(self.arena, roles, iteration_seeds(self.recipe, it), it, FUTURE_PREFIX,
-                           f"iteration {it + 1}: future {adapter} playing", "future")
-        finally:
-            self.pool.drop_snapshot(MODEL, future)
-        played = [t for t in self.store.transcripts(iteration=it, arena=self.arena.id)
-                  if t.match_id.startswith(f"{FUTURE_PREFIX}i{it}-") and t.status == "finished"]
-        metrics = {f"future/{adapter}/{k}": sum(m[k] for m in steps) / len(steps) for k in ("loss",) if k in steps[-1]}
-        metrics.update({f"future/{adapter}/samples": float(len(data)), f"future/{adapter}/steps": float(len(steps)),
-                        f"future/{adapter}/matches": float(len(played))})
-        return played, metrics
 
     def iteration(self, it: int) -> IterationReport:
         """Run one iteration (play, build, update, save, evaluate, log, checkpoint)."""
