@@ -106,8 +106,12 @@ def evaluate_targets(targets: Sequence[Target], *, family: str, split: str = "te
                          f"difficulty {list(arena.difficulty)}; lower --size to at most {available} or widen "
                          "--difficulty")
     source = run_model(targets, model)
-    results = {t.label: _play(t, arena, source, dtype, batch_size, size, k, temperature, max_new_tokens, progress)
-               for t in targets}
+    played = _Played(source, dtype, batch_size, targets)  # the model loads once for both targets
+    try:
+        results = {t.label: played.play(i, t, arena, size, k, temperature, max_new_tokens, progress)
+                   for i, t in enumerate(targets)}
+    finally:
+        played.close()
     out: dict[str, Any] = {
         "family": family, "split": arena.split, "difficulty": list(arena.difficulty), "model": source,
         "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens,
@@ -134,38 +138,52 @@ def _summary(result: dict[str, Any], k: int) -> dict[str, Any]:
     return out
 
 
-def _play(target: Target, arena: Any, source: str, dtype: str, batch_size: int, size: int, k: int,
-          temperature: float, max_new_tokens: int | None, progress: bool) -> dict[str, Any]:
-    from sparring.agents.pool import ModelPool
-    from sparring.arenas.runner import Runner, bind_roles
-    from sparring.runs.machine import make_run_engine
-    from sparring.runs.play import add_adapters, read_adapter_folder
-    from sparring.runs.progress import progress_bar
-    from sparring.runs.recipe import ModelSection
+class _Played:
+    """One model and engine for every target; each target a saved adapter (or none)."""
 
-    pool = ModelPool(dtype=dtype)
-    loaded = pool.load(MODEL, source)
-    sampling: dict[str, Any] = {"temperature": temperature}
-    if max_new_tokens is not None:
-        sampling["max_new_tokens"] = max_new_tokens
-    role = bind_roles(arena, None)["solver"].bind(model=MODEL, **sampling)
-    if target.folder is not None:
-        role = role.bind(adapter="target")
-        add_adapters(pool, {"solver": role}, {"target": read_adapter_folder("target", target.folder)})
-    engine = make_run_engine(ModelSection(source=source, dtype=dtype, batch_size=batch_size), loaded)
-    runner = Runner({MODEL: engine}, {"solver": role}, max_in_flight=max(64, batch_size * 2))
-    pool_size = arena.distinct_items()
-    seeds = [i + j * pool_size for j in range(k) for i in range(size)]
-    transcripts: list[Any] = []
-    try:
+    def __init__(self, source: str, dtype: str, batch_size: int, targets: Sequence[Target]) -> None:
+        from sparring.agents.pool import ModelPool
+        from sparring.agents.roles import Role
+        from sparring.runs.machine import make_run_engine
+        from sparring.runs.play import add_adapters, read_adapter_folder
+        from sparring.runs.recipe import ModelSection
+
+        self.pool = ModelPool(dtype=dtype)
+        loaded = self.pool.load(MODEL, source)
+        self.adapters = {i: f"target{i}" for i, t in enumerate(targets) if t.folder is not None}
+        if self.adapters:
+            add_adapters(self.pool, {name: Role(name=name, model=MODEL, adapter=name) for name in self.adapters.values()},
+                         {name: read_adapter_folder(name, targets[i].folder) for i, name in self.adapters.items()})
+        self.engine = make_run_engine(ModelSection(source=source, dtype=dtype, batch_size=batch_size), loaded)
+        self.batch_size = batch_size
+
+    def close(self) -> None:
+        getattr(self.engine, "close", lambda: None)()
+
+    def play(self, index: int, target: Target, arena: Any, size: int, k: int, temperature: float,
+             max_new_tokens: int | None, progress: bool) -> dict[str, Any]:
+        """Per-item results of ``target`` on the first ``size`` items, ``k`` samples each."""
+        from sparring.arenas.runner import Runner, bind_roles
+        from sparring.runs.progress import progress_bar
+
+        sampling: dict[str, Any] = {"temperature": temperature}
+        if max_new_tokens is not None:
+            sampling["max_new_tokens"] = max_new_tokens
+        role = bind_roles(arena, None)["solver"].bind(model=MODEL, adapter=self.adapters.get(index), **sampling)
+        runner = Runner({MODEL: self.engine}, {"solver": role}, max_in_flight=max(64, self.batch_size * 2))
+        pool_size = arena.distinct_items()
+        seeds = [i + j * pool_size for j in range(k) for i in range(size)]
+        transcripts: list[Any] = []
         if progress:
             with progress_bar() as bar:
                 task = bar.add_task(f"evaluating {target.label}", total=len(seeds))
                 runner.play(arena, seeds, on_finish=lambda t: (transcripts.append(t), bar.advance(task)))
         else:
             runner.play(arena, seeds, on_finish=transcripts.append)
-    finally:
-        getattr(engine, "close", lambda: None)()
+        return _per_item(transcripts, pool_size)
+
+
+def _per_item(transcripts: list[Any], pool_size: int) -> dict[str, Any]:
     by_item: dict[int, list[bool]] = defaultdict(list)
     keys: dict[int, str] = {}
     cut = 0
