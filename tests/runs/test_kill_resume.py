@@ -79,8 +79,12 @@ def _without_times(d: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory, recipe: Path) -> tuple[dict, dict]:
-    out = tmp_path_factory.mktemp("full") / "run"
-    done = _cli(["train", str(recipe), *OVERRIDES, "--out", str(out)])
+    return _full_run(tmp_path_factory.mktemp("full") / "run", [str(recipe), *OVERRIDES])
+
+
+def _full_run(out: Path, args: list[str]) -> tuple[dict, dict]:
+    """Train without a fault; the stored transcripts and weights to compare against."""
+    done = _cli(["train", *args, "--out", str(out)])
     assert done.returncode == 0, done.stderr[-2000:]
     return _state(out)
 
@@ -122,10 +126,7 @@ SELECT = ['eval.select="validation"', 'eval.test="end"', 'eval.metric="mean_rewa
 
 @pytest.fixture(scope="module")
 def uninterrupted_selecting(tmp_path_factory: pytest.TempPathFactory, recipe: Path) -> tuple[dict, dict]:
-    out = tmp_path_factory.mktemp("full-select") / "run"
-    done = _cli(["train", str(recipe), *SELECT, "--out", str(out)])
-    assert done.returncode == 0, done.stderr[-2000:]
-    return _state(out)
+    return _full_run(tmp_path_factory.mktemp("full-select") / "run", [str(recipe), *SELECT])
 
 
 @pytest.mark.parametrize("fault", [
