@@ -355,7 +355,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     families = sorted({ARMS[n].family for n in names})
     jobs = [["--base", f] for f in families if not (out / f"base-{f}.json").exists()]
-    jobs += [["--worker", n, str(s)] for s in seeds for n in names if not (out / f"{n}-s{s}.json").exists()]
+    # arm by arm, so that a run cut short leaves whole arms (every seed) rather than one seed of each
+    jobs += [["--worker", n, str(s)] for n in names for s in seeds if not (out / f"{n}-s{s}.json").exists()]
     failed = run_all(jobs, args, out) if not args.collect else {}
     summary: dict = {"command": "python benchmarks/method_efficacy.py " + " ".join(sys.argv[1:]),
                      "protocol": {"test_items": TEST_ITEMS, "validation_items": VALIDATION_ITEMS,
