@@ -20,6 +20,10 @@ repetition in a fresh process (load, one warm-up step, ``--steps`` timed steps);
 reports min / median / max tokens/s per side and the ratio of medians. Only JSON reaches
 standard output (the workers' library logs are dropped).
 
+The JSON records the machine (``machine``: CPU model, native bf16). By default bf16 runs
+only where the CPU computes it natively; elsewhere it is listed under ``skipped`` with the
+reason (``--dtypes fp32,bf16`` runs it anyway).
+
 Usage: python benchmarks/dpo_throughput.py [--steps 2] [--repeats 3] [--dtypes fp32,bf16] [--threads 2]
 """
 
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from machine_info import machine, precision_plan  # sibling script (benchmarks/ is sys.path[0])
 
 PAIRS_PER_STEP = 32
 MICRO = 8
@@ -173,7 +178,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=2, help="timed optimizer steps per repetition (after a warm-up)")
     parser.add_argument("--repeats", type=int, default=3, help="repetitions per side, alternating ours/TRL")
-    parser.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    parser.add_argument("--dtypes", default=None,
+                        help="comma-separated: fp32, bf16 (default fp32,bf16, bf16 skipped where the CPU only "
+                             "emulates it; naming it here runs it anyway)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="default", help="default (embedded SmolLM2) or a local HF folder")
     parser.add_argument("--out", default="/tmp/sparring-dpo-bench")
@@ -191,9 +198,12 @@ def main() -> None:
         "precision": {"fp32": "fp32 weights and compute on both sides",
                       "bf16": "bf16 base weights, fp32 LoRA weights, bf16 matmuls on both sides "
                               "(TRL: model loaded in bf16 with bf16=True autocast; ours: the pool's bf16 base)"},
-        "results": {},
+        "machine": machine(), "results": {},
     }
-    for dtype in args.dtypes.split(","):
+    dtypes, skipped = precision_plan((args.dtypes or "fp32,bf16").split(","), explicit=args.dtypes is not None)
+    if skipped:
+        report["skipped"] = skipped
+    for dtype in dtypes:
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "trl": []}
         for _ in range(args.repeats):
             for side in ("ours", "trl"):  # alternate, so drift in the machine hits both sides alike

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from sparring.agents.engines.base import GenerationRequest
 from sparring.agents.engines.hf import HFEngine
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     vllm = VLLMEngine(loaded, max_batch_size=max(sizes), enforce_eager=args.enforce_eager)
     startup = time.perf_counter() - started
     hf = HFEngine(loaded, max_batch_size=max(sizes))
-    result: dict[str, Any] = {"arena": args.arena, "model": args.model, "dtype": str(loaded.dtype), "tokens": args.tokens,
+    result: dict[str, Any] = {"machine": machine(), "arena": args.arena, "model": args.model, "dtype": str(loaded.dtype), "tokens": args.tokens,
                               "adapters": args.adapters, "repeats": args.repeats, "vllm_startup_s": round(startup, 1),
                               "hf": {}, "vllm": {}, "vllm_over_hf": {}}
     try:

@@ -87,6 +87,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 FAMILY = "arithmetic"
 DIFFICULTY = (1, 2)
@@ -351,6 +352,7 @@ def main() -> None:
     walls = {side: [w for r in rs for w in r["iteration_seconds"]] for side, rs in runs.items()}
     samples = args.prompts * args.generations
     report = {
+        "machine": machine(),
         "command": "python benchmarks/grpo_iteration.py " + " ".join(sys.argv[1:]),
         "threads": args.threads, "dtype": args.dtype, "prompts": args.prompts, "generations": args.generations,
         "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from sparring.runs.recipe import load_recipe
 from sparring.runs.train import Trainer
@@ -157,7 +158,7 @@ def main() -> None:
         if not sep or arm not in per_arm:
             parser.error(f"--arm-set {item!r}: write ARM:FIELD=VALUE with ARM one of {', '.join(arms)}")
         per_arm[arm].append(override)
-    results: dict = {"budget_minutes_per_arm": args.budget_minutes, "overrides": args.set, "arm_overrides": per_arm,
+    results: dict = {"machine": machine(), "budget_minutes_per_arm": args.budget_minutes, "overrides": args.set, "arm_overrides": per_arm,
                      "parallel": args.parallel, "arms": {}}
     if args.parallel and len(arms) > 1:
         results["arms"] = run_parallel(base_of, args, out)

@@ -54,6 +54,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
+
 MIB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_RATIO_TARGET = 1.5
@@ -419,8 +421,7 @@ def main() -> None:
         "command": prefix + shlex.join(["python", *sys.argv]),
         "threads": args.threads,
         "model": args.model,
-        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name")), platform.machine()),
+        "machine": machine(),
         "versions": versions(),
         "unit": "MiB (2**20 bytes) of resident memory of the whole process",
     }

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 DEFAULT_MODEL = Path("/root/.cache/sparring/models/SmolLM2-135M-Instruct")
 N_ADAPTERS = 5
@@ -174,6 +175,7 @@ def measure(
     # Rows cycle through the 5 adapters and one base row: 32 rows -> 5 base rows.
     rows = [names[i % 6] if i % 6 < N_ADAPTERS else None for i in range(batch)]
     res: dict = {
+        "machine": machine(),
         "model": str(path),
         "dtype": "float32",
         "threads": torch.get_num_threads(),

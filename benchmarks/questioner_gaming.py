@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from sparring.runs.store import Store
 from sparring.runs.train import train
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="recipe override (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue arms already in --out instead of restarting")
     args = parser.parse_args()
-    result = {"command": "python " + " ".join(sys.argv), "threads": torch.get_num_threads(),
+    result = {"machine": machine(), "command": "python " + " ".join(sys.argv), "threads": torch.get_num_threads(),
               "recipe": "recipes/qa_verify_selfplay.toml", "arms": {}}
     for name, reward in ARMS.items():
         result["arms"][name] = run_arm(reward, Path(args.out) / name, args.iterations, args.matches, args.set,

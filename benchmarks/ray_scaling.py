@@ -28,6 +28,8 @@ import json
 import os
 import time
 
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,7 +63,7 @@ def main() -> None:
     section = ModelSection(source=args.model, dtype=args.dtype, batch_size=args.batch_size)
     pool = ModelPool(dtype=args.dtype)
     loaded = pool.load("default", args.model)
-    result: dict[str, object] = {"matches": args.matches, "model": args.model, "dtype": str(loaded.dtype),
+    result: dict[str, object] = {"machine": machine(), "matches": args.matches, "model": args.model, "dtype": str(loaded.dtype),
                                  "threads": args.threads, "batch_size": args.batch_size,
                                  "max_new_tokens": n, "cpus": os.cpu_count()}
 

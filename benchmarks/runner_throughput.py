@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -144,7 +145,7 @@ def main() -> None:
     engine = HFEngine(loaded, max_batch_size=args.batch)
     engine.generate(_requests(4, seed=99))  # warm-up
 
-    out: dict = {"model": args.model, "dtype": str(loaded.dtype), "batch": args.batch,
+    out: dict = {"machine": machine(), "model": args.model, "dtype": str(loaded.dtype), "batch": args.batch,
                  "threads": torch.get_num_threads()}
 
     t0 = time.perf_counter()

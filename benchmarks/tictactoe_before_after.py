@@ -23,6 +23,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,6 +69,7 @@ def main() -> None:
                 record[key]["rejected_replies"] += (o.get("rejected") or {}).get(seat, 0)
     report = rated.report
     summary = {
+        "machine": machine(),
         "command": "python benchmarks/tictactoe_before_after.py " + " ".join(sys.argv[1:]),
         "adapter": str(adapter), "games_per_pairing_and_order": args.games, "games": report.games,
         "ratings": [{"player": r.player, "bt": r.bt, "bt_low": r.bt_low, "bt_high": r.bt_high, "elo": r.elo,

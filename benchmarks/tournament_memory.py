@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
+
 ROOT = Path(__file__).resolve().parents[1]
 ARENA = f"{ROOT / 'examples' / 'debate.py'}:Debate"
 PLAYERS = 8
@@ -97,6 +99,7 @@ def main() -> None:
                               capture_output=True, text=True, check=True)
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
     report = {
+        "machine": machine(),
         "command": " ".join(["python", "benchmarks/tournament_memory.py", *sys.argv[1:]]),
         "model": args.model, "players": PLAYERS, "bare": results["bare"], "tournament": results["tournament"],
         "peak_ratio": round(results["tournament"]["peak_mib"] / results["bare"]["peak_mib"], 3),

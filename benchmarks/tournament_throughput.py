@@ -24,6 +24,8 @@ import shutil
 import time
 from pathlib import Path
 
+from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
+
 ROOT = Path(__file__).resolve().parents[1]
 ARENA = f"{ROOT / 'examples' / 'debate.py'}:Debate"
 
@@ -89,6 +91,7 @@ def main() -> None:
     record("tournament", summary.generated_tokens, summary.seconds)
     results["tournament"]["wall_with_setup_s"] = round(time.perf_counter() - started, 2)
     report = {
+        "machine": machine(),
         "matches": matches, "model": args.model, "dtype": args.dtype, "threads": args.threads, "arms": results,
         "tournament_over_play_base": round(results["tournament"]["tokens_per_s"] / results["play_base"]["tokens_per_s"], 3),
         "tournament_over_play_adapters": round(
