@@ -23,10 +23,16 @@ HOSTILE_REPLIES: dict[str, str] = {
 
 
 class ConformanceError(AssertionError):
-    """An arena, role or reward broke a rule; ``failures`` lists every broken rule."""
+    """An arena, role or reward broke a rule; ``failures`` lists every broken rule.
 
-    def __init__(self, subject: str, failures: list[str]) -> None:
+    ``crashes`` holds one exception per distinct crash of user code (an arena's play, a
+    parser or a reward), with its traceback, so a report can show where it broke
+    (:func:`sparring.arenas.failures.user_traceback`).
+    """
+
+    def __init__(self, subject: str, failures: list[str], crashes: list[BaseException] | None = None) -> None:
         self.failures = failures
+        self.crashes = list(crashes or [])
         super().__init__(f"{subject} failed {len(failures)} conformance rule(s):\n- " + "\n- ".join(failures))
 
 

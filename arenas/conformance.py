@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, validate_class
 from sparring.arenas.errors import ArenaError
+from sparring.arenas.failures import mark_stage, stage_of
 from sparring.arenas.registry import make_from_spec
 from sparring.arenas.replay import replay
 from sparring.arenas.runner import Runner, bind_roles
@@ -86,12 +88,14 @@ class SeatScripts:
         return lambda req, i: replies[req.seed % len(replies)]
 
 
-def well_formed_replies(arena: Arena, roles: dict[str, Role], failures: list[str] | None = None) -> dict[str, list[str]]:
+def well_formed_replies(arena: Arena, roles: dict[str, Role], failures: list[str] | None = None,
+                        crashes: list[BaseException] | None = None) -> dict[str, list[str]]:
     """Well-formed replies per seat: the arena's ``examples``, else its parser's examples.
 
     Only replies that parse with the seat's role are kept. An example the arena declares
     that does not parse is appended to ``failures`` (it is the arena's own contract); a
-    seat with none is left out of the result.
+    seat with none is left out of the result. A parser that crashes on an example (raises
+    something other than a parse error) is a failure too, its exception added to ``crashes``.
     """
     failures = failures if failures is not None else []
     declared = dict(getattr(arena, "examples", None) or {})
@@ -114,7 +118,14 @@ def well_formed_replies(arena: Arena, roles: dict[str, Role], failures: list[str
                 candidates = ["A well-formed reply."]
         kept = []
         for i, text in enumerate(candidates):
-            _, error = role.parse(text)
+            try:
+                _, error = role.parse(text)
+            except Exception as exc:  # noqa: BLE001 - reported with its traceback
+                mark_stage(exc, f"the parser of seat {seat!r}")
+                failures.append(f"the parser of seat {seat!r} crashed on example {text!r}: {type(exc).__name__}: {exc}")
+                if crashes is not None:
+                    crashes.append(exc)
+                continue
             if error is None:
                 kept.append(text)
             elif seat in declared:
@@ -189,7 +200,8 @@ def check_arena(
         key: [text] for key, text in HOSTILE_REPLIES.items()
     }
     all_scripts["random"] = _random_script(7)
-    examples = well_formed_replies(arena, roles, failures)
+    parser_crashes: list[BaseException] = []
+    examples = well_formed_replies(arena, roles, failures, parser_crashes)
     missing = [seat for seat in arena.roles if seat not in examples]
     for seat in missing:
         report.warnings.append(
@@ -202,10 +214,23 @@ def check_arena(
     report.rules = _rules(arena, list(all_scripts), examples)
     low, high = arena.reward_bounds
     bounds = {r.name: b for r in _rewards(arena) if (b := getattr(r, "bounds", None)) is not None}
+    crashes: dict[str, BaseException] = {}  # by match id, the latest script's
+    distinct: dict[tuple[str, str, str], BaseException] = {}  # one per stage, error and place
+
+    def keep(exc: BaseException) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        place = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        distinct.setdefault((stage_of(exc), repr(exc), place), exc)
+
+    for exc in parser_crashes:
+        keep(exc)
     for label, script in all_scripts.items():
         report.scripts.append(label)
-        played = _play(arena, roles, script, seeds, failures, label)
-        again = _play(arena, roles, script, seeds, failures, label)
+        crashes.clear()
+        played = _play(arena, roles, script, seeds, failures, label, crashes)
+        again = _play(arena, roles, script, seeds, failures, label, {})
+        for exc in crashes.values():
+            keep(exc)
         if played is None or again is None:
             continue
         for t, u in zip(played, again, strict=True):
@@ -214,9 +239,9 @@ def check_arena(
         for t in played:
             report.matches += 1
             report.turns += len(t.turns)
-            _check_transcript(t, arena, low, high, bounds, label, failures)
+            _check_transcript(t, arena, low, high, bounds, label, failures, crashes.get(t.match_id))
     if failures:
-        raise ConformanceError(spec.id, sorted(set(failures), key=failures.index))
+        raise ConformanceError(spec.id, sorted(set(failures), key=failures.index), list(distinct.values()))
     return report
 
 
@@ -249,7 +274,7 @@ def _rules(arena: Arena, labels: list[str], examples: dict[str, list[str]]) -> l
 
 
 def _play(arena: Arena, roles: dict[str, Role], script: object, seeds: Sequence[int], failures: list[str],
-          label: str) -> list[Transcript] | None:
+          label: str, crashes: dict[str, BaseException]) -> list[Transcript] | None:
     if isinstance(script, SeatScripts):
         # A request does not say which seat asked; giving each seat its own model name
         # (and so its own engine) does, whatever the seats' prompts look like.
@@ -260,20 +285,25 @@ def _play(arena: Arena, roles: dict[str, Role], script: object, seeds: Sequence[
     else:
         engine = ScriptedEngine(script)  # type: ignore[arg-type]
         engines = {role.model: engine for role in roles.values()}
-    runner = Runner(engines, roles)
+    runner = Runner(engines, roles, keep_exceptions=True)
     try:
         return runner.play(arena, list(seeds))
     except Exception as exc:  # noqa: BLE001
         failures.append(f"[{label}] the runner failed: {type(exc).__name__}: {exc}")
+        crashes[f"runner:{label}"] = exc
         return None
+    finally:
+        crashes.update(runner.exceptions)
 
 
 def _check_transcript(transcript: Transcript, arena: Arena, low: float, high: float,
-                      bounds: dict[str, tuple[float, float]], label: str, failures: list[str]) -> None:
+                      bounds: dict[str, tuple[float, float]], label: str, failures: list[str],
+                      crash: BaseException | None = None) -> None:
     where = f"[{label}] seed {transcript.seed}"
     if transcript.status != "finished":
         last = (transcript.error or "").strip().splitlines()[-1:] or ["unknown error"]
-        failures.append(f"{where}: the match crashed on scripted replies: {last[0]}")
+        stage = stage_of(crash) if crash is not None else "the match"
+        failures.append(f"{where}: {stage} crashed on scripted replies: {last[0]}")
         return
     if len(transcript.turns) > arena.max_turns:
         failures.append(f"{where}: {len(transcript.turns)} turns exceed max_turns={arena.max_turns}")

@@ -18,6 +18,7 @@ from sparring.agents.engines.base import Completion, Message
 from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams, derive_seed
 from sparring.arenas.errors import ArenaError
+from sparring.arenas.failures import mark_stage
 from sparring.arenas.transcript import Turn, jsonable
 
 if TYPE_CHECKING:
@@ -128,7 +129,11 @@ class Match:
         version = self._version_of(bound)
         replies = []
         for k, ((completion, latency), seed) in enumerate(zip(results, seeds, strict=True)):
-            parsed, error = bound.parse(completion.text)
+            try:
+                parsed, error = bound.parse(completion.text)
+            except Exception as exc:  # a parser may raise only ValueError-like errors (data)
+                mark_stage(exc, f"the parser of seat {role!r}")
+                raise
             turn = Turn(
                 index=0, ask=ask_index, sample=k, role=role, model=bound.model,
                 adapter=bound.adapter, adapter_version=version, messages=messages,

@@ -78,6 +78,9 @@ class Runner:
         max_in_flight: Matches alive at once (bounds memory of pending state).
         version_of: Returns the adapter version a role is playing with (recorded per turn).
         rewards: Rewards applied to each finished match; defaults to the arena's own.
+        keep_exceptions: Keep the exception of each crashed match in ``exceptions`` (by
+            match id), for reports that show where user code broke (``check_arena``); off
+            by default, since an exception holds its frames alive.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Runner:
         max_in_flight: int = 256,
         version_of: Callable[[Role], int | None] | None = None,
         rewards: Sequence[Reward] | None = None,
+        keep_exceptions: bool = False,
     ) -> None:
         if not engines:
             raise ValueError("a runner needs at least one engine")
@@ -100,6 +104,8 @@ class Runner:
         self.rewards = rewards
         self.stats = RunnerStats()
         self._outputs: dict[int, list[Any]] = {}
+        self.keep_exceptions = keep_exceptions
+        self.exceptions: dict[str, BaseException] = {}
 
     def play(
         self,
@@ -336,6 +342,8 @@ class Runner:
                 transcript.summary = outcome.summary
         if error is not None:
             self.stats.errors += 1
+            if self.keep_exceptions:
+                self.exceptions[match.match_id] = error
             transcript.status = "error"
             transcript.error = "".join(traceback.format_exception(error)).strip()[-4000:]
             return transcript
@@ -343,6 +351,8 @@ class Runner:
             apply_rewards(transcript, rewards)
         except Exception as exc:  # a broken reward must not lose the match
             self.stats.errors += 1
+            if self.keep_exceptions:
+                self.exceptions[match.match_id] = exc
             transcript.status = "error"
             transcript.error = "reward failed: " + "".join(traceback.format_exception(exc)).strip()[-4000:]
         return transcript

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sparring.arenas.failures import mark_stage
 from sparring.arenas.transcript import RewardRecord, Transcript
 from sparring.rewards.base import Reward
 
@@ -16,11 +17,15 @@ def apply_rewards(transcript: Transcript, rewards: Sequence[Reward]) -> Transcri
     """Score ``transcript`` with every reward and store the records on it (replacing old ones)."""
     records = []
     for r in rewards:
-        scores = r(transcript) or []
-        for s in scores:
-            records.append(
-                RewardRecord(reward=r.name, role=s.role, value=float(s.value), turn=s.turn,
-                             explanation=s.explanation)
-            )
+        try:
+            scores = r(transcript) or []
+            for s in scores:
+                records.append(
+                    RewardRecord(reward=r.name, role=s.role, value=float(s.value), turn=s.turn,
+                                 explanation=s.explanation)
+                )
+        except Exception as exc:
+            mark_stage(exc, f"reward {r.name!r}")  # so a report can name the reward, not "the match"
+            raise
     transcript.rewards = records
     return transcript

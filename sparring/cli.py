@@ -16,7 +16,6 @@ inside torch or transformers, or by a failing built-in call in our code (``int("
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -39,6 +38,7 @@ from sparring.commands import (
     cmd_tournament,
     cmd_train,
     cmd_view,
+    debug_requested,
 )
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*(args.overrides or []), *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    debug = args.debug or os.environ.get("SPARRING_DEBUG", "").lower() in ("1", "true", "yes")
+    debug = args.debug or debug_requested()
     console = Console(soft_wrap=True)  # an error is one line, whatever the terminal width
     try:
         return args.fn(args, console)

@@ -4,12 +4,18 @@ and returns the exit code; :mod:`sparring.cli` builds the parser and reports err
 from __future__ import annotations
 
 import argparse
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+
+def debug_requested() -> bool:
+    """Whether ``SPARRING_DEBUG`` asks for full tracebacks (as ``--debug`` does)."""
+    return os.environ.get("SPARRING_DEBUG", "").lower() in ("1", "true", "yes")
 
 
 def _key_values(items: list[str], what: str) -> list[str]:
@@ -186,7 +192,9 @@ def cmd_arenas(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from sparring.arenas import ConformanceError, check_arena, make, registered
+    from sparring.arenas.failures import user_traceback
 
+    debug = getattr(args, "debug", False) or debug_requested()
     names = args.arena or sorted(registered())
     kwargs = arena_kwargs(args.arena_arg)
     failed = 0
@@ -196,6 +204,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
         except ConformanceError as exc:
             failed += 1
             console.print(f"[red]✗[/] {escape(str(exc))}")
+            for crash in exc.crashes:  # where the arena's, a parser's or a reward's code broke
+                console.print(escape(user_traceback(crash, full=debug)))
             continue
         console.print(f"[green]✓[/] {report.arena}: {report.matches} matches, {report.turns} turns")
         console.print("  checked:")

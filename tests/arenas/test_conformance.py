@@ -190,7 +190,7 @@ def test_global_random_is_nondeterministic() -> None:
 def test_crash_on_empty_reply() -> None:
     failures = _failures(CrashOnEmpty())
     assert failures[0] == (
-        "[empty] seed 0: the match crashed on scripted replies: IndexError: string index out of range"
+        "[empty] seed 0: the arena's play crashed on scripted replies: IndexError: string index out of range"
     )
     assert all(f.startswith("[empty]") for f in failures)  # every other reply is fine
 
@@ -198,7 +198,7 @@ def test_crash_on_empty_reply() -> None:
 def test_asking_a_non_seat() -> None:
     failures = _failures(AsksNonSeat())
     assert failures[0] == (
-        "[empty] seed 0: the match crashed on scripted replies: sparring.arenas.errors.ArenaError: "
+        "[empty] seed 0: the arena's play crashed on scripted replies: sparring.arenas.errors.ArenaError: "
         "role 'listener' is not a seat of tests/asks-non-seat-v1 (seats: speaker)"
     )
 
@@ -206,7 +206,7 @@ def test_asking_a_non_seat() -> None:
 def test_exceeding_max_turns() -> None:
     failures = _failures(Endless())
     assert failures[0] == (
-        "[empty] seed 0: the match crashed on scripted replies: sparring.arenas.errors.ArenaError: "
+        "[empty] seed 0: the arena's play crashed on scripted replies: sparring.arenas.errors.ArenaError: "
         "tests/endless-v1 asked for more than its max_turns=8 replies in one match; "
         "raise max_turns or end the match earlier"
     )

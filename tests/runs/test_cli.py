@@ -173,7 +173,7 @@ def test_check_reports_a_broken_arena(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["check", "tests.arenas.test_conformance:CrashOnEmpty"]) == 1
     text = capsys.readouterr().out
     assert "✗ tests/crash-on-empty-v1 failed" in text
-    assert "the match crashed on scripted replies: IndexError" in text
+    assert "the arena's play crashed on scripted replies: IndexError" in text
 
 
 def test_check_drives_a_file_arena_with_well_formed_replies(capsys: pytest.CaptureFixture[str]) -> None:
