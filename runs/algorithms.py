@@ -84,8 +84,21 @@ class UpdateContext:
 
     @property
     def common(self) -> dict[str, Any]:
-        """Keyword arguments every update takes (learning rate, micro-batch size)."""
-        return {"lr": self.train.lr, "micro_batch_size": self.train.micro_batch_size}
+        """Keyword arguments every update takes (learning rate and its schedule, micro-batch size)."""
+        from sparring.agents.updates.schedules import LRSchedule  # plain Python, no torch
+
+        t = self.train
+        schedule = LRSchedule(t.lr_schedule, t.warmup_steps, t.total_decay_steps, t.min_lr_ratio)
+        return {"lr": t.lr, "micro_batch_size": t.micro_batch_size, "lr_schedule": schedule}
+
+    def stabilisers(self) -> dict[str, Any]:
+        """The entropy bonus and KL anchor settings of ``[train]`` (GRPO/RLOO/SFT), with the
+        anchor's reference: the base (``None``) or a frozen snapshot of the adapter now,
+        at the run's start (``kl_reference = "start"``)."""
+        t = self.train
+        reference = self.pool.snapshot(self.model, self.adapter) if t.kl_coef and t.kl_reference == "start" else None
+        return {"kl_coef": t.kl_coef, "entropy_coef": t.entropy_coef, "entropy_floor": t.entropy_floor,
+                "reference": reference}
 
 
 @dataclass
@@ -190,9 +203,9 @@ def _policy_gradient(kind: str) -> Callable[[UpdateContext], Update]:
     def make(c: UpdateContext) -> Update:
         t = c.train
         return _updates().PolicyGradientUpdate(
-            c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps,
-            kl_coef=t.kl_coef, normalize_std=t.normalize_std,
-            temperature=c.role.sampling.temperature or 1.0, **c.common)  # fallback: turns carry their own
+            c.pool, c.model, c.adapter, advantage=kind, clip_eps=t.clip_eps, normalize_std=t.normalize_std,
+            temperature=c.role.sampling.temperature or 1.0,  # fallback: turns carry their own
+            **c.stabilisers(), **c.common)
     return make
 
 
@@ -243,7 +256,7 @@ for _algorithm in (
               lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
               "iterate", requires=("reference_reply",),
               description="SPIN: ground-truth reply preferred over the model's own, anchored to the generating iterate"),
-    Algorithm("sft", lambda c: _updates().SFTUpdate(c.pool, c.model, c.adapter, **c.common),
+    Algorithm("sft", lambda c: _updates().SFTUpdate(c.pool, c.model, c.adapter, **c.stabilisers(), **c.common),
               _own_or_reference_sft, "none",
               description="SFT on well-rewarded own replies (targets='own') or ground truth (targets='reference')"),
 ):

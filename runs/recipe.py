@@ -78,6 +78,17 @@ class Recipe(Section):
                              f"(trained: {', '.join(trained) or 'none'})")
         return self
 
+    @model_validator(mode="after")
+    def _stabilisers_read(self) -> Recipe:
+        # entropy bonus and KL anchor are terms of the GRPO/RLOO/SFT losses only
+        readers = {"grpo", "rloo", "sft"}
+        updates = sorted({r.update for r in self.roles.values() if r.update != "none"})
+        for name in ("entropy_coef", "kl_coef"):
+            if getattr(self.train, name) and not readers & set(updates):
+                raise ValueError(f"recipe field 'train.{name}' is read by the grpo, rloo and sft updates only "
+                                 f"(this recipe trains with {', '.join(updates) or 'none'}); remove it")
+        return self
+
     @field_validator("adapters")
     @classmethod
     def _adapter_names(cls, value: dict[str, AdapterSection]) -> dict[str, AdapterSection]:
@@ -208,4 +219,4 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc)) from None
+        raise RecipeError(format_validation_error(exc, Recipe)) from None

@@ -249,7 +249,29 @@ class TrainSection(Section):
     beta: float = Field(0.1, gt=0)
     """DPO / soft-DPO / IPO / SPIN temperature of the implicit reward (not used by GRPO)."""
     kl_coef: float = Field(0.0, ge=0)
-    """GRPO/RLOO KL penalty to the base weights (0: none, and no reference forward)."""
+    """GRPO/RLOO KL penalty, and SFT's KL anchor, to ``kl_reference`` (0: none, and no
+    reference forward)."""
+    kl_reference: Literal["base", "start"] = "base"
+    """What ``kl_coef`` anchors GRPO/RLOO/SFT to: ``base`` (the adapter disabled) or
+    ``start`` (a frozen snapshot of the adapter as the run began: its ``init_from``
+    weights, e.g. a warm start)."""
+    entropy_coef: float = Field(0.0, ge=0)
+    """GRPO/RLOO/SFT entropy bonus: minus this times the sampled-token entropy estimate
+    of the trained replies (score-function gradient; 0: none)."""
+    entropy_floor: float = Field(0.0, ge=0)
+    """With ``entropy_coef``: act only while the batch's entropy estimate (nats per token)
+    is below this floor (0: always act)."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning rate after the warm-up: ``constant``, or ``linear`` / ``cosine`` decay to
+    ``lr * min_lr_ratio`` at ``decay_steps`` optimizer steps (exact on resume: a function
+    of the saved step count)."""
+    warmup_steps: int = Field(0, ge=0)
+    """Optimizer steps of linear learning-rate warm-up."""
+    decay_steps: int | None = Field(None, ge=1)
+    """Optimizer steps (warm-up included) the decay spans; default ``iterations * epochs *
+    steps_per_epoch`` (set it when ``iterations`` is not the real budget)."""
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    """The learning rate at the end of the decay, as a share of ``lr``."""
     sppo_eta: float = Field(10.0, gt=0)
     """SPPO's eta: the loss pulls log(pi/pi_ref) of a reply toward eta * (P(win) - 1/2)."""
     clip_eps: float = Field(0.2, gt=0)
@@ -267,6 +289,19 @@ class TrainSection(Section):
     mini-batches, keeping each GRPO group whole so its baseline stays intact."""
     max_in_flight: int = Field(64, ge=1)
     """Most matches alive at once."""
+
+    @property
+    def total_decay_steps(self) -> int:
+        """``decay_steps``, else the most optimizer steps the run can take."""
+        return self.decay_steps or self.iterations * self.epochs * self.steps_per_epoch
+
+    @model_validator(mode="after")
+    def _decay_after_warmup(self) -> TrainSection:
+        if self.lr_schedule != "constant" and self.total_decay_steps <= self.warmup_steps:
+            raise ValueError(f"train.lr_schedule = \"{self.lr_schedule}\" decays over {self.total_decay_steps} steps, "
+                             f"not more than train.warmup_steps = {self.warmup_steps}; set train.decay_steps above "
+                             "the warm-up or lower warmup_steps")
+        return self
 
 
 class EvalSection(Section):

@@ -90,7 +90,8 @@ _LAZY = {
     "ModelPool": "sparring.agents.pool",
     **{name: "sparring.agents.updates" for name in (
         "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
-        "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update")},
+        "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update", "LRSchedule", "entropy_bonus",
+        "kl_anchor")},
     "Algorithm": "sparring.runs.algorithms",
     "register_update": "sparring.runs.algorithms",
     **{name: "sparring.runs" for name in (
@@ -142,4 +143,6 @@ __all__ = [
     "consistency_pairs", "export", "grpo_groups", "load_recipe", "make", "margin_pairs", "metric", "parsers",
     "play", "reference_sft", "register", "register_update", "registered", "replay", "resolve", "reward",
     "sft_samples", "spin_pairs", "train",
+    # stabilisers of label-free self-training (learning-rate schedules, entropy bonus, KL anchor)
+    "LRSchedule", "entropy_bonus", "kl_anchor",
 ]

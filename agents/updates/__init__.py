@@ -9,6 +9,9 @@
 * :mod:`~sparring.agents.updates.base`: the shared step (one AdamW over one adapter,
   micro-batched gradient accumulation, clipping, version bump, optimizer state).
 * :mod:`~sparring.agents.updates.step`: one update class per algorithm.
+* :mod:`~sparring.agents.updates.schedules`: learning-rate warm-up and decay by step.
+* :mod:`~sparring.agents.updates.regularisers`: the entropy bonus / floor and the KL
+  anchor added to the GRPO/RLOO/SFT losses.
 
 Names are loaded on first use (PEP 562): the sample types in ``batch`` are plain Python
 and are imported by the light layers (rewards' builders), which must not pull in torch.
@@ -26,6 +29,7 @@ _WHERE = {
     "use_adapter": "logprobs",
     "dpo_loss": "losses", "group_advantages": "losses", "grpo_loss": "losses", "ipo_loss": "losses",
     "rloo_advantages": "losses", "sft_loss": "losses", "spin_loss": "losses", "sppo_loss": "losses",
+    "LRSchedule": "schedules", "entropy_bonus": "regularisers", "kl_anchor": "regularisers",
     "DPOUpdate": "step", "IPOUpdate": "step", "PolicyGradientUpdate": "step",
     "PreferenceUpdate": "step", "SFTUpdate": "step", "SPINUpdate": "step", "SPPOUpdate": "step",
 }

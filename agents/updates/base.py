@@ -12,7 +12,9 @@ Simplifications, on purpose:
 * The model stays in eval mode. Pool adapters have ``lora_dropout=0`` and the supported
   bases have no dropout, so train mode would change nothing but make runs less
   reproducible, and the engines share the same module.
-* No learning-rate schedule; set ``update.optimizer.param_groups[0]["lr"]`` if needed.
+* The learning rate of each step is ``lr * lr_scale * schedule.factor(steps)``
+  (:mod:`~sparring.agents.updates.schedules`): a pure function of saved state, so a
+  resumed run steps at exactly the rate an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sparring.agents.pool import ModelPool
 from sparring.agents.updates.fused_lora import fused_lora
 from sparring.agents.updates.logprobs import use_adapter
 from sparring.agents.updates.losses import Metrics
+from sparring.agents.updates.schedules import LRSchedule
 
 
 def adapter_parameters(model: Any, adapter: str) -> dict[str, torch.nn.Parameter]:
@@ -61,6 +64,7 @@ class Update:
         micro_batch_size: Samples (pairs, for preference updates) per forward/backward.
         reference: Reference policy where the algorithm has one: ``None`` for the base
             weights or an adapter name, typically a frozen snapshot ``"adapter@vN"``.
+        lr_schedule: Warm-up and decay of the learning rate by step (default: constant).
     """
 
     algorithm: ClassVar[str] = "update"
@@ -77,6 +81,7 @@ class Update:
         max_grad_norm: float | None = 1.0,
         micro_batch_size: int = 8,
         reference: str | None = None,
+        lr_schedule: LRSchedule | None = None,
     ) -> None:
         loaded = pool.get(model_name)
         pool.version(model_name, adapter)  # raises a KeyError naming the known adapters
@@ -95,6 +100,9 @@ class Update:
         self.micro_batch_size = micro_batch_size
         self.reference = reference
         self.steps = 0
+        self.lr = lr
+        self.lr_schedule = lr_schedule or LRSchedule()
+        self.lr_scale = 1.0  # lowered by the collapse guard after a roll-back; saved in state_dict
         named = adapter_parameters(loaded.model, adapter)
         if not named:
             raise ValueError(f"adapter {adapter!r} on model {model_name!r} has no LoRA parameters")
@@ -215,6 +223,9 @@ class Update:
         metrics = self._accumulate(batch)
         limit = self.max_grad_norm if self.max_grad_norm is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, limit)
+        lr = self.current_lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.steps += 1
@@ -225,7 +236,17 @@ class Update:
             "samples": float(len(batch)),
             "micro_batches": float(-(-len(batch) // self.micro_batch_size)),
             "version": float(version),
+            "lr": lr,
         }
+
+    def current_lr(self) -> float:
+        """The learning rate of the next step: ``lr * lr_scale * schedule.factor(steps)``."""
+        return self.lr * self.lr_scale * self.lr_schedule.factor(self.steps)
+
+    def reset_optimizer(self) -> None:
+        """Forget AdamW's moments (the collapse guard's roll-back: they point along the
+        path that was rolled back); the step count, and so the schedule, goes on."""
+        self.optimizer.state.clear()
 
     # -- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -238,6 +259,7 @@ class Update:
             "adapter": self.adapter,
             "steps": self.steps,
             "reference": self.reference,
+            "lr_scale": self.lr_scale,
             "optimizer": self.optimizer.state_dict(),
         }
 
@@ -250,5 +272,6 @@ class Update:
             )
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
         self.reference = state.get("reference", self.reference)
         self._check_reference()

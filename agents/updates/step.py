@@ -12,8 +12,10 @@ micro-batching, clipping, checkpoint state and version bump live in
 * :class:`SPPOUpdate` on ``GroupSample`` (reward = win rate): reference a snapshot of the
   iterate that generated the data.
 * :class:`PolicyGradientUpdate` (GRPO, RLOO) on ``GroupSample``: reference (base by
-  default) only for the KL penalty when ``kl_coef > 0``.
-* :class:`SFTUpdate` on ``SFTSample``: no reference.
+  default) only for the KL penalty when ``kl_coef > 0``; optional entropy bonus.
+* :class:`SFTUpdate` on ``SFTSample``: a reference only for the optional KL anchor
+  (``kl_coef > 0``); optional entropy bonus
+  (:mod:`~sparring.agents.updates.regularisers`).
 
 Example:
     >>> from sparring.agents.pool import ModelPool
@@ -49,6 +51,7 @@ from sparring.agents.updates.losses import (
     sft_loss,
     sppo_loss,
 )
+from sparring.agents.updates.regularisers import entropy_bonus, kl_anchor
 
 __all__ = [
     "DPOUpdate", "IPOUpdate", "PolicyGradientUpdate", "PreferenceUpdate", "SFTUpdate",
@@ -261,6 +264,10 @@ class PolicyGradientUpdate(Update):
             the reference forward entirely.
         temperature: Sampling temperature of samples that do not record their own
             (``GroupSample.temperature is None``); ``0`` means greedy, as above.
+        entropy_coef: Weight of the entropy bonus
+            (:func:`~sparring.agents.updates.regularisers.entropy_bonus`); 0: none.
+        entropy_floor: The bonus acts only while the batch's entropy estimate is below
+            this (0: always).
         **kwargs: Settings of :class:`~sparring.agents.updates.base.Update`.
     """
 
@@ -270,7 +277,7 @@ class PolicyGradientUpdate(Update):
     def __init__(
         self, pool: ModelPool, model_name: str, adapter: str, *, advantage: Literal["grpo", "rloo"] = "grpo",
         normalize_std: bool = True, clip_eps: float = 0.2, kl_coef: float = 0.0, temperature: float = 1.0,
-        **kwargs: Any,
+        entropy_coef: float = 0.0, entropy_floor: float = 0.0, **kwargs: Any,
     ) -> None:
         super().__init__(pool, model_name, adapter, **kwargs)
         if advantage not in ("grpo", "rloo"):
@@ -282,6 +289,8 @@ class PolicyGradientUpdate(Update):
         self.clip_eps = clip_eps
         self.kl_coef = kl_coef
         self.temperature = temperature
+        self.entropy_coef = entropy_coef
+        self.entropy_floor = entropy_floor
 
     def _prepare(self, batch: Sequence[Any]) -> tuple[Any, Metrics]:
         groups: dict[Hashable, int] = {}
@@ -326,6 +335,9 @@ class PolicyGradientUpdate(Update):
             ref, _ = reference_logprobs(self.model, self.reference, prompts, replies, self.pad_id, temps)
         adv = plan.advantages[offset : offset + len(items)].to(logps.device)
         loss, metrics = grpo_loss(logps, old, ref, adv, mask, clip_eps=self.clip_eps, kl_coef=self.kl_coef)
+        if self.entropy_coef:
+            bonus, entropy = entropy_bonus(logps, mask, self.entropy_coef, self.entropy_floor)
+            loss, metrics = loss + bonus, {**metrics, **entropy}
         return loss, metrics, mask.sum().item() / plan.tokens
 
 
@@ -336,11 +348,31 @@ class SFTUpdate(Update):
     """Supervised fine-tuning: maximise the log-likelihood of target replies.
 
     The loss is the mean negative log-likelihood over all reply tokens of the batch
-    (prompt tokens are not trained on). There is no reference.
+    (prompt tokens are not trained on), plus two optional stabilisers: a KL anchor to
+    ``reference`` (the base by default, or a frozen snapshot such as the run's start) and
+    an entropy bonus (:mod:`~sparring.agents.updates.regularisers`). Without them there
+    is no reference forward.
+
+    Args:
+        pool: The model pool.
+        model_name: Model in the pool.
+        adapter: Adapter to train.
+        kl_coef: Weight of the k3 KL anchor to ``reference`` (0: none).
+        entropy_coef: Weight of the entropy bonus (0: none).
+        entropy_floor: The bonus acts only while the batch's entropy estimate is below
+            this (0: always).
+        **kwargs: Settings of :class:`~sparring.agents.updates.base.Update`.
     """
 
     algorithm = "sft"
     sample_type = SFTSample
+
+    def __init__(self, pool: ModelPool, model_name: str, adapter: str, *, kl_coef: float = 0.0,
+                 entropy_coef: float = 0.0, entropy_floor: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(pool, model_name, adapter, **kwargs)
+        self.kl_coef = kl_coef
+        self.entropy_coef = entropy_coef
+        self.entropy_floor = entropy_floor
 
     def _prepare(self, batch: Sequence[Any]) -> tuple[Any, Metrics]:
         tokens = sum(len(s.completion_ids) for s in batch)
@@ -354,4 +386,12 @@ class SFTUpdate(Update):
         )
         loss, metrics = sft_loss(logps, mask)
         del metrics["tokens"]  # a count, not a mean: reported once from _prepare
+        if self.kl_coef:
+            ref, _ = reference_logprobs(self.model, self.reference, [s.prompt_ids for s in items],
+                                        [s.completion_ids for s in items], self.pad_id)
+            anchor, kl = kl_anchor(logps, ref, mask, self.kl_coef)
+            loss, metrics = loss + anchor, {**metrics, **kl}
+        if self.entropy_coef:
+            bonus, entropy = entropy_bonus(logps, mask, self.entropy_coef, self.entropy_floor)
+            loss, metrics = loss + bonus, {**metrics, **entropy}
         return loss, metrics, mask.sum().item() / plan
