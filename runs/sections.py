@@ -178,6 +178,16 @@ class RoleSection(Section):
     ``iterate`` (a frozen snapshot of the iterate that generated the iteration's data,
     moved on after every update: M_t+1 is trained from M_t against M_t, as the iterative
     self-rewarding papers do). Default: the update's own (``base`` for those five)."""
+    band: list[float] | None = Field(None, min_length=2, max_length=2)
+    """Agreement band ``[low, high]``: a match's samples of this seat train only when the
+    share agreeing with the majority (the mean of ``band_reward`` over them) lies in it
+    (R-Zero keeps 3-7 of 10: ``[0.3, 0.7]``); see :mod:`sparring.runs.band`."""
+    band_reward: str | None = None
+    """The 0/1 agreement reward the band reads (default: the training reward, or the
+    reward a ``random:`` control is the twin of)."""
+    truth_reward: str | None = None
+    """A truth reward logged beside the band, never trained on: the majority's accuracy
+    on kept and dropped matches (``band/<seat>/majority_accuracy_kept``, ``..._dropped``)."""
 
     @field_validator("update")
     @classmethod
@@ -220,6 +230,12 @@ class RoleSection(Section):
         if self.group is not None and self.update == "none":
             raise ValueError(f"group = {show_value(self.group)} has no effect without an update; "
                              "set update (e.g. \"grpo\") or remove the group")
+        if self.band is not None and not 0.0 <= self.band[0] <= self.band[1] <= 1.0:
+            raise ValueError(f"band = {list(self.band)} must be [low, high] with 0 <= low <= high <= 1 "
+                             "(shares of samples agreeing with the majority), e.g. [0.3, 0.7]")
+        if (self.band is not None or self.band_reward or self.truth_reward) and self.update == "none":
+            raise ValueError("band, band_reward and truth_reward filter and log training data; "
+                             "set update (e.g. \"sft\") or remove them")
         if self.targets != "own" and self.update != "sft":
             raise ValueError(f"targets = {show_value(self.targets)} is read only by update = \"sft\" "
                              f"(this seat's update is {show_value(self.update)}); remove it or use sft")

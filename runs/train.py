@@ -45,7 +45,7 @@ from sparring.arenas.seating import seated_arena
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.controls import PREFIX, random_twin
 from sparring.rewards.metrics import is_interval_key
-from sparring.runs import evaluate, faults, monitors
+from sparring.runs import band, evaluate, faults, monitors
 from sparring.runs.algorithms import (
     FUTURE_PREFIX,
     BuildContext,
@@ -304,6 +304,7 @@ class Trainer(HeldOutMixin, LookAheadMixin):
         # A seat a league opponent played (a frozen past version) is not this adapter's data.
         adapter = self.roles[seat].adapter
         transcripts = [t for t in transcripts if all(u.adapter == adapter for u in t.turns_of(seat))]
+        transcripts = band.keep(transcripts, seat, self.recipe.roles[seat], reward)  # roles.<seat>.band
         context = BuildContext(transcripts, seat, reward, reward_bounds(self.arena, reward), self.arena,
                                self.recipe.roles[seat], self.engine.encode, encode_reply, list(future or []))
         algorithm = get_algorithm(algo)
@@ -318,6 +319,8 @@ class Trainer(HeldOutMixin, LookAheadMixin):
         transcripts = [t for t in self.play(it) if t.status == "finished"]
         t1 = time.perf_counter()
         report.metrics.update(monitors.iteration_monitors(self.arena, transcripts))
+        for seat in self.rewards:
+            report.metrics.update(band.metrics(transcripts, seat, self.recipe.roles[seat], self.rewards[seat]))
         report.metrics["play/tokens_per_s"] = self.last_tokens / (t1 - t0) if t1 > t0 else 0.0
         seats = self.recipe.trained_seats(it)
         by_adapter: dict[str, list[str]] = {}

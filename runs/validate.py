@@ -41,6 +41,7 @@ from sparring.arenas.arena import Arena
 from sparring.arenas.conformance import SeatScripts, well_formed_replies
 from sparring.arenas.registry import make, resolve
 from sparring.arenas.runner import Runner, bind_roles
+from sparring.runs import band
 from sparring.runs.algorithms import check_requirements, get_algorithm, training_reward
 from sparring.runs.machine import (
     EMBEDDED,
@@ -85,6 +86,7 @@ def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = Fa
                 rewards[seat] = training_reward(arena, seat, spec.reward)
             if spec.update != "none":
                 check_requirements(arena, seat, spec)
+                band.check(arena, seat, spec, rewards.get(seat))
         except ValueError as exc:
             raise RecipeError(_one_line(exc)) from None
     played = probe(arena)
