@@ -230,6 +230,28 @@ class ModelPool:
         self._models[name] = loaded
         return loaded
 
+    def adopt(self, name: str, model: Any, tokenizer: Any, source: str = "in-memory") -> LoadedModel:
+        """Take a model built in this process (e.g. randomly initialised from a config) under ``name``.
+
+        For benchmarks and tests of real model shapes without their weights: the model is
+        used as it is (its dtype and device are read from its parameters, not cast).
+
+        Args:
+            name: Name of the model in the pool (taken: ``ValueError``).
+            model: A transformers causal LM (no adapters yet).
+            tokenizer: Its tokenizer; ``pad_token`` falls back to ``eos_token``.
+            source: What to record as its source.
+        """
+        if name in self._models:
+            raise ValueError(f"model name {name!r} is already loaded from {self._models[name].source!r}; "
+                             "pick another name")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        param = next(model.parameters())
+        loaded = LoadedModel(name, source, model.eval(), tokenizer, param.dtype, str(param.device))
+        self._models[name] = loaded
+        return loaded
+
     def get(self, name: str) -> LoadedModel:
         """The loaded model called ``name``."""
         if name not in self._models:

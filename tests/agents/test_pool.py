@@ -196,3 +196,15 @@ def test_save_adapter_writes_safetensors(tiny_pool: ModelPool, tmp_path: Path) -
 
     tensors = load_file(out / "adapter_model.safetensors")
     assert tensors and all("lora_" in k for k in tensors)
+
+
+def test_adopt_takes_a_model_built_in_process() -> None:
+    model, tokenizer = tiny_model(seed=3)
+    model = model.to(torch.bfloat16)
+    pool = ModelPool()
+    loaded = pool.adopt("default", model, tokenizer, source="random:tiny")
+    assert loaded.dtype == torch.bfloat16 and loaded.device == "cpu" and loaded.source == "random:tiny"
+    pool.add_adapter("default", "solver", rank=4)
+    assert pool.adapter_names("default") == ["solver"]
+    with pytest.raises(ValueError, match="model name 'default' is already loaded from 'random:tiny'; pick another"):
+        pool.adopt("default", *tiny_model(seed=4))
