@@ -3,9 +3,12 @@ overrides, and one-line validation messages that name the field and the fix."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import tomllib
+import typing
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -49,7 +52,7 @@ class Section(BaseModel):
 
     # strict: TOML has real types, so `true` where a number is expected is a mistake;
     # TOML also spells inf and nan, which no setting here means
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -88,6 +91,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 _UNION_TAGS = ("str", "list[str]", "int", "float", "bool", "none")
+REFERENCE = "docs/recipes.md"
+"""The generated reference of every recipe and tournament field (``python -m sparring.runs.schema_docs``)."""
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -101,25 +106,86 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """The first error of a validation as one line: where, the value given, what to do."""
-    errors = exc.errors()
-    err = errors[0]
-    where = _where(tuple(err["loc"]))
+def section_models(annotation: Any) -> list[type[BaseModel]]:
+    """The section classes an annotation holds (``X``, ``X | None``, ``dict[str, X]``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in section_models(arg)]
+
+
+def section_at(schema: type[BaseModel], path: Sequence[Any]) -> tuple[type[BaseModel], str] | None:
+    """The section class at ``path`` (field names, dict keys, list indexes) of ``schema`` and its
+    name as ``docs/recipes.md`` heads it (``train``, ``roles.<name>``, ``schedule[]``); ``None``
+    when the path leaves the schema (a key of a free-form table such as ``arena.kwargs``)."""
+    model, label, i = schema, "", 0
+    parts = [p for p in path if p not in _UNION_TAGS]
+    while i < len(parts):
+        field = model.model_fields.get(parts[i]) if isinstance(parts[i], str) else None
+        if field is None:
+            return None
+        label = f"{label}.{parts[i]}" if label else parts[i]
+        i += 1
+        origin = typing.get_origin(field.annotation)
+        if origin is dict:
+            if i < len(parts):
+                i += 1
+            label += ".<name>"
+        elif origin is list:
+            if i < len(parts) and isinstance(parts[i], int):
+                i += 1
+            label += "[]"
+        inner = section_models(field.annotation)
+        if not inner:
+            return None
+        model = inner[0]
+    return model, label
+
+
+def _unknown_field(schema: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    found = section_at(schema, loc[:-1]) if schema is not None else None
+    if found is None:
+        return f"unknown field; every field is listed in {REFERENCE}"
+    model, label = found
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    table = f"[[{label[:-2]}]]" if label.endswith("[]") else f"[{label}]" if label else "the top level"
+    return f"unknown field; {hint}{table} takes {', '.join(names)} ({REFERENCE})"
+
+
+def format_validation_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
+    """Every problem of a validation, one line each: where, the value given, what to do.
+
+    Args:
+        exc: The error of validating a config against ``schema``.
+        schema: The validated class (``Recipe``, ``TournamentConfig``): an unknown field is then
+            answered with its section's fields and the closest name.
+    """
+    lines: list[str] = []
+    seen: set[str] = set()
+    for err in exc.errors():
+        where = _where(tuple(err["loc"]))
+        if where in seen:  # a value failing every member of a union is one mistake, not several
+            continue
+        seen.add(where)
+        lines.append(_one(err, where, schema))
+    return "\n".join(lines)
+
+
+def _one(err: Any, where: str, schema: type[BaseModel] | None) -> str:
     msg = " ".join(err["msg"].removeprefix("Value error, ").split())
     kind = err["type"]
     if kind == "extra_forbidden":
-        msg = "unknown field; check its spelling against docs (sparring.runs.recipe)"
+        msg = _unknown_field(schema, tuple(err["loc"]))
     elif kind in ("model_type", "dict_type") and where:
         msg = f"is a section, not a value; set its fields ({where}.FIELD = VALUE, or a [{where}] table)"
     elif kind == "missing":
-        msg = "is required"
+        msg = f"is required ({REFERENCE})"
+    elif not kind.startswith("value_error") and not kind.startswith("assertion_error"):
+        msg = f"{msg} ({REFERENCE})"  # a type or range pydantic checked: the reference says what goes there
     given = ""
     if "input" in err and kind not in ("extra_forbidden", "missing") and not isinstance(err["input"], dict):
         given = f" = {show_value(err['input'])}"
-    # a value failing every member of a union is one mistake, not several
-    more = len({_where(tuple(e["loc"])) for e in errors}) - 1
-    tail = f" (and {more} more)" if more > 0 else ""
     if not where:  # a check across sections: its message names the field itself
-        return f"{msg}{tail}" if msg.startswith("recipe field") else f"recipe: {msg}{tail}"
-    return f"recipe field '{where}'{given}: {msg}{tail}"
+        return msg if msg.startswith("recipe field") else f"recipe: {msg}"
+    return f"recipe field '{where}'{given}: {msg}"

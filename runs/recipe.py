@@ -219,4 +219,4 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc)) from None
+        raise RecipeError(format_validation_error(exc, Recipe)) from None

@@ -192,5 +192,5 @@ def load_tournament(source: str | Path | dict[str, Any], overrides: Sequence[str
     try:
         return TournamentConfig.model_validate(data)
     except ValidationError as exc:
-        raise TournamentError(tournament_message(format_validation_error(exc))) from None
+        raise TournamentError(tournament_message(format_validation_error(exc, TournamentConfig))) from None
 
