@@ -184,7 +184,7 @@ def _write_parquet(rows: list[dict[str, Any]], columns: tuple[str, ...], path: P
         from datasets import Dataset
     except ImportError as exc:
         raise RuntimeError(
-            f"export: writing {path.name} needs the 'datasets' package; run 'pip install datasets' "
+            f"export: writing {path.name} needs the 'datasets' package; run pip install 'sparring[parquet]' "
             f"(or export to .jsonl instead)"
         ) from exc
     # An empty result still gets a valid Parquet file with the format's columns.

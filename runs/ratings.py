@@ -42,13 +42,15 @@ import numpy as np
 
 
 def require(module: str) -> Any:
-    """Import an optional dependency of tournaments, or say how to install it."""
+    """Import a dependency of tournaments (core since openskill and matplotlib joined networkx), or
+    say how to install it when an environment lacks it."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise RuntimeError(f"ratings need the '{module.split('.')[0]}' package: pip install 'sparring[tournament]'") from None
+        raise RuntimeError(f"ratings need the '{module.split('.')[0]}' package, a dependency of sparring: "
+                           "reinstall it (pip install -e . in a checkout)") from None
 
 ELO_SCALE = 400.0 / math.log(10.0)
 """Rating points per unit of BT log-odds."""

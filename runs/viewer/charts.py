@@ -126,8 +126,8 @@ def ratings_page(source: Source, store: ReadOnlyStore, bootstrap: int = 200) -> 
     try:
         from sparring.runs.ratings import rate
         from sparring.runs.tournament import stored_games
-    except ImportError as exc:  # networkx / openskill are the 'tournament' extra
-        return {"available": False, "reason": f"ratings need {exc.name}: pip install 'sparring[tournament]'"}
+    except ImportError as exc:  # networkx / openskill are dependencies; an environment may still lack them
+        return {"available": False, "reason": f"ratings need {exc.name}, a dependency of sparring: reinstall it"}
     reward = source.config.get("tournament", {}).get("arena", {}).get("reward")
     games, no_result = stored_games(store, reward=reward)
     if not games:

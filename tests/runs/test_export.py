@@ -198,7 +198,7 @@ def test_errors(run_dir: Path, tmp_path: Path, kwargs: dict, error: type, messag
 
 def test_parquet_without_datasets(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
-    with pytest.raises(RuntimeError, match="needs the 'datasets' package; run 'pip install datasets'"):
+    with pytest.raises(RuntimeError, match=r"needs the 'datasets' package; run pip install 'sparring\[parquet\]'"):
         export(run_dir, "sft", tmp_path / "x.parquet")
     assert export(run_dir, "sft", tmp_path / "x.jsonl") > 0  # jsonl needs nothing
 
