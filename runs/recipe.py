@@ -32,13 +32,14 @@ from sparring.runs.sections import (
     LeagueSection,
     ModelSection,
     PhaseSection,
+    ReplaySection,
     RoleSection,
     ServerSection,
     TrainSection,
     checked_adapter_name,
 )
 
-__all__ = ['ADAPTER_NAME', 'PREVIOUS', 'AdapterSection', 'ArenaSection', 'EvalSection', 'LeagueSection', 'ModelSection', 'PhaseSection', 'RoleSection', 'ServerSection', 'TrainSection', 'Recipe', 'RecipeError', 'load_recipe', 'show_value']
+__all__ = ['ADAPTER_NAME', 'PREVIOUS', 'AdapterSection', 'ArenaSection', 'EvalSection', 'LeagueSection', 'ModelSection', 'PhaseSection', 'ReplaySection', 'RoleSection', 'ServerSection', 'TrainSection', 'Recipe', 'RecipeError', 'load_recipe', 'show_value']
 
 
 class Recipe(Section):
@@ -59,6 +60,7 @@ class Recipe(Section):
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     league: LeagueSection = Field(default_factory=LeagueSection)
+    replay: ReplaySection = Field(default_factory=ReplaySection)
 
     @model_validator(mode="after")
     def _league_adapter(self) -> Recipe:

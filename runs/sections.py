@@ -320,6 +320,18 @@ class TrainSection(Section):
         return self
 
 
+class ReplaySection(Section):
+    """Replay buffer: each update trains on its iteration's data plus samples rebuilt from
+    the stored matches of earlier iterations (see :mod:`sparring.runs.replay_buffer`)."""
+
+    window: int = Field(0, ge=0)
+    """Earlier iterations the buffer holds (0: no replay)."""
+    ratio: float = Field(0.5, gt=0)
+    """Replayed samples per fresh sample (whole GRPO groups; 0.5: a third of a batch replayed)."""
+    size: int | None = Field(None, ge=1)
+    """Most replayed samples per update (default: no cap beyond ``ratio``)."""
+
+
 class EvalSection(Section):
     """Held-out evaluation (never used for training): the test split, and with
     ``select = "validation"`` the validation split that picks the best checkpoint.

@@ -44,7 +44,6 @@ from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.seating import seated_arena
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.controls import PREFIX, random_twin
-from sparring.rewards.metrics import is_interval_key
 from sparring.runs import band, evaluate, faults, monitors
 from sparring.runs.algorithms import (
     FUTURE_PREFIX,
@@ -65,9 +64,11 @@ from sparring.runs.checkpoint import (
 from sparring.runs.heldout import MODEL, HeldOutMixin
 from sparring.runs.league import League
 from sparring.runs.lookahead import LookAheadMixin
+from sparring.runs.loop import iterate as _loop  # tests/runs/test_ray.py drives the loop itself
 from sparring.runs.machine import make_run_engine
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipe import Recipe, RecipeError, load_recipe
+from sparring.runs.replay_buffer import ReplayMixin
 from sparring.runs.rundir import RunDir, write_atomic
 from sparring.runs.validate import check_run_dir, validate
 
@@ -93,7 +94,7 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-class Trainer(HeldOutMixin, LookAheadMixin):
+class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
@@ -338,6 +339,7 @@ class Trainer(HeldOutMixin, LookAheadMixin):
             tb = time.perf_counter()
             data = [d for seat in adapter_seats for d in (self.build(seat, algo, transcripts) if future is None
                                                           else self.build(seat, algo, transcripts, future))]
+            data, replayed = self.with_replay(it, adapter, adapter_seats, algo, data)  # [replay]
             build_s += time.perf_counter() - tb
             if not data:
                 report.warnings.append(f"{adapter}: no training data this iteration (rewards tied or missing); skipped")
@@ -356,7 +358,7 @@ class Trainer(HeldOutMixin, LookAheadMixin):
             # means over the iteration's optimizer steps, except the last version and total samples
             metrics = {k: sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
             metrics.update(version=steps[-1]["version"], samples=sum(m["samples"] for m in steps),
-                           steps=float(len(steps)))
+                           steps=float(len(steps)), **({"replayed": float(replayed)} if replayed else {}))
             if reference_of(self.recipe.roles[adapter_seats[0]]) == "iterate":
                 self._advance_reference(adapter)
             if before is not None:
@@ -446,47 +448,3 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
             trainer.workers.close()
         monitors.write_tensorboard(trainer.run.path)
     return reports
-
-
-def _loop(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
-          progress: bool) -> None:
-    """The iterations of :func:`train`, logging one summary line each."""
-    before = {name: value for i, name, value in trainer.store.metrics() if i == -1}
-    if trainer.start == 0 and before and trainer.best is None:
-        trainer.select(0, before)  # killed after the base evaluation, before any checkpoint
-    if trainer.start == 0 and not before:
-        log(trainer.held_out.describe())
-        base = trainer.evaluate(0)
-        base.update(trainer.select(0, base))
-        trainer.store.add_metrics(-1, base)
-        log(f"[bold]before training[/]: {_fmt({k: v for k, v in base.items() if not is_interval_key(k)})}")
-    started = time.perf_counter()
-    for it in range(trainer.start, recipe.train.iterations):
-        if trainer.should_stop():
-            best = trainer.best or {}
-            log(f"[bold]stopped early[/]: no new best on validation in {recipe.eval.patience} evaluations; "
-                f"the best is iteration {best.get('iteration')} (adapters/<adapter>/best)")
-            break
-        report = trainer.iteration(it)
-        reports.append(report)
-        trainer.completed = it + 1
-        done = it + 1 - trainer.start
-        eta = (time.perf_counter() - started) / done * (recipe.train.iterations - it - 1)
-        if progress:
-            keys = [k for k in report.metrics if k.startswith(("reward/", "eval/", "validation/"))
-                    and not is_interval_key(k)]
-            losses = {f"{a}.loss": m.get("loss", float("nan")) for a, m in report.updated.items()}
-            log(f"[bold]iteration {it + 1}/{recipe.train.iterations}[/] "
-                f"{_fmt({k: report.metrics[k] for k in keys})} {_fmt(losses)} "
-                f"tokens/s={report.metrics.get('play/tokens_per_s', 0):.0f} "
-                f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
-            for w in report.warnings:
-                log(f"[yellow]warning[/]: {w}")
-
-    finished = trainer.finish(trainer.completed)
-    if finished and progress:
-        log(f"[bold]selected[/] (validation): {_fmt({k: v for k, v in finished.items() if k.startswith('select/') and not is_interval_key(k)})}")
-
-
-def _fmt(values: dict[str, float]) -> str:
-    return " ".join(f"{k}={v:.3g}" for k, v in values.items())
