@@ -47,6 +47,7 @@ evaluation (ids starting with ``eval-``) are never exported.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -198,6 +199,18 @@ def _write_parquet(rows: list[dict[str, Any]], columns: tuple[str, ...], path: P
         raise
 
 
+def _refuse_threshold(transcripts: list[Transcript], targets: list[tuple[str, str]], min_reward: float) -> None:
+    """Raise when SFT samples exist but ``min_reward`` leaves none: an empty file is no dataset
+    (``datasets`` cannot load a zero-row Parquet file), and the range says what to pass instead."""
+    rewards = [row["reward"] for seat, name in targets
+               for row in _rows("sft", transcripts, seat, name, "best_worst", 0.0, -math.inf)]
+    if rewards:
+        what = ", ".join(f"{seat}:{name}" for seat, name in targets)
+        raise ValueError(f"export: no sft sample has a reward of at least --min-reward {min_reward:g}; the "
+                         f"{len(rewards)} replies scored by {what} range from {min(rewards):g} to {max(rewards):g}: "
+                         f"pass --min-reward {max(rewards):g} or lower")
+
+
 def export(
     run_dir: str | Path,
     format: Literal["dpo", "grpo", "sft"],
@@ -228,10 +241,12 @@ def export(
 
     Returns:
         Rows written. An empty result writes an empty file (a zero-row Parquet file with the
-        format's columns) and warns on stderr.
+        format's columns) and warns on stderr, except an ``sft`` export whose ``min_reward``
+        leaves out every scored reply: that is refused, naming the rewards' range.
 
     Raises:
-        ValueError: Unknown format, builder, file extension, role or reward.
+        ValueError: Unknown format, builder, file extension, role or reward; an ``sft``
+            ``min_reward`` above every scored reply (nothing is written).
         FileNotFoundError: ``run_dir`` holds no store.
         RuntimeError: ``.parquet`` requested without ``datasets`` installed.
     """
@@ -249,6 +264,8 @@ def export(
     targets = _targets([t for t in transcripts if t.status == "finished"], role, reward)
     rows = [row for seat, name in targets
             for row in _rows(format, transcripts, seat, name, builder, margin, min_reward)]
+    if format == "sft" and not rows:
+        _refuse_threshold(transcripts, targets, min_reward)
     if path.suffix.lower() == ".parquet":
         _write_parquet(rows, COLUMNS[format], path)
     else:

@@ -217,6 +217,19 @@ def test_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert "error: export: cannot write 'x.txt'" in capsys.readouterr().out
 
 
+def test_sft_threshold_above_every_reward_is_refused(run_dir: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sft.parquet"
+    argv = ["export", str(run_dir), "--format", "sft", "--role", "solver", "--to", str(out)]
+    assert main([*argv, "--min-reward", "2"]) == 2
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"error: export: no sft sample has a reward of at least --min-reward 2; the {GROUP * len(SEEDS)} "
+                     "replies scored by solver:solver_verdict range from 0 to 1: pass --min-reward 1 or lower"]
+    assert not out.exists() and not list(tmp_path.glob(".sft.parquet.*"))  # nothing written, not even a temporary
+    assert main([*argv, "--min-reward", "1"]) == 0  # the range's top is accepted
+    assert f"{2 * len(SEEDS)} sft rows written" in capsys.readouterr().out
+
+
 def test_trl_dpo_round_trip(run_dir: Path, tmp_path: Path) -> None:
     """The dpo export loads with `datasets` and trains one TRL DPO step on a tiny LoRA model."""
     datasets = pytest.importorskip("datasets")
