@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,7 +309,12 @@ class ModelPool:
             if isinstance(loaded.model, PeftModel):
                 loaded.model.add_adapter(adapter, config)
             else:
-                loaded.model = get_peft_model(loaded.model, config, adapter_name=adapter)
+                with warnings.catch_warnings():
+                    # peft's PeftModel.__init__ reads transformers' deprecated `is_gradient_checkpointing`
+                    # property (not our call): silence that one FutureWarning, not the category
+                    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                            category=FutureWarning)
+                    loaded.model = get_peft_model(loaded.model, config, adapter_name=adapter)
         self._cast_adapter(loaded, adapter)
         info = AdapterInfo(adapter, 0, rank, alpha, target_modules)
         loaded.adapters[adapter] = info

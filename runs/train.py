@@ -435,12 +435,11 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
     trainer = Trainer(recipe, out, resume=resume, log=log, ray=ray)
     reports: list[IterationReport] = []
     bar = progress_bar(console=console, transient=True) if progress else contextlib.nullcontext()
+    # An interrupt propagates as it is: the caller says what to do next, once (the CLI prints
+    # "continue ... with 'sparring train --resume DIR'"); stored matches and checkpoints are kept.
     try:
         with bar as trainer.progress:
             _loop(trainer, recipe, reports, log, progress)
-    except KeyboardInterrupt:
-        log(f"[yellow]interrupted[/]: stored matches and the last checkpoint are kept; continue with 'sparring train --resume {trainer.run.path}'")
-        raise
     finally:
         trainer.store.close()
         getattr(trainer.engine, "close", lambda: None)()  # a vLLM server stops with the run
