@@ -40,6 +40,7 @@ from sparring.commands import (
     cmd_view,
     debug_requested,
 )
+from sparring.shadow import shadow_warning
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_DIRS = ("agents", "arenas", "rewards", "runs", "sparring")
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     debug = args.debug or debug_requested()
     console = Console(soft_wrap=True)  # an error is one line, whatever the terminal width
+    if (shadowed := shadow_warning()) is not None:
+        Console(stderr=True, soft_wrap=True).print(f"[yellow]{escape(shadowed)}[/]")
     try:
         return args.fn(args, console)
     except KeyboardInterrupt:
