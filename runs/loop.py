@@ -29,6 +29,9 @@ def iterate(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], lo
         log(f"[bold]before training[/]: {_fmt({k: v for k, v in base.items() if not is_interval_key(k)})}")
     started = time.perf_counter()
     for it in range(trainer.start, recipe.train.iterations):
+        if trainer.guard_stopped:
+            log("[bold]stopped by the collapse guard[/] (see 'sparring show' or the events table)")
+            break
         if trainer.should_stop():
             best = trainer.best or {}
             log(f"[bold]stopped early[/]: no new best on validation in {recipe.eval.patience} evaluations; "

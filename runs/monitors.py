@@ -83,6 +83,8 @@ def warnings_for(metrics: dict[str, float]) -> list[str]:
     """Human warnings when a monitor crosses its threshold."""
     out = []
     for key, value in metrics.items():
+        if key.startswith("guard/"):  # guard/crossed/<seat>/entropy: the guard's record, warned of already
+            continue
         seat, _, name = key.rpartition("/")
         if name in THRESHOLDS and value < THRESHOLDS[name]:
             out.append(f"{seat}: {name} {value:.3f} is below {THRESHOLDS[name]} (possible collapse)")

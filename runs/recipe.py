@@ -29,6 +29,7 @@ from sparring.runs.sections import (
     AdapterSection,
     ArenaSection,
     EvalSection,
+    GuardSection,
     LeagueSection,
     ModelSection,
     PhaseSection,
@@ -39,7 +40,7 @@ from sparring.runs.sections import (
     checked_adapter_name,
 )
 
-__all__ = ['ADAPTER_NAME', 'PREVIOUS', 'AdapterSection', 'ArenaSection', 'EvalSection', 'LeagueSection', 'ModelSection', 'PhaseSection', 'ReplaySection', 'RoleSection', 'ServerSection', 'TrainSection', 'Recipe', 'RecipeError', 'load_recipe', 'show_value']
+__all__ = ['ADAPTER_NAME', 'PREVIOUS', 'AdapterSection', 'ArenaSection', 'EvalSection', 'GuardSection', 'LeagueSection', 'ModelSection', 'PhaseSection', 'ReplaySection', 'RoleSection', 'ServerSection', 'TrainSection', 'Recipe', 'RecipeError', 'load_recipe', 'show_value']
 
 
 class Recipe(Section):
@@ -61,6 +62,14 @@ class Recipe(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
     league: LeagueSection = Field(default_factory=LeagueSection)
     replay: ReplaySection = Field(default_factory=ReplaySection)
+    guard: GuardSection = Field(default_factory=GuardSection)
+
+    @model_validator(mode="after")
+    def _guard_validation(self) -> Recipe:
+        if self.guard.validation and self.eval.select != "validation":
+            raise ValueError("recipe field 'guard.validation' = true reads validation figures; "
+                             "set eval.select = \"validation\" (and eval.every) or remove it")
+        return self
 
     @model_validator(mode="after")
     def _league_adapter(self) -> Recipe:

@@ -332,6 +332,48 @@ class ReplaySection(Section):
     """Most replayed samples per update (default: no cap beyond ``ratio``)."""
 
 
+class GuardSection(Section):
+    """The collapse guard: after each iteration, stop or roll the trained adapters back to
+    their last good version (and lower the learning rate) when a label-free monitor crosses
+    its threshold or the validation metric drops by more than its interval (see
+    :mod:`sparring.runs.guard`)."""
+
+    action: Literal["rollback", "stop"] = "rollback"
+    """``rollback``: load the last good version's weights as a new version, reset the
+    optimizer's moments, multiply the learning rate by ``lr_factor`` (after
+    ``max_rollbacks`` the next alarm stops); ``stop``: end training."""
+    below: dict[str, float] = Field(default_factory=dict)
+    """Alarm when an iteration metric falls below its threshold, e.g.
+    ``{ "debater/entropy" = 0.2, "debater/distinct" = 0.3 }``."""
+    above: dict[str, float] = Field(default_factory=dict)
+    """Alarm when an iteration metric rises above its threshold, e.g. reply length
+    ``{ "debater/length" = 60 }`` or agreement saturation
+    ``{ "reward/debater_majority/debater" = 0.95 }``."""
+    validation: bool = False
+    """Alarm when the validation metric (``eval.metric``) falls below the best so far by
+    more than its interval (its 95% upper bound under the best); needs
+    ``eval.select = "validation"``."""
+    lr_factor: float = Field(0.5, gt=0, le=1)
+    """Learning-rate multiplier applied at each roll-back."""
+    max_rollbacks: int = Field(3, ge=0)
+    """Roll-backs allowed; the next alarm stops training."""
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is watched."""
+        return bool(self.below or self.above or self.validation)
+
+    @model_validator(mode="after")
+    def _deterministic(self) -> GuardSection:
+        # a decision read from a clock would differ on resume
+        timed = sorted(k for k in [*self.below, *self.above] if k.startswith(("time/", "play/tokens_per_s")))
+        if timed:
+            raise ValueError(f"guard thresholds on {', '.join(timed)}: timings differ from run to run, so a "
+                             "resumed run would decide differently; watch a monitor (entropy, distinct, length, "
+                             "a reward) instead")
+        return self
+
+
 class EvalSection(Section):
     """Held-out evaluation (never used for training): the test split, and with
     ``select = "validation"`` the validation split that picks the best checkpoint.

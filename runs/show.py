@@ -9,7 +9,8 @@ A run's held-out figures follow its matches (:func:`evaluation`): each value wit
 interval and item counts on one line (``eval/solver_accuracy 0.431 [0.389, 0.474] n=512
 (512 distinct)``), never the interval's companion keys as rows of their own; the test
 split (``eval/``), the validation split (``validation/``) and the validation-selected
-iteration's test figures (``select/``) each under their own heading.
+iteration's test figures (``select/``) each under their own heading; each action of the
+collapse guard (``guard/...``) on a line of its own.
 """
 
 from __future__ import annotations
@@ -130,6 +131,21 @@ def _when(iteration: int) -> str:
     return "before training" if iteration < 0 else f"after iteration {iteration + 1}"
 
 
+def guard_lines(by_iteration: Mapping[int, Mapping[str, float]]) -> list[Text]:
+    """One line per action of the collapse guard (:mod:`sparring.runs.guard`): when, what,
+    the metrics that crossed and the learning-rate scale after it."""
+    lines = []
+    for iteration, values in sorted(by_iteration.items()):
+        action = "rolled back" if values.get("guard/rollback") else "stopped training" if values.get("guard/stop") else None
+        if action is None:
+            continue
+        crossed = ", ".join(f"{k[len('guard/crossed/'):]}={v:.3g}" for k, v in values.items()
+                            if k.startswith("guard/crossed/"))
+        lines.append(Text(f"collapse guard {_when(iteration)}: {action} ({crossed}); "
+                          f"learning rate x{values.get('guard/lr_scale', 1.0):.3g}", style="bold yellow"))
+    return lines
+
+
 def evaluation(rows: Sequence[tuple[int, str, float]]) -> list[Text]:
     """Lines of a run's held-out figures from its stored ``(iteration, key, value)`` metrics
     (see the module docs); empty when the run stored none.
@@ -151,6 +167,7 @@ def evaluation(rows: Sequence[tuple[int, str, float]]) -> list[Text]:
                 block += [Text(f"    {figure_line(k, values)}") for k in keys]
         if block:
             lines += [Text(heading, style="bold"), *block]
+    lines += guard_lines(by_iteration)
     selected = [values for _, values in sorted(by_iteration.items()) if "select/iteration" in values]
     if selected:
         values = selected[-1]

@@ -12,6 +12,8 @@ parsed JSON, parse_error, latency; PK(match_id, idx))``
 ``metrics(iteration, name, value, time; PK(iteration, name))``
 ``rescores(rescore_id PK, created, kind, name, source, status, matches, finished)``,
 ``rescored_rewards(rescore_id, match_id, reward, role, turn, value, explanation)``,
+``events(iteration, kind, detail JSON, time; PK(iteration, kind))``: what a run did besides
+training (the collapse guard's roll-backs and stops, :mod:`sparring.runs.guard`).
 ``rescored_metrics(rescore_id, iteration, name, value; PK(rescore_id, iteration, name))``:
 rewards and metrics recomputed on stored transcripts by ``sparring rescore``, kept beside
 (never in place of) the rewards and metrics written when the matches were played.
@@ -55,6 +57,9 @@ CREATE TABLE IF NOT EXISTS rewards (
 CREATE TABLE IF NOT EXISTS metrics (
     iteration INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, time REAL NOT NULL,
     PRIMARY KEY (iteration, name));
+CREATE TABLE IF NOT EXISTS events (
+    iteration INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, time REAL NOT NULL,
+    PRIMARY KEY (iteration, kind));
 CREATE TABLE IF NOT EXISTS rescores (
     rescore_id INTEGER PRIMARY KEY, created REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     source TEXT NOT NULL, status TEXT NOT NULL, matches INTEGER NOT NULL DEFAULT 0, finished REAL);
@@ -168,6 +173,22 @@ class Store:
                 "INSERT OR REPLACE INTO metrics (iteration, name, value, time) VALUES (?,?,?,?)",
                 [(iteration, k, float(v), now) for k, v in values.items()],
             )
+
+    def add_event(self, iteration: int, kind: str, detail: dict[str, Any]) -> None:
+        """Record (or replace: a replayed iteration writes the same record) what the run did
+        at ``iteration`` besides training, e.g. the collapse guard's roll-back or stop."""
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO events (iteration, kind, detail, time) VALUES (?,?,?,?)",
+                               (iteration, kind, json.dumps(detail, sort_keys=True), time.time()))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Stored events as ``{"iteration", "kind", **detail}``, by iteration (none in a store
+        written before the table existed and opened read-only)."""
+        try:
+            rows = self._conn.execute("SELECT iteration, kind, detail FROM events ORDER BY iteration, kind").fetchall()
+        except sqlite3.OperationalError:  # a read-only store from before the events table
+            return []
+        return [{"iteration": i, "kind": kind, **json.loads(detail)} for i, kind, detail in rows]
 
     def metrics(self, name: str | None = None) -> list[tuple[int, str, float]]:
         """Stored ``(iteration, name, value)`` rows, by iteration then name."""

@@ -61,6 +61,7 @@ from sparring.runs.checkpoint import (
     save_adapter_version,
     write_checkpoint,
 )
+from sparring.runs.guard import GuardMixin
 from sparring.runs.heldout import MODEL, HeldOutMixin
 from sparring.runs.league import League
 from sparring.runs.lookahead import LookAheadMixin
@@ -94,7 +95,7 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
+class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
@@ -149,6 +150,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
         self._items_read = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
         self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
+        self.guard_state = self.guard_start()  # [guard]: the last good versions (restored on resume)
         if resume:
             self._restore()
         else:
@@ -232,6 +234,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
             if info.frozen and not self._snapshot_in_use(name) and name not in state.get("snapshots", []):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
         self.best = state.get("best")
+        self.guard_state = state.get("guard", self.guard_state)
         self.start = self.completed = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
@@ -316,6 +319,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
     def iteration(self, it: int) -> IterationReport:
         """Run one iteration (play, build, update, save, evaluate, log, checkpoint)."""
         report = IterationReport(it)
+        played = self._trained_versions()  # what the iteration's monitors measure (the guard reads them)
         t0 = time.perf_counter()
         transcripts = [t for t in self.play(it) if t.status == "finished"]
         t1 = time.perf_counter()
@@ -386,6 +390,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
             report.seconds["league"] = time.perf_counter() - tl
         for k, v in report.seconds.items():
             report.metrics[f"time/{k}"] = v
+        report.metrics.update(self.guard_check(it, report.metrics, played, report.warnings))
         report.warnings.extend(monitors.warnings_for(report.metrics))
         self.store.add_metrics(it, report.metrics)
         faults.point("metrics")
@@ -410,7 +415,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin):
         for adapter in [*versions, *snapshots]:  # a snapshot is saved as its source's version
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
-                 "previous": dict(self.previous), "best": self.best,
+                 "previous": dict(self.previous), "best": self.best, "guard": self.guard_state,
                  "recipe": self.recipe.name, "time": time.time()}
         write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
 

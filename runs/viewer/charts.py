@@ -22,6 +22,9 @@ charts or series of their own. Metric names are grouped by what the trainer logs
 ``update/<adapter>/<stat>``            *Updates*: a chart per stat, a line per adapter
 ``time/<phase>``                       *Time*: one chart, a line per phase
 ``league/...``                         *League*: a chart per name, a line per opponent
+``guard/...``                          *Guard*: the collapse guard's actions (roll-backs,
+                                       stop, learning-rate scale, the values that crossed),
+                                       each action also a warning under every chart
 anything else                          *Arena monitors*: ``a/b/c`` → chart ``a/b``, line ``c``
 =====================================  ==============================================
 
@@ -40,8 +43,8 @@ from sparring.runs.viewer.queries import reward_means
 from sparring.runs.viewer.sources import ReadOnlyStore, Source
 
 GENERIC_MONITORS = ("entropy", "distinct", "length", "parse_failure_rate")
-SECTIONS = ("Rewards per seat", "Held-out", "Validation-selected", "Monitors", "Reward spread", "Arena monitors", "League",
-            "Updates", "Time")
+SECTIONS = ("Rewards per seat", "Held-out", "Validation-selected", "Guard", "Monitors", "Reward spread",
+            "Arena monitors", "League", "Updates", "Time")
 
 
 def _place(name: str) -> tuple[str, str, str]:
@@ -58,6 +61,8 @@ def _place(name: str) -> tuple[str, str, str]:
         return "Validation-selected", "/".join(parts[2:]), "test"
     if head == "select" and len(parts) >= 2:
         return "Validation-selected", "/".join(parts[1:]), "value"
+    if head == "guard" and len(parts) >= 2:
+        return ("Guard", "crossed", "/".join(parts[2:])) if parts[1] == "crossed" else ("Guard", parts[1], "value")
     if head == "time":
         return "Time", "seconds per phase", "/".join(parts[1:])
     if head == "update" and len(parts) >= 3:
@@ -90,6 +95,10 @@ def chart_specs(rows: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
         point = (iteration, value) if low is None or high is None else (iteration, value, low, high)
         section, chart, series = _place(name)
         grouped[section][chart].setdefault(series, []).append(point)
+    # the guard's actions are marked under every chart, so a curve's turn can be read against them
+    actions = [f"collapse guard {'rolled back' if name == 'guard/rollback' else 'stopped'} after iteration "
+               f"{iteration + 1}" for iteration, name, value in sorted(rows)
+               if name in ("guard/rollback", "guard/stop") and value]
     out = []
     for section in SECTIONS:
         charts = []
@@ -97,7 +106,7 @@ def chart_specs(rows: list[tuple[int, str, float]]) -> list[dict[str, Any]]:
             threshold = THRESHOLDS.get(title) if section == "Monitors" else None
             warnings = [f"{seat}: {title} {p[1]:.3f} below {threshold} at iteration {p[0]} (possible collapse)"
                         for seat, points in series.items() for p in points
-                        if threshold is not None and p[1] < threshold]
+                        if threshold is not None and p[1] < threshold] + actions
             charts.append({"title": title, "threshold": threshold, "warnings": warnings,
                            "series": [{"name": s, "points": sorted(p)} for s, p in sorted(series.items())]})
         if charts:
