@@ -27,7 +27,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparring.agents.engines.base import Engine, GenerationRequest
 from sparring.agents.roles import Role
@@ -37,6 +37,9 @@ from sparring.arenas.match import Match, PendingAsk
 from sparring.arenas.scoring import apply_rewards
 from sparring.arenas.transcript import Transcript, jsonable
 from sparring.rewards.base import Reward
+
+if TYPE_CHECKING:
+    from sparring.arenas.branch import AskPlan
 
 
 @dataclass
@@ -81,6 +84,9 @@ class Runner:
         keep_exceptions: Keep the exception of each crashed match in ``exceptions`` (by
             match id), for reports that show where user code broke (``check_arena``); off
             by default, since an exception holds its frames alive.
+        prefix: Serves some rows from a record instead of an engine and picks the seeds of
+            the others (:class:`~sparring.arenas.branch.BranchPrefix`: a branch replays the
+            turns before its branch turn and plays on with its own seeds).
     """
 
     def __init__(
@@ -92,6 +98,7 @@ class Runner:
         version_of: Callable[[Role], int | None] | None = None,
         rewards: Sequence[Reward] | None = None,
         keep_exceptions: bool = False,
+        prefix: AskPlan | None = None,
     ) -> None:
         if not engines:
             raise ValueError("a runner needs at least one engine")
@@ -106,6 +113,7 @@ class Runner:
         self._outputs: dict[int, list[Any]] = {}
         self.keep_exceptions = keep_exceptions
         self.exceptions: dict[str, BaseException] = {}
+        self.prefix = prefix
 
     def play(
         self,
@@ -191,10 +199,16 @@ class Runner:
                 continue
             if not live:
                 break
+            served = False
             for ask in queue:
                 self._outputs[id(ask)] = [None] * len(ask.seeds)
-                rows.extend((ask, k) for k in range(len(ask.seeds)))
+                if self.prefix is None:
+                    rows.extend((ask, k) for k in range(len(ask.seeds)))
+                else:
+                    served = self._plan(ask, rows) or served
             queue.clear()
+            if served:  # recorded replies resumed matches: let them run before cutting batches
+                continue
             if session is not None and not session.busy:
                 session = None  # drained: rows of another model may go next
             if session is None and rows:
@@ -259,6 +273,26 @@ class Runner:
             a, k = session.rows.pop(key)
             self._deliver(a, k, completion, seconds)
         return True
+
+    def _plan(self, ask: PendingAsk, rows: deque[tuple[PendingAsk, int]]) -> bool:
+        """Route an ask's rows through :attr:`prefix`: recorded ones are delivered at once, the
+        others queue with the seed it picks. Returns whether any row was delivered."""
+        assert self.prefix is not None
+        try:
+            plan = self.prefix.plan(ask)
+        except ArenaError as exc:  # a diverged replay fails its match, not the run
+            self._outputs.pop(id(ask), None)
+            ask.future.set_exception(exc)
+            return True
+        served = False
+        for k, (recorded, seed) in enumerate(plan):
+            if recorded is not None:
+                self._deliver(ask, k, recorded[0], recorded[1])
+                served = True
+            else:
+                ask.seeds[k] = seed  # the match records the seed its row was sampled with
+                rows.append((ask, k))
+        return served
 
     def _deliver(self, a: PendingAsk, k: int, completion: Any, seconds: float) -> None:
         """Record sample ``k`` of an ask; resolve the ask once all its samples are in."""

@@ -5,7 +5,7 @@ stored; ``update``: an optimizer step finished; ``save``: an adapter version was
 written; ``eval``: a held-out match was stored; ``checkpoint``: a checkpoint folder is in
 place but ``LATEST`` does not point at it yet; ``metrics``: an iteration's metrics were
 stored; ``select``: the validation-selected adapters were copied to ``best``; ``future``: a
-match of a look-ahead's future model was stored). On the n-th call of the named point (default 1) the process sends itself
+match of a look-ahead's future model was stored; ``whatif``: a branch was stored). On the n-th call of the named point (default 1) the process sends itself
 SIGKILL, as ``kill -9`` would: no cleanup handler runs. Unset, a point costs one dict
 lookup. Tests use it to prove that a resumed run ends bit-identical to an uninterrupted
 one wherever the kill lands.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("play", "update", "save", "eval", "checkpoint", "metrics", "select", "future")
+POINTS = ("play", "update", "save", "eval", "checkpoint", "metrics", "select", "future", "whatif")
 _counts: dict[str, int] = {}
 
 

@@ -17,9 +17,17 @@ training (the collapse guard's roll-backs and stops, :mod:`sparring.runs.guard`)
 ``rescored_metrics(rescore_id, iteration, name, value; PK(rescore_id, iteration, name))``:
 rewards and metrics recomputed on stored transcripts by ``sparring rescore``, kept beside
 (never in place of) the rewards and metrics written when the matches were played.
+``branches(match_id PK, parent, from_turn, swaps JSON, branch_seed, sample, whatif, created)``:
+matches played by ``sparring whatif`` (counterfactual branches of a stored match). A branch's
+transcript sits in ``matches``/``turns``/``rewards`` like any match (so ``get``, ``show``,
+the viewer read it), but :meth:`Store.match_ids` and :meth:`Store.count` leave branches out
+unless asked, so training, export, rescore, tournaments and play's skip list never mistake
+one for a played match.
 
-Migrations: a store of schema 1 gains the three ``rescore`` tables when it is opened
-(nothing else changes; its transcripts, rewards and metrics are left as they are).
+Migrations: a store of schema 1 gains the three ``rescore`` tables, and one of schema 1 or
+2 the ``branches`` table, when it is opened (nothing else changes; its transcripts,
+rewards and metrics are left as they are). A store opened read-only (the viewer) before
+that is read as having no branches.
 
 A match is written in one transaction, so a crash loses at most the matches still in
 flight, never a stored one. Readers rebuild :class:`Transcript` objects.
@@ -36,7 +44,7 @@ from typing import Any
 
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
-STORE_SCHEMA = 2
+STORE_SCHEMA = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, config TEXT NOT NULL);
@@ -69,6 +77,10 @@ CREATE TABLE IF NOT EXISTS rescored_rewards (
 CREATE TABLE IF NOT EXISTS rescored_metrics (
     rescore_id INTEGER NOT NULL, iteration INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (rescore_id, iteration, name));
+CREATE TABLE IF NOT EXISTS branches (
+    match_id TEXT PRIMARY KEY, parent TEXT NOT NULL, from_turn INTEGER NOT NULL, swaps TEXT NOT NULL,
+    branch_seed INTEGER, sample INTEGER NOT NULL, whatif TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS branches_by_parent ON branches (parent);
 CREATE INDEX IF NOT EXISTS rescored_by_match ON rescored_rewards (rescore_id, match_id);
 CREATE INDEX IF NOT EXISTS matches_by_iteration ON matches (iteration, arena_id);
 CREATE INDEX IF NOT EXISTS turns_by_role ON turns (role);
@@ -99,7 +111,7 @@ class Store:
             if row is None:
                 self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
             elif int(row[0]) < STORE_SCHEMA:
-                # 1 -> 2 only added the rescore tables, which the script above just created.
+                # 1 -> 2 added the rescore tables, 2 -> 3 the branches table: the script above made them.
                 self._conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(STORE_SCHEMA),))
             elif int(row[0]) > STORE_SCHEMA:
                 raise RuntimeError(
@@ -125,11 +137,22 @@ class Store:
                 "INSERT OR IGNORE INTO runs (run_id, created, config) VALUES (?, ?, ?)", (run_id, time.time(), _dumps(config))
             )
 
-    def add(self, transcript: Transcript) -> None:
-        """Store one transcript in one transaction (replacing a stored one with its id)."""
+    def add(self, transcript: Transcript, branch: dict[str, Any] | None = None) -> None:
+        """Store one transcript in one transaction (replacing a stored one with its id).
+
+        ``branch`` marks it a branch of a stored match (``parent``, ``from_turn``, ``swaps``,
+        ``branch_seed``, ``sample``, ``whatif``; see :mod:`sparring.runs.whatif`), written in
+        the same transaction, so a kill never leaves a branch without its record.
+        """
         t = transcript
         with self._conn:
             self._delete(t.match_id)
+            if branch is not None:
+                self._conn.execute(
+                    "INSERT INTO branches (match_id, parent, from_turn, swaps, branch_seed, sample, whatif, created)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (t.match_id, branch["parent"], branch["from_turn"], _dumps(branch["swaps"]),
+                     branch["branch_seed"], branch["sample"], branch["whatif"], time.time()))
             self._conn.execute(
                 "INSERT INTO matches (match_id, run_id, iteration, arena_id, seed, status, spec, roles, outcome,"
                 " summary, error, schema_version, started_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -162,7 +185,7 @@ class Store:
 
     def _delete(self, match_id: str) -> None:
         # Rescored rows describe the transcript being replaced, so they go with it.
-        for table in ("matches", "turns", "rewards", "rescored_rewards"):
+        for table in ("matches", "turns", "rewards", "rescored_rewards", "branches"):
             self._conn.execute(f"DELETE FROM {table} WHERE match_id=?", (match_id,))
 
     def add_metrics(self, iteration: int, values: dict[str, float]) -> None:
@@ -265,16 +288,29 @@ class Store:
             (rescore_id,))]
 
     # -- reading ---------------------------------------------------------------------
+    def _has_branches(self) -> bool:
+        # a store opened read-only before its migration has no branches table
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='branches'").fetchone() is not None
+
+    def _played(self) -> str:
+        """SQL condition on ``matches`` leaving branches out."""
+        return " AND match_id NOT IN (SELECT match_id FROM branches)" if self._has_branches() else ""
+
     def count(self, status: str | None = None) -> int:
-        """Number of stored matches (optionally with one status)."""
+        """Number of stored matches (optionally with one status), branches left out."""
         if status is None:
-            return self._conn.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
-        return self._conn.execute("SELECT COUNT(*) FROM matches WHERE status=?", (status,)).fetchone()[0]
+            return self._conn.execute(f"SELECT COUNT(*) FROM matches WHERE 1=1{self._played()}").fetchone()[0]
+        return self._conn.execute(f"SELECT COUNT(*) FROM matches WHERE status=?{self._played()}",
+                                  (status,)).fetchone()[0]
 
     def match_ids(self, *, iteration: int | None = None, arena: str | None = None,
-                  status: str | None = None, role: str | None = None) -> list[str]:
-        """Ids of stored matches, in insertion order, filtered by the given fields."""
+                  status: str | None = None, role: str | None = None, branches: bool = False) -> list[str]:
+        """Ids of stored matches, in insertion order, filtered by the given fields; branches
+        (``sparring whatif``) only with ``branches=True``."""
         query, args = "SELECT match_id FROM matches WHERE 1=1", []
+        if not branches:
+            query += self._played()
         for column, value in (("iteration", iteration), ("arena_id", arena), ("status", status)):
             if value is not None:
                 query += f" AND {column}=?"
@@ -318,6 +354,30 @@ class Store:
             schema_version=row[10], started_at=row[11] or 0.0, finished_at=row[12] or 0.0,
             turns=turns, rewards=rewards,
         )
+
+    def branch(self, match_id: str) -> dict[str, Any] | None:
+        """The branch record of ``match_id`` (``None`` when it is not a branch)."""
+        rows = self.branches(match_id=match_id)
+        return rows[0] if rows else None
+
+    def branches(self, parent: str | None = None, *, whatif: str | None = None,
+                 match_id: str | None = None) -> list[dict[str, Any]]:
+        """Branch records (``match_id``, ``parent``, ``from_turn``, ``swaps``, ``branch_seed``,
+        ``sample``, ``whatif``, ``created``), in the order they were stored."""
+        if not self._has_branches():
+            return []
+        cols = ("match_id", "parent", "from_turn", "swaps", "branch_seed", "sample", "whatif", "created")
+        query, args = f"SELECT {', '.join(cols)} FROM branches WHERE 1=1", []
+        for column, value in (("parent", parent), ("whatif", whatif), ("match_id", match_id)):
+            if value is not None:
+                query += f" AND {column}=?"
+                args.append(value)
+        out = []
+        for row in self._conn.execute(query + " ORDER BY rowid", args):
+            record = dict(zip(cols, row, strict=True))
+            record["swaps"] = json.loads(record["swaps"])
+            out.append(record)
+        return out
 
     def transcripts(self, **filters: Any) -> Iterator[Transcript]:
         """Stored transcripts, filtered like :meth:`match_ids`."""

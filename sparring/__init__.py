@@ -98,6 +98,8 @@ _LAZY = {
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
     "rescore": "sparring.runs.rescore",
+    **{name: "sparring.runs.whatif" for name in ("WhatIf", "Swap", "whatif")},
+    "BranchDiff": "sparring.runs.effects",
     "evaluate_targets": "sparring.runs.adapter_eval",
     **{name: "sparring.runs.tournament" for name in (
         "TournamentConfig", "load_tournament", "rate_run", "run_tournament")},
@@ -126,6 +128,8 @@ __all__ = [
     "intervals", "random_twin", "evaluate_targets",
     # self-correction and graph debate; measurements over stored transcripts; rescoring them
     "GraphDebate", "SelfCorrect", "measurements", "rescore",
+    # counterfactual branches of stored matches (sparring whatif)
+    "BranchDiff", "Swap", "WhatIf", "whatif",
     # judged self-play (self-rewarding, preference game), judges, the open-instruction family
     "InstructionFamily", "JudgedPairs", "PreferenceGame", "RespondJudge", "ResponseEval", "judges",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",

@@ -1,5 +1,5 @@
 """The ``sparring`` command line: play, show, replay, arenas, check, tasks, train, export, view, tournament,
-ratings, rescore, eval.
+ratings, rescore, eval, whatif.
 
 Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
 recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
@@ -40,6 +40,7 @@ from sparring.commands import (
     cmd_view,
     debug_requested,
 )
+from sparring.commands_whatif import add_whatif
 from sparring.shadow import shadow_warning
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--draws", type=int, default=20_000, help="items drawn per difficulty (default 20000)")
     ts.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ts.set_defaults(fn=cmd_tasks)
+    add_whatif(add)
     return parser
 
 
@@ -214,6 +216,7 @@ _INTERRUPTED = {
     "play": "interrupted; run the same command again to finish; stored matches are kept",
     "train": "interrupted; continue from the last completed iteration with 'sparring train --resume {out}'",
     "tournament": "interrupted; run the same command again to continue; stored matches are kept",
+    "whatif": "interrupted; run the same command again to finish; stored branches are kept",
 }
 
 

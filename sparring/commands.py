@@ -131,8 +131,22 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.show import show
 
     with RunDir.existing(args.dir).open_store() as store:
+        if args.match and any(store.branch(m) for m in args.match):  # a whatif branch: beside its original
+            from sparring.runs.show import render_transcript
+            from sparring.runs.show_branch import render_branch
+
+            for m in args.match:
+                info = store.branch(m)
+                console.print(render_transcript(store.get(m), role=args.role, full=args.full) if info is None else
+                              render_branch(store.get(info["parent"]), store.get(m), info, full=args.full))
+            return 0
         if args.match:
             transcripts = [store.get(m) for m in args.match]
+            for m in args.match:
+                kids = [b["match_id"] for b in store.branches(m)]
+                if kids:
+                    console.print(f"[dim]{escape(m)} has {len(kids)} whatif branch(es): {escape(', '.join(kids[:5]))}"
+                                  f"{' …' if len(kids) > 5 else ''}; show one beside it with --match ID[/]")
         else:
             ids = store.match_ids(role=args.role, status=args.status)
             transcripts = [store.get(m) for m in ids[: args.limit]]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sparring.runs.viewer.branches import not_branch
 from sparring.runs.viewer.sources import ReadOnlyStore
 
 SORTS = ("stored", "reward_desc", "reward_asc", "iteration")
@@ -195,6 +196,7 @@ def list_matches(store: ReadOnlyStore, query: MatchQuery) -> dict[str, Any]:
     started = time.perf_counter()
     conn = store.conn
     join, join_args, where, args = query.where()
+    where += not_branch(store)  # whatif branches are listed on their original's page
     value = "rv.v" if join else "NULL"
     # One pass over the filtered ids: the window count is taken before LIMIT cuts the page,
     # and only the page's rows are then read in full.
@@ -276,7 +278,7 @@ def reward_means(store: ReadOnlyStore) -> dict[str, list[tuple[int, float]]]:
     out: dict[str, list[tuple[int, float]]] = {}
     for iteration, name, seat, mean in store.conn.execute(
             "SELECT m.iteration, r.reward, r.role, AVG(r.value) FROM rewards r JOIN matches m"
-            " ON m.match_id = r.match_id WHERE m.match_id NOT LIKE ? AND m.match_id NOT LIKE ?"
+            f" ON m.match_id = r.match_id WHERE m.match_id NOT LIKE ? AND m.match_id NOT LIKE ?{not_branch(store)}"
             " GROUP BY 1, 2, 3 ORDER BY 1", (HELD_OUT_PREFIX + "%", FUTURE_PREFIX + "%")):
         out.setdefault(f"reward/{name}/{seat}", []).append((iteration, mean))
     return out
@@ -284,5 +286,6 @@ def reward_means(store: ReadOnlyStore) -> dict[str, list[tuple[int, float]]]:
 
 def counts(store: ReadOnlyStore) -> dict[str, int]:
     """Stored matches per status, and in total."""
-    by_status = dict(store.conn.execute("SELECT status, COUNT(*) FROM matches GROUP BY status").fetchall())
+    by_status = dict(store.conn.execute(
+        f"SELECT status, COUNT(*) FROM matches m WHERE 1=1{not_branch(store)} GROUP BY status").fetchall())
     return {"total": sum(by_status.values()), **by_status}

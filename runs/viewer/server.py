@@ -16,16 +16,18 @@ Routes (all ``GET`` except replay)::
                                               stored with its 95% interval, [iteration, value,
                                               ci_low, ci_high] (charts.chart_specs)
     /api/sources/<k>/matches?<filters>        one page of the matches list (queries.MatchQuery)
-    /api/sources/<k>/matches/<id>             one transcript and the same seed in other iterations
+    /api/sources/<k>/matches/<id>             one transcript, the same seed in other iterations, its
+                                              whatif branches (and, for a branch, its original)
     /api/sources/<k>/matches/<id>/replay      POST: the exact-replay check and its differences
+    /api/sources/<k>/matches/<id>/whatif      POST: branch the match (branches.start_branch)
     /api/sources/<k>/ratings                  ratings of a tournament or league
 
 Safety: model output reaches the page only as JSON, and the page puts it into the DOM as
 text; a Content-Security-Policy allows scripts from this server only, so even a mistake
 there could not run an injected inline script. The server binds 127.0.0.1 unless told
 otherwise, and answers only requests addressed to it by that name (a page elsewhere
-cannot reach it through DNS rebinding); replay, the one route that computes, is a POST
-that must carry a JSON content type and this server's origin.
+cannot reach it through DNS rebinding); replay and whatif, the routes that compute, are
+POSTs that must carry a JSON content type and this server's origin.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sparring.runs.viewer.branches import branch_detail, start_branch
 from sparring.runs.viewer.charts import ratings_page, run_page
 from sparring.runs.viewer.queries import (
     MatchQuery,
@@ -57,10 +60,10 @@ from sparring.runs.viewer.sources import Source, find_sources
 
 LOOPBACK = "127.0.0.1"
 STATIC = {"index.html": "text/html", "viewer.css": "text/css", "dom.js": "text/javascript",
-          "charts.js": "text/javascript", "match.js": "text/javascript", "app.js": "text/javascript"}
+          "charts.js": "text/javascript", "match.js": "text/javascript", "branches.js": "text/javascript", "app.js": "text/javascript"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-_ROUTE = re.compile(r"^/api/sources(?:/(\d+)(?:/(matches|ratings)(?:/([^/]+)(/replay)?)?)?)?/?$")
+_ROUTE = re.compile(r"^/api/sources(?:/(\d+)(?:/(matches|ratings)(?:/([^/]+)(/replay|/whatif)?)?)?)?/?$")
 
 
 class NotFound(LookupError):
@@ -213,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
             raise NotFound(f"no page {path!r}")
         key, section, match_id, replay = found.groups()
         if post != bool(replay):
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "replay is a POST; everything else is a GET")
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "replay and whatif are POSTs; everything else is a GET")
             return
         params = parse_qs(parts.query, keep_blank_values=False)
         if key is None:
@@ -231,21 +234,42 @@ class Handler(BaseHTTPRequestHandler):
         elif match_id is None:
             with source.open() as store:
                 self._json(list_matches(store, MatchQuery.from_params(params)))
+        elif replay == "/whatif":
+            self._whatif(source, unquote(match_id))
         elif replay:
             self._replay(source, unquote(match_id))
         else:
             with source.open() as store:
                 detail = match_detail(store, unquote(match_id))
+                detail.update(branch_detail(store, unquote(match_id)))
             self._json({**detail, "adapters": source.adapter_sources(), "source": source.key})
 
-    def _replay(self, source: Source, match_id: str) -> None:
+    def _whatif(self, source: Source, match_id: str) -> None:
+        if not self._from_page("whatif"):
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(min(length, 1 << 16)) or b"{}")
+        except json.JSONDecodeError:
+            raise ValueError("the whatif request body must be JSON") from None
+        if not isinstance(body, dict):
+            raise ValueError("the whatif request body must be a JSON object")
+        self._json(start_branch(source, match_id, body))
+
+    def _from_page(self, what: str) -> bool:
+        """Whether a POST comes from the viewer page (else a 403 is sent)."""
         # A cross-site page can send a simple POST; it cannot send a JSON one without a CORS
         # preflight, which this server never grants, nor forge the Origin header.
         origin = self.headers.get("Origin")
         if not (self.headers.get("Content-Type") or "").startswith("application/json") or (
                 origin is not None and self.server.loopback and origin.rstrip("/") + "/" != self.server.url
                 and origin.rstrip("/") != f"http://localhost:{self.server.server_address[1]}"):
-            self._error(HTTPStatus.FORBIDDEN, "replay must be requested by the viewer page (JSON POST, same origin)")
+            self._error(HTTPStatus.FORBIDDEN, f"{what} must be requested by the viewer page (JSON POST, same origin)")
+            return False
+        return True
+
+    def _replay(self, source: Source, match_id: str) -> None:
+        if not self._from_page("replay"):
             return
         from sparring.arenas.replay import replay
 

@@ -162,4 +162,4 @@ def test_a_schema_1_store_is_migrated(tmp_path: Path) -> None:
     assert main(["rescore", str(run), "--reward", "first_truth"]) == 0
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(STORE_SCHEMA),)
-    assert STORE_SCHEMA == 2 and _snapshot(run) == before
+    assert STORE_SCHEMA == 3 and _snapshot(run) == before

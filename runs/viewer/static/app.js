@@ -146,7 +146,11 @@ async function matchPage(key, id) {
   const detail = await api(`/api/sources/${key}/matches/${encodeURIComponent(id)}`);
   const replay = (matchId) => api(`/api/sources/${key}/matches/${encodeURIComponent(matchId)}/replay`,
     {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
-  return SV.el("section", {}, nav(src, "match"), SV.renderMatch(detail, {replay, link: (m) => matchLink(key, m)}));
+  const whatif = (matchId, body) => api(`/api/sources/${key}/matches/${encodeURIComponent(matchId)}/whatif`,
+    {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  const link = (m) => matchLink(key, m);
+  return SV.el("section", {}, nav(src, "match"), SV.renderMatch(detail, {replay, link}),
+    SV.renderBranches(detail, {whatif, link}));
 }
 
 async function ratingsPage(key) {
