@@ -7,8 +7,9 @@ the ratings of a tournament or league. Model output is untrusted: it is shown as
 only, and the page loads nothing from the network.
 
 Modules: ``sources`` (the directories, read-only store), ``queries`` (matches list and
-one match as SQL), ``charts`` (chart specs and ratings), ``server`` (HTTP), ``page``
-(one match as a self-contained HTML file), ``static/`` (the page's scripts and style).
+one match as SQL), ``charts`` (chart specs and ratings), ``server`` (HTTP; its JSON routes
+are documented in docs/viewer.md), ``page`` (one match as a self-contained HTML file, drawn by
+``static_match`` as plain HTML, no script), ``static/`` (the page's scripts and style).
 """
 
 from __future__ import annotations

@@ -1,57 +1,44 @@
 """One match as a self-contained HTML file (``sparring export DIR --format html --match ID``).
 
-The file carries its style sheet, the viewer's own match renderer (``static/dom.js`` and
-``static/match.js``, the same code the live page uses) and the transcript as a JSON data
-block, so it opens anywhere with no server and no network. The transcript is embedded in
-``<script type="application/json">``, which a browser never executes; ``<``, ``>`` and
-``&`` are written as ``\\u003c``-style escapes, so no reply can close that element, and
-the renderer puts every string into the page as text. A Content-Security-Policy in the
-file allows exactly its own inline script and style (by hash), nothing else.
+The match is rendered here, as plain HTML (:mod:`sparring.runs.viewer.static_match`: the
+viewer's lanes, turn cards, rewards and outcome, with the viewer's style sheet), so the
+file reads in any browser, mail client or archive, with or without JavaScript; it holds
+no script at all. Every string from the store is HTML-escaped, so a reply is text, never
+markup. A Content-Security-Policy in the file allows exactly its own style block (by
+hash) and nothing else: no script, image, frame or network request.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
+from html import escape
 from pathlib import Path
 
 from sparring.runs.rundir import write_atomic
 from sparring.runs.viewer.queries import match_detail
 from sparring.runs.viewer.server import static_text
 from sparring.runs.viewer.sources import find_sources
-
-_BOOT = """
-document.addEventListener("DOMContentLoaded", function () {
-  var detail = JSON.parse(document.getElementById("match-data").textContent);
-  document.getElementById("main").appendChild(SV.renderMatch(detail, {}));
-});
-"""
+from sparring.runs.viewer.static_match import render_match
 
 
 def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def _data_block(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def match_html(detail: dict, title: str) -> str:
-    """The HTML text of one match page (``detail`` as :func:`queries.match_detail` gives it)."""
-    css = static_text("viewer.css")
-    script = static_text("dom.js") + static_text("match.js") + _BOOT
-    csp = f"default-src 'none'; script-src {_sha256(script)}; style-src {_sha256(css)}"
-    safe_title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    """The HTML text of one match page (``detail`` as :func:`queries.match_detail` gives it),
+    rendered server-side: it needs no script to read."""
+    body, grid = render_match(detail)
+    css = static_text("viewer.css") + grid
+    csp = f"default-src 'none'; style-src {_sha256(css)}"
+    safe_title = escape(title, quote=True)
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{safe_title}</title>\n<style>{css}</style>\n"
-        f"<script type=\"application/json\" id=\"match-data\">{_data_block(detail)}</script>\n"
-        f"<script>{script}</script>\n</head>\n<body>\n"
-        f"<header class=\"top\"><h1>sparring · {safe_title}</h1></header>\n<main id=\"main\"></main>\n"
+        f"<title>{safe_title}</title>\n<style>{css}</style>\n</head>\n<body>\n"
+        f"<header class=\"top\"><h1>sparring · {safe_title}</h1></header>\n<main id=\"main\">{body}</main>\n"
         "</body>\n</html>\n"
     )
 

@@ -1,8 +1,8 @@
 "use strict";
 // One match: a lane per role in turn order (what the role saw, what it replied, the parse,
 // the binding, sampling, tokens and latency), rewards with explanations, the outcome, the
-// replay check and links to the same seed in other iterations. Shared by the viewer and
-// by the self-contained file 'sparring export --format html' writes.
+// replay check and links to the same seed in other iterations. The file 'sparring export
+// --format html' writes draws the same elements server-side (runs/viewer/static_match.py).
 
 SV.binding = function (turn) {
   const adapter = turn.adapter === null || turn.adapter === undefined ? "base" : turn.adapter;

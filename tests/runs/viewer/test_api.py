@@ -310,11 +310,11 @@ def test_export_html_writes_one_self_contained_inert_file(dirs: tuple[Path, Path
     assert main(["export", str(dirs[0]), "--format", "html", "--match", f"i2-s{HOSTILE_SEED}", "--to", str(out)]) == 0
     text = out.read_text()
     assert "written to" in capsys.readouterr().out
-    assert text.count("<script") == 2  # the JSON data block and the renderer, nothing from the replies
-    assert "alert(1)" in text and "<script>alert" not in text and "<img" not in text
-    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in text
+    assert "<script" not in text  # rendered here: no script, none from the replies either
+    assert "alert(1)" in text and "<img" not in text and "<b " not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert not REMOTE.search(text)
-    assert "Content-Security-Policy" in text
+    assert "Content-Security-Policy\" content=\"default-src 'none'; style-src 'sha256-" in text
     for argv, message in [(["--match", "nope", "--to", str(tmp_path / "x.html")], "no match 'nope'"),
                           (["--to", str(tmp_path / "x.html")], "pass --match ID"),
                           (["--match", "i0-s0", "--to", str(tmp_path / "x.txt")], "must end in .html")]:
