@@ -27,6 +27,11 @@ Families and arms:
         random_units     its random-reward twin (reward = "random:debater_majority")
         ttrl_units       TTRL: GRPO on the majority-agreement reward (label-free)
         sft_units        SFT control on reference replies
+        majority_units_band, _entropy, _kl, _schedule, _replay, _guard, _all;
+        random_units_all, ttrl_units_all: the stabilisers one at a time and all together
+                         (the BAND, ENTROPY, ... override tuples below)
+        majority_units_warm, _warm_all: from the warm start of recipes/warmstart_sft.toml
+                         (a few labels, so not label-free; run that recipe first)
     instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
         respond_judge, preference_game (label-free), sft_instructions (control)
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
@@ -93,10 +98,37 @@ def _majority(*extra: str, label_free: bool = True) -> Arm:
                signal=("debater", "debater_majority", "debater_truth"))
 
 
+# Stabilisers of label-free self-training (issue 21), as overrides of the majority-vote recipe.
+# The budget is CPU minutes (train.iterations is set out of reach), so the decay's length is
+# explicit: about 40 iterations of 2 steps; set it to the budget measured.
+BAND = ("roles.debater.band=[0.3, 0.7]", "roles.debater.truth_reward=\"debater_truth\"")  # the truth is only logged
+ENTROPY = ("train.entropy_coef=0.05", "train.entropy_floor=0.3")
+KL = ("train.kl_coef=0.1", "train.kl_reference=\"start\"")
+SCHEDULE = ("train.lr_schedule=\"cosine\"", "train.warmup_steps=4", "train.decay_steps=80", "train.min_lr_ratio=0.1")
+REPLAY = ("replay.window=3", "replay.ratio=0.5")
+GUARD = ("guard.below={\"debater/entropy\" = 0.15}", "guard.above={\"reward/debater_majority/debater\" = 0.95}",
+         "guard.lr_factor=0.5", "guard.max_rollbacks=3")
+ALL = (*BAND, *ENTROPY, *KL, *SCHEDULE, *REPLAY, *GUARD)
+TTRL = ("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\"")
+WARM = ("adapters.debater.init_from=\"out/warmstart/adapters/debater/v8\"",)
+"""A few labels: first ``sparring train recipes/warmstart_sft.toml --out out/warmstart`` (32
+labelled draws); the warm-start arms are not label-free."""
+
 ARMS = {
     "majority_units": _majority(),
     "random_units": _majority("roles.debater.reward=\"random:debater_majority\"", label_free=False),
     "ttrl_units": _majority("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majority\""),
+    "majority_units_band": _majority(*BAND),
+    "majority_units_entropy": _majority(*ENTROPY),
+    "majority_units_kl": _majority(*KL),
+    "majority_units_schedule": _majority(*SCHEDULE),
+    "majority_units_replay": _majority(*REPLAY),
+    "majority_units_guard": _majority(*GUARD),
+    "majority_units_all": _majority(*ALL),
+    "random_units_all": _majority("roles.debater.reward=\"random:debater_majority\"", *ALL, label_free=False),
+    "ttrl_units_all": _majority(*TTRL, *ALL),
+    "majority_units_warm": _majority(*WARM, label_free=False),
+    "majority_units_warm_all": _majority(*WARM, *ALL, label_free=False),
     "sft_units": Arm("spin.toml", "units", False,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
     "respond_judge": Arm("respond_judge.toml", "instructions", True, signal=("responder", "judge_score", "truth_score")),
