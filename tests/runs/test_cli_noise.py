@@ -27,6 +27,16 @@ def test_train_prints_no_future_warning(tmp_path: Path) -> None:
     assert "FutureWarning" not in done.stderr
 
 
+def test_tournament_prints_no_future_warning(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-m", "sparring", "tournament", str(ROOT / "examples" / "debate_tournament.toml"),
+                           'model.source="tiny"', "schedule.budget=2", "--out", str(tmp_path / "t"), "-q"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 played" in done.stdout
+    assert "FutureWarning" not in done.stderr and "Warning" not in done.stderr
+
+
 def test_an_interrupted_train_says_how_to_resume_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     def interrupted(*args: object, **kwargs: object) -> None:
