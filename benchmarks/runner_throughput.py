@@ -14,6 +14,9 @@ prompts, so ratios compare like with like:
     whole batches instead, the path before it, for comparison).
 (c) ``naive``: the same arena, one ask at a time (batch size 1, one match in flight),
     which is what per-turn arena libraries do.
+(e) ``grpo_group_16``: 16 samples of one prompt, prefix reuse (the prompt prefilled once)
+    vs the plain path (prefilled 16 times); ``runner.prefix_saved_prefill_tokens`` counts
+    the prompt tokens prefix reuse saved in (b).
 (d) ``multilora``: a batch of 32 mixing 5 adapters (and base rows) through our batched
     multi-LoRA path vs the bare base model vs peft's mixed-adapter generate
     (see benchmarks/multilora_throughput.py, run here in-process).
@@ -134,6 +137,7 @@ def main() -> None:
     if args.quick:
         args.matches, args.naive_matches = 16, 2
 
+    from sparring.agents.engines.base import GenerationRequest
     from sparring.agents.engines.hf import HFEngine
     from sparring.agents.pool import ModelPool
     from sparring.arenas import QuestionAnswerVerify, Runner
@@ -157,12 +161,17 @@ def main() -> None:
     arena = QuestionAnswerVerify()
     recording = RecordingEngine(engine, stream=not args.no_stream)
     runner = Runner({"default": recording}, max_in_flight=args.matches)
+    saved_before = engine.stats["prefix_saved_tokens"]
     runner.play(arena, match_seeds(1, args.matches))
     st = runner.stats
+    saved = engine.stats["prefix_saved_tokens"] - saved_before
     # batches: rows in each generate call, or (streaming) live rows at each decode run
     out["runner"] = {"matches": st.matches, "tokens": st.generated_tokens, "seconds": st.wall_seconds,
                      "engine_seconds": st.engine_seconds, "tokens_per_s": st.tokens_per_second,
-                     "continuous": not args.no_stream, "batches": st.batch_sizes}
+                     "continuous": not args.no_stream, "batches": st.batch_sizes,
+                     # prompt tokens not prefilled because another row joining with them asked
+                     # the same prompt under the same adapter (prefix reuse, agents/engines/continuous.py)
+                     "prefix_saved_prefill_tokens": saved}
 
     # The same requests straight to the engine: as the runner cut them without streaming;
     # all in one generate call (continuous batching inside the engine) when streaming.
@@ -172,6 +181,21 @@ def main() -> None:
     same_s = time.perf_counter() - t0
     out["raw_same_requests"] = {"tokens": same_tokens, "seconds": same_s, "tokens_per_s": same_tokens / same_s,
                                 "calls": len(same_calls)}
+
+    # A GRPO group: 16 samples of one solver prompt, prefilled once (prefix reuse) vs 16 times.
+    group = [GenerationRequest(r.messages, None, r.sampling, 500 + i)
+             for i, r in enumerate(_requests(1) * 16)]
+    out["grpo_group_16"] = {}
+    for reuse in (True, False):
+        group_engine = HFEngine(loaded, max_batch_size=16, prefix_reuse=reuse)
+        t0 = time.perf_counter()
+        tokens = sum(len(c.token_ids) for c in group_engine.generate(group))
+        seconds = time.perf_counter() - t0
+        out["grpo_group_16"]["prefix_reuse" if reuse else "plain"] = {
+            "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "prefix_saved_prefill_tokens": group_engine.stats["prefix_saved_tokens"]}
+    out["grpo_group_16"]["reuse_over_plain"] = (out["grpo_group_16"]["prefix_reuse"]["tokens_per_s"]
+                                               / out["grpo_group_16"]["plain"]["tokens_per_s"])
 
     naive_engine = HFEngine(loaded, max_batch_size=1)
     naive = Runner({"default": naive_engine}, max_in_flight=1)

@@ -120,14 +120,23 @@ class DecodeSession:
         model = engine.loaded.base
         prompts = [p for _, _, p in items]
         n, width = len(items), max(len(p) for p in prompts)
-        input_ids = torch.full((n, width), engine.loaded.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            input_ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p) :] = 1
+        rows = [_Row(key, req, len(p)) for key, req, p in items]
+        # Rows asking one prompt under one adapter (the n samples of a group, greedy repeats)
+        # are prefilled once: the forward runs the distinct (adapter, prompt) rows and their
+        # KV and last logits are copied to every row that asked them. A row's prefill does
+        # not depend on the other rows of its batch, so this changes nothing but work.
+        distinct: dict[tuple[Any, ...], int] = {}
+        source = [distinct.setdefault((r.request.adapter, *p), len(distinct)) if engine.prefix_reuse else i
+                  for i, (r, p) in enumerate(zip(rows, prompts, strict=True))]
+        firsts = [source.index(u) for u in range(len(distinct))] if engine.prefix_reuse else list(range(n))
+        engine.stats["prefix_saved_tokens"] += sum(len(p) for p in prompts) - sum(len(prompts[i]) for i in firsts)
+        input_ids = torch.full((len(firsts), width), engine.loaded.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(firsts), width), dtype=torch.long)
+        for u, i in enumerate(firsts):
+            input_ids[u, width - len(prompts[i]) :] = torch.tensor(prompts[i], dtype=torch.long)
+            mask[u, width - len(prompts[i]) :] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        rows = [_Row(key, req, len(p)) for key, req, p in items]
 
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
@@ -136,7 +145,7 @@ class DecodeSession:
 
         cache = DynamicCache()
         lora = engine._lora()
-        with lora.rows([r.request.adapter for r in rows]) if lora is not None else nullcontext():
+        with lora.rows([rows[i].request.adapter for i in firsts]) if lora is not None else nullcontext():
             # The last position's logits by index, not logits_to_keep=1 (docs/architecture.md,
             # "Prefill keeps the last position by index": the slice form copies the lm_head).
             out = model(
@@ -144,7 +153,12 @@ class DecodeSession:
                 logits_to_keep=torch.tensor([width - 1], device=device),
                 **{cache_keyword(type(model)): cache},
             )
-        ids = self._take(rows, out.logits[:, -1, :].float())
+        logits = out.logits[:, -1, :].float()
+        if len(firsts) < n:  # copy each distinct row's KV, mask and logits to the rows that asked it
+            expand = torch.tensor(source, dtype=torch.long, device=device)
+            cache.batch_select_indices(expand)
+            logits, mask, positions = logits[expand], mask[expand], positions[expand]
+        ids = self._take(rows, logits)
         share = (time.perf_counter() - started) / n
         for r in rows:
             r.seconds += share

@@ -46,11 +46,15 @@ class HFEngine:
         max_batch_size: Rows per forward batch; bounds memory (KV cache ~ rows x length).
         prune_fraction: Drop finished rows from the batch (and refill their slots with
             pending rows) once at least this fraction of the rows has finished.
+        prefix_reuse: Prefill rows that join together with the same prompt and adapter
+            once (the samples of a group); ``stats["prefix_saved_tokens"]`` counts the
+            prompt tokens this saved. ``False`` prefills every row (the plain path).
     """
 
     name = "hf"
 
-    def __init__(self, loaded: LoadedModel, max_batch_size: int = 32, prune_fraction: float = 0.25) -> None:
+    def __init__(self, loaded: LoadedModel, max_batch_size: int = 32, prune_fraction: float = 0.25,
+                 prefix_reuse: bool = True) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.loaded = loaded
@@ -58,7 +62,8 @@ class HFEngine:
         self.prune_fraction = prune_fraction
         self._multilora: Any = None
         self._epoch = -1
-        self.stats = {"generated_tokens": 0, "prompt_tokens": 0, "seconds": 0.0, "calls": 0}
+        self.prefix_reuse = prefix_reuse
+        self.stats = {"generated_tokens": 0, "prompt_tokens": 0, "seconds": 0.0, "calls": 0, "prefix_saved_tokens": 0}
 
     @property
     def max_batch_size(self) -> int:
