@@ -16,9 +16,9 @@ seat's samples of one item. Nothing here reads a label.
 
 Logged each iteration (``band/<seat>/...``): ``kept_share`` (matches kept / matches with a
 share) and, with ``roles.<seat>.truth_reward`` naming a truth reward that is only logged,
-``majority_accuracy_kept`` and ``majority_accuracy_dropped``: the truth reward's mean over
-the turns that agree with the majority, i.e. how often the majority was right on the
-prompts kept and on those dropped.
+``majority_accuracy_kept`` and ``majority_accuracy_dropped``: the share of kept (dropped)
+matches whose majority was right, read as the truth reward of the turns that agree with
+the majority.
 """
 
 from __future__ import annotations
@@ -68,11 +68,17 @@ def keep(transcripts: list[Transcript], seat: str, spec: RoleSection, training: 
 
 
 def _majority_accuracy(transcripts: Sequence[Transcript], seat: str, reward: str, truth: str) -> float | None:
-    agreeing = {(t.match_id, r.turn) for t in transcripts for r in t.rewards
-                if r.reward == reward and r.role == seat and r.turn is not None and r.value >= 1.0}
-    values = [r.value for t in transcripts for r in t.rewards
-              if r.reward == truth and r.role == seat and (t.match_id, r.turn) in agreeing]
-    return sum(values) / len(values) if values else None
+    """Share of matches whose majority was right: per match, the truth's mean over the
+    turns agreeing with the majority (they give the majority's answer), then the mean
+    over matches that have such turns."""
+    per_match = []
+    for t in transcripts:
+        agreeing = {r.turn for r in t.rewards
+                    if r.reward == reward and r.role == seat and r.turn is not None and r.value >= 1.0}
+        values = [r.value for r in t.rewards if r.reward == truth and r.role == seat and r.turn in agreeing]
+        if values:
+            per_match.append(sum(values) / len(values))
+    return sum(per_match) / len(per_match) if per_match else None
 
 
 def metrics(transcripts: Sequence[Transcript], seat: str, spec: RoleSection, training: str | None) -> dict[str, float]:

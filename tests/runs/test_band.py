@@ -29,10 +29,12 @@ def test_band_keeps_only_matches_in_the_band_and_logs_it(tmp_path: Path) -> None
             # SFT on the agreeing samples of the kept matches only
             agreeing = sum(r.value == 1.0 for t in kept for r in t.rewards if r.reward == "agree")
             assert metrics.get((iteration, "update/voter/samples"), 0.0) == agreeing
-            truths = [r.value for t in kept for r in t.rewards if r.reward == "truth"
-                      and any(a.reward == "agree" and a.turn == r.turn and a.value == 1.0 for a in t.rewards)]
-            if truths:
-                assert metrics[(iteration, "band/voter/majority_accuracy_kept")] == pytest.approx(sum(truths) / len(truths))
+            # the majority is right in a match when its agreeing answers are true (one answer, one truth)
+            right = [next(r.value for r in t.rewards if r.reward == "truth" and r.turn == a.turn)
+                     for t in kept for a in t.rewards if a.reward == "agree" and a.value == 1.0 and a.turn == min(
+                         b.turn for b in t.rewards if b.reward == "agree" and b.value == 1.0)]
+            if right:
+                assert metrics[(iteration, "band/voter/majority_accuracy_kept")] == pytest.approx(sum(right) / len(right))
         assert 0 < sum(metrics[(i, "band/voter/kept_share")] for i in range(3)) < 3  # the band drops some, keeps some
 
 

@@ -11,6 +11,8 @@ import pytest
 from safetensors.torch import load_file
 
 from sparring.cli import main
+from sparring.runs.guard import alarms
+from sparring.runs.sections import GuardSection
 from sparring.runs.store import Store
 from sparring.runs.viewer.charts import chart_specs
 from tests.runs.test_kill_resume import _full_run, _kill_resume_and_compare
@@ -86,3 +88,16 @@ def test_kill_while_the_guard_has_rolled_back_resumes_bit_identical(
     recipe, expected = uninterrupted_guarded
     weights = _kill_resume_and_compare(tmp_path / "run", [str(recipe), *ALL], fault, expected)
     assert "voter/v7" in weights  # the roll-back's version
+
+
+def test_validation_alarm_needs_a_drop_beyond_the_interval() -> None:
+    section = GuardSection(validation=True)
+    best = {"value": 0.5, "iteration": 2}
+    key = "validation/solver_accuracy"
+    within = {key: 0.45, f"{key}/ci_low": 0.38, f"{key}/ci_high": 0.52}  # the best lies inside its interval
+    beyond = {key: 0.35, f"{key}/ci_low": 0.28, f"{key}/ci_high": 0.43}
+    assert alarms(section, within, (key, best, "max")) == {}
+    assert alarms(section, beyond, (key, best, "max")) == {
+        key: (0.35, "fell from the best 0.5 (iteration 2) by more than its interval")}
+    assert alarms(section, {key: 0.9, f"{key}/ci_low": 0.85}, (key, best, "min"))  # lower is better: a rise alarms
+    assert alarms(GuardSection(), beyond, (key, best, "max")) == {}  # not watched
