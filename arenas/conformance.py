@@ -184,16 +184,20 @@ def check_arena(
         raise ConformanceError(
             spec.id, [f"constructor kwargs must be JSON values to be recorded: {exc}"]
         ) from None
+    setup_crashes: list[BaseException] = []  # user code that raised before any match: shown with its traceback
     try:
         remade = make_from_spec(spec)
         if remade.spec() != spec:
             failures.append("re-making the arena from its spec gives a different spec")
     except Exception as exc:  # noqa: BLE001 - any failure here is a conformance failure
         failures.append(f"cannot re-make the arena from its spec {spec.id}: {exc}")
+        mark_stage(exc, "re-making the arena from its spec")
+        setup_crashes.append(exc)
     try:
         roles = bind_roles(arena, None)
     except Exception as exc:  # noqa: BLE001
-        raise ConformanceError(spec.id, [*failures, f"default_roles() failed: {exc}"]) from None
+        mark_stage(exc, "default_roles()")
+        raise ConformanceError(spec.id, [*failures, f"default_roles() failed: {exc}"], [*setup_crashes, exc]) from None
     if set(roles) != set(arena.roles):
         failures.append(f"default_roles() seats {sorted(roles)} != declared seats {sorted(arena.roles)}")
     all_scripts: dict[str, Script | Sequence[str] | SeatScripts] = {
@@ -222,7 +226,7 @@ def check_arena(
         place = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         distinct.setdefault((stage_of(exc), repr(exc), place), exc)
 
-    for exc in parser_crashes:
+    for exc in [*setup_crashes, *parser_crashes]:
         keep(exc)
     for label, script in all_scripts.items():
         report.scripts.append(label)

@@ -134,3 +134,15 @@ def test_library_frames() -> None:
     assert is_library_frame(runner.__file__) and is_library_frame(json.__file__)
     assert is_library_frame("<frozen importlib._bootstrap>")
     assert not is_library_frame(__file__)
+
+
+def test_check_shows_where_default_roles_broke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "roles_arena.py"
+    path.write_text(textwrap.dedent(ARENA).replace(
+        "        parser = parse_strict", "        parser = self.missing_attribute\n        parser = parse_strict"))
+    assert main(["check", f"{path}:Speaker"]) == 1
+    out = capsys.readouterr().out
+    assert "default_roles() failed: 'Speaker' object has no attribute 'missing_attribute'" in out
+    line = _line_of(path.read_text(), "self.missing_attribute")
+    assert f"default_roles() raised AttributeError: 'Speaker' object has no attribute 'missing_attribute'\n" \
+           f"  {path}:{line} in default_roles\n" in out
