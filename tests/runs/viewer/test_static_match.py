@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sparring.cli import main
 from sparring.runs.store import Store
 from tests.runs.viewer.stores import HOSTILE_SEED, HOSTILE_SOLVER, make_run
+from tests.runs.viewer.test_browser import browser, chromium  # noqa: F401 (fixture)
 
 
 class Page(HTMLParser):
@@ -66,3 +68,26 @@ def test_the_exported_match_is_plain_html(run: Path, tmp_path: Path, capsys: pyt
     # inert: no script, no element or handler a reply smuggled in, nothing loaded
     assert "script" not in page.tags and "img" not in page.tags and "b" not in page.tags
     assert not [name for name, _ in page.attrs if name.startswith("on") or name in ("src", "href")]
+
+
+@pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install one with "
+                    "'apt-get install -y chromium' (.ci/run does) or set SPARRING_CHROMIUM")
+def test_a_browser_with_javascript_off_shows_every_turn(run: Path, tmp_path: Path, browser: Any,  # noqa: F811
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "match.html"
+    match_id = f"i2-s{HOSTILE_SEED}"
+    assert main(["export", str(run), "--format", "html", "--match", match_id, "--to", str(out)]) == 0
+    capsys.readouterr()
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        page.goto(out.as_uri())
+        assert page.locator("article.turn").count() == 9
+        assert HOSTILE_SOLVER[0] in page.locator("#main").inner_text()
+        # the lanes are laid out by the file's own style block: one column per seat, in seat order
+        boxes = [page.locator(f"article.turn[data-role='{role}']").first.bounding_box()
+                 for role in ("questioner", "solver", "verifier")]
+        assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
+    finally:
+        context.close()
