@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import shlex
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-WHERE_KEYS = ("iteration", "arena", "status", "role")
+WHERE_KEYS = ("iteration", "arena", "status", "role", "match")
 
 
 def add_whatif(add: Any) -> None:
@@ -23,7 +24,8 @@ def add_whatif(add: Any) -> None:
     w.add_argument("dir", help="run directory")
     w.add_argument("--match", "-m", action="append", default=[], help="match id to branch (repeatable)")
     w.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"select stored matches ({', '.join(WHERE_KEYS)}), e.g. iteration=5 (repeatable)")
+                   help=f"select stored matches ({', '.join(WHERE_KEYS)}), e.g. iteration=5, match='i5-*' (a glob on the "
+                        "match id: leaves out eval- matches) (repeatable)")
     w.add_argument("--from-turn", type=int, default=0, metavar="N",
                    help="replay turns before N as recorded, play from turn N on (default 0)")
     w.add_argument("--swap", action="append", default=[], metavar="SEAT.FIELD=VALUE",
@@ -52,18 +54,21 @@ def select(store: Any, matches: list[str], where: list[str]) -> list[str]:
         raise ValueError("name the matches to branch: --match ID, or --where iteration=N (--where status=finished "
                          "for all)")
     filters: dict[str, Any] = {}
+    pattern = "*"
     for item in where:
         key, eq, value = item.partition("=")
         if not eq or key not in WHERE_KEYS:
             raise ValueError(f"--where {item!r} must look like KEY=VALUE with KEY one of {', '.join(WHERE_KEYS)}")
-        if key == "iteration":
+        if key == "match":
+            pattern = value
+        elif key == "iteration":
             try:
                 filters[key] = int(value)
             except ValueError:
                 raise ValueError(f"--where {item!r}: iteration must be a whole number") from None
         else:
             filters[key] = value
-    ids = store.match_ids(**filters)
+    ids = [m for m in store.match_ids(**filters) if fnmatch.fnmatchcase(m, pattern)]
     if not ids:
         raise ValueError(f"--where {' '.join(where)} selects no stored match of {store.path.parent}")
     return ids

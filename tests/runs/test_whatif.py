@@ -62,10 +62,11 @@ def debate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_swapping_the_judge_adapter_branches_from_the_judge_turn(debate: Path, tmp_path: Path) -> None:
     report = tmp_path / "w.json"
-    args = ["whatif", str(debate), "--where", "iteration=1", "--from-turn", "2", "--swap", "judge.adapter=judge@v0",
-            "--samples", "2", "-q", "--json", str(report)]
+    args = ["whatif", str(debate), "--where", "iteration=1", "--where", "match=i1-*", "--from-turn", "2", "--swap",
+            "judge.adapter=judge@v0", "--samples", "2", "-q", "--json", str(report)]
     assert main(args) == 0
     data = json.loads(report.read_text())
+    assert data["matches"] == 6 and all(m.startswith("i1-") for m in data["branch_ids"])  # no eval- matches
     assert data["swaps"] == ['judge.adapter="judge@v0"'] and data["samples"] == 2
     assert data["branches"] == 2 * data["matches"] and data["played"] == data["branches"]
     assert set(data["diff"]["effects"]) >= {"judge_correct/judge", "metric/pro_win_rate", "metric/judge_accuracy"}
