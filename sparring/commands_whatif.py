@@ -37,6 +37,11 @@ def add_whatif(add: Any) -> None:
     w.add_argument("--seed", type=int, default=0, help="seeds the branch seeds (default 0)")
     w.add_argument("--recorded-seeds", action="store_true",
                    help="sample with the recorded row seeds (one sample; from turn 0 with no swap: the original again)")
+    w.add_argument("--pairs", metavar="FILE",
+                   help="also write preference pairs by intervention as JSONL (TRL's DPO layout with provenance): "
+                        "per branch, the first differing reply of a swapped seat against the original's, the one "
+                        "whose match scored higher under --pairs-reward chosen")
+    w.add_argument("--pairs-reward", metavar="NAME", help="the reward that picks the chosen reply (with --pairs)")
     w.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE ('-': stdout only)")
     w.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     w.set_defaults(fn=cmd_whatif)
@@ -81,6 +86,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts += [f"--from-turn={args.from_turn}", *(f"--swap={s}" for s in args.swap)]
     parts += [f"--baseline={s}" for s in args.baseline or []]
     parts += [f"--samples={args.samples}", "--recorded-seeds" if args.recorded_seeds else f"--seed={args.seed}"]
+    if args.pairs:
+        parts += [f"--pairs={args.pairs}", f"--pairs-reward={args.pairs_reward}"]
     if args.json and args.json != "-":
         parts.append(f"--json={args.json}")
     return " ".join(shlex.quote(p) for p in parts)
@@ -119,6 +126,8 @@ def cmd_whatif(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.whatif import branch_id, parse_swap, whatif, whatif_key
 
     seed = None if args.recorded_seeds else args.seed
+    if bool(args.pairs) != bool(args.pairs_reward):
+        raise ValueError("--pairs FILE and --pairs-reward NAME go together (the reward picks the chosen reply)")
     run = RunDir.existing(args.dir)
     with run.open_store() as store:  # opening migrates an older store (adds the branches table)
         ids = select(store, args.match, args.where)
@@ -138,6 +147,13 @@ def cmd_whatif(args: argparse.Namespace, console: Console) -> int:
                 task = bar.add_task(f"branching {len(ids)} match(es)", total=todo)
                 result = whatif(store, ids, args.from_turn, swaps, args.samples, seed=seed, baseline=baseline,
                                 on_branch=lambda _: bar.advance(task))
+        pairs = None
+        if args.pairs:
+            from sparring.rewards.intervention import intervention_pairs
+
+            triples = [(t, b, store.branch(b.match_id) or {}) for t in result.originals
+                       for b in result.branches[t.match_id]]
+            pairs = intervention_pairs(triples, args.pairs_reward, seats={s.seat for s in swaps} or None)
     report = {
         "command": command_line(args), "run": str(run.path), "from_turn": args.from_turn,
         "swaps": [str(s) for s in swaps], "baseline": None if baseline is None else [str(s) for s in baseline],
@@ -146,6 +162,9 @@ def cmd_whatif(args: argparse.Namespace, console: Console) -> int:
         "branch_ids": {m: [b.match_id for b in bs] for m, bs in result.branches.items()},
         "diff": result.diff.to_dict(),
     }
+    if pairs is not None:
+        Path(args.pairs).write_text("".join(json.dumps(p.row()) + "\n" for p in pairs))
+        report["pairs"] = {"file": args.pairs, "reward": args.pairs_reward, "count": len(pairs)}
     if args.json == "-":
         print(json.dumps(report, indent=2))
         return 0
@@ -162,6 +181,8 @@ def cmd_whatif(args: argparse.Namespace, console: Console) -> int:
             where = "no turn differs" if turn is None else f"first differs at turn {turn}"
             console.print(f"  {escape(branch)}: {where}; see it with sparring show {escape(args.dir)} --match "
                           f"{escape(branch)}")
+    if pairs is not None:
+        console.print(f"wrote {len(pairs)} preference pair(s) by intervention to {escape(args.pairs)}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         console.print(f"wrote {escape(args.json)}")

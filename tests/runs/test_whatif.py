@@ -176,3 +176,33 @@ def test_bad_input_is_one_line(debate: Path, capsys: pytest.CaptureFixture[str],
     assert main(["whatif", str(debate), "--match", parent, "-q", *args]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("error: ") and message in out[0], out
+
+
+def test_pairs_by_intervention_through_the_cli(tmp_path: Path) -> None:
+    run, pairs, report = tmp_path / "run", tmp_path / "pairs.jsonl", tmp_path / "w.json"
+    arena = f"{ROOT / 'tests' / 'runs' / 'lengths_arena.py'}:Lengths"
+    assert main(["play", arena, "--model", "tiny", "--matches", "3", "--out", str(run), "-q"]) == 0
+    assert main(["whatif", str(run), "--where", "iteration=0", "--from-turn", "4", "--swap", "editor.temperature=0.5",
+                 "--samples", "2", "-q", "--pairs", str(pairs), "--pairs-reward", "variety", "--json", str(report)]) == 0
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    assert json.loads(report.read_text())["pairs"] == {"file": str(pairs), "reward": "variety", "count": len(rows)}
+    assert rows  # 8-token samples of a random model: some editor replies differ in variety
+    with Store(run / "store.sqlite") as store:
+        for row in rows:
+            original, branch = store.get(row["parent"]), store.get(row["branch"])
+            assert row["role"] == "editor" and row["turn"] == 4 and row["swaps"] == ["editor.temperature=0.5"]
+            assert row["prompt"] == original.turns[4].messages == branch.turns[4].messages
+            better, worse = (original, branch) if row["chosen_from"] == "original" else (branch, original)
+            assert row["chosen"][0]["content"] == better.turns[4].text
+            assert row["rejected"][0]["content"] == worse.turns[4].text
+            assert max(row["original_value"], row["branch_value"]) > min(row["original_value"], row["branch_value"])
+    assert main(["whatif", str(run), "--where", "iteration=0", "--pairs", str(pairs)]) == 2  # no reward named
+
+
+def test_a_seat_on_another_base_model(debate: Path) -> None:
+    with Store(debate / "store.sqlite") as store:
+        parent = next(m for m in store.match_ids(iteration=0) if m.startswith("i0-"))
+        [branch] = whatif(store, parent, 0, ["con.model=tiny:3"], 1).branches[parent]
+    con = [u for u in branch.turns if u.role == "con"]
+    assert con and all((u.model, u.adapter, u.adapter_version) == ("tiny:3", None, None) for u in con)
+    assert all(u.model == "default" for u in branch.turns if u.role != "con")
