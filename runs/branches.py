@@ -41,6 +41,9 @@ def run_config(run: Path) -> dict[str, Any]:
 
 def model_section(config: dict[str, Any]) -> ModelSection:
     """The run's model settings (a train recipe's ``[model]``, or ``play``'s flags)."""
+    if config.get("command") not in ("play", "train"):
+        raise ValueError(f"whatif branches matches of runs made by sparring play or sparring train; this run's "
+                         f"config.toml records command {config.get('command')!r}")
     if config.get("command") == "train":
         return ModelSection.model_validate(config.get("recipe", {}).get("model", {}))
     play = config.get("play", {})

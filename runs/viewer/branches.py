@@ -58,6 +58,9 @@ def start_branch(source: Source, match_id: str, body: dict[str, Any]) -> dict[st
     if not isinstance(from_turn, int) or not isinstance(seed, int):
         raise ValueError("from_turn and seed must be whole numbers")
     with Store(source.store_path) as store:
-        result = whatif(store, match_id, from_turn, [s for s in swaps if s.strip()], samples, seed=seed)
+        try:
+            result = whatif(store, match_id, from_turn, [s for s in swaps if s.strip()], samples, seed=seed)
+        except (FileNotFoundError, NotADirectoryError) as exc:  # a missing adapter version: the user's choice
+            raise ValueError(str(exc)) from None
     return {"branches": [b.match_id for b in result.branches[match_id]], "played": result.played,
             "first_difference": result.diff.first_difference[match_id], "effects": result.diff.to_dict()["effects"]}
