@@ -11,6 +11,7 @@ matches whose value differs from the original's.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,13 +33,14 @@ class BranchDiff:
             means, ``difference`` (branch - original), ``ci_low``, ``ci_high``, ``n_items``
             (matches where both sides have a value), and for 0/1 values McNemar's counts.
         flips: Per outcome key: ``branches`` and ``branches_changed``, ``matches`` and
-            ``matches_changed`` (a match changed when any of its branches did).
+            ``matches_changed`` (a match changed when any of its branches did), and
+            ``changes``: how often each ``original -> branch`` value pair occurred (JSON values).
         errors: Branches whose match ended in an error (left out of the figures).
     """
 
     first_difference: dict[str, list[int | None]] = field(default_factory=dict)
     effects: dict[str, dict[str, float]] = field(default_factory=dict)
-    flips: dict[str, dict[str, int]] = field(default_factory=dict)
+    flips: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,15 +112,20 @@ def _means(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k in keys if (v := [row[k] for row in rows if k in row])}
 
 
-def _count_flips(flips: dict[str, dict[str, int]], reference: Transcript, mine: list[Transcript]) -> None:
+def _count_flips(flips: dict[str, dict[str, Any]], reference: Transcript, mine: list[Transcript]) -> None:
     if reference.status != "finished" or not reference.outcome:
         return
     for key, value in reference.outcome.items():
         if not _plain(value):
             continue
         done = [b for b in mine if b.status == "finished" and b.outcome is not None]
-        changed = sum(1 for b in done if b.outcome.get(key) != value)  # type: ignore[union-attr]
-        row = flips.setdefault(key, {"branches": 0, "branches_changed": 0, "matches": 0, "matches_changed": 0})
+        moved = [b.outcome.get(key) for b in done if b.outcome.get(key) != value]  # type: ignore[union-attr]
+        changed = len(moved)
+        row = flips.setdefault(key, {"branches": 0, "branches_changed": 0, "matches": 0, "matches_changed": 0,
+                                     "changes": {}})
+        for new in moved:
+            change = f"{json.dumps(value)} -> {json.dumps(new)}"
+            row["changes"][change] = row["changes"].get(change, 0) + 1
         row["branches"] += len(done)
         row["branches_changed"] += changed
         row["matches"] += 1 if done else 0

@@ -113,10 +113,12 @@ def effects_table(report: dict[str, Any]) -> Table:
 def flips_table(report: dict[str, Any]) -> Table:
     """Per outcome key: branches and matches whose value changed."""
     table = Table(title="outcome flips (value differs from the original's)")
-    for col in ("outcome", "branches changed", "matches changed"):
-        table.add_column(col, justify="left" if col == "outcome" else "right")
+    for col in ("outcome", "branches changed", "matches changed", "most frequent changes (original -> branch)"):
+        table.add_column(col, justify="right" if "changed" in col else "left")
     for key, f in sorted(report["diff"]["flips"].items(), key=lambda kv: -kv[1]["branches_changed"]):
-        table.add_row(escape(key), f"{f['branches_changed']}/{f['branches']}", f"{f['matches_changed']}/{f['matches']}")
+        top = sorted(f["changes"].items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(escape(key), f"{f['branches_changed']}/{f['branches']}", f"{f['matches_changed']}/{f['matches']}",
+                      escape(", ".join(f"{change} ×{n}" for change, n in top)))
     return table
 
 

@@ -73,7 +73,10 @@ def test_swapping_the_judge_adapter_branches_from_the_judge_turn(debate: Path, t
     effect = data["diff"]["effects"]["judge_correct/judge"]
     assert effect["ci_low"] <= effect["difference"] <= effect["ci_high"]
     assert effect["n_items"] == data["matches"]
-    assert data["diff"]["flips"]["decision"]["branches"] == data["branches"]
+    decision = data["diff"]["flips"]["decision"]
+    assert decision["branches"] == data["branches"]
+    assert sum(decision["changes"].values()) == decision["branches_changed"]
+    assert all(" -> " in change for change in decision["changes"])
     assert data["command"].startswith("sparring whatif ")
     with Store(debate / "store.sqlite") as store:
         for parent, ids in data["branch_ids"].items():
