@@ -5,7 +5,8 @@ wrong), token entropy falls, replies lengthen or repeat. Its curves peak early a
 fall below the start. The guard watches, after each iteration:
 
 * **monitors** named in ``guard.below`` / ``guard.above``: any iteration metric, e.g. a
-  seat's ``<seat>/entropy``, ``<seat>/distinct``, ``<seat>/length`` or the mean of an
+  seat's ``<seat>/entropy``, ``<seat>/distinct``, ``<seat>/distinct_2`` (distinct-n),
+  ``<seat>/length`` or the mean of an
   agreement reward (``reward/<reward>/<seat>``: agreement saturation). None reads a label.
 * **validation** (``guard.validation``): the selection metric (``eval.metric`` on the
   validation split) fell below the best so far by more than its 95% interval (its upper

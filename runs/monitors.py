@@ -5,6 +5,9 @@ Generic monitors, per seat, from one iteration's transcripts:
     ``entropy``: mean of -log p of sampled tokens, an unbiased estimate of the sampling
         distribution's per-token entropy (the recorded log-probs are under it).
     ``distinct``: distinct reply texts / replies.
+    ``distinct_2``: distinct word bigrams / word bigrams over the seat's replies
+        (:func:`sparring.rewards.measurements.distinct_n`, n = 2): falls when samples
+        repeat each other's phrasing even where whole replies still differ.
     ``length``: mean reply length in tokens.
     ``parse_failure_rate``: replies the seat's parser rejected / replies.
     ``reward_std``: spread of each reward the seat gets (0 means no learning signal).
@@ -19,13 +22,15 @@ from pathlib import Path
 
 from sparring.arenas.arena import Arena
 from sparring.arenas.transcript import Transcript
+from sparring.rewards.measurements import distinct_n
 from sparring.rewards.metrics import compute_all
 
 THRESHOLDS = {"entropy": 0.05, "distinct": 0.2}
 
 
 def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
-    """Entropy, distinct-reply rate, length and parse failures per seat (``"<seat>/<monitor>"``)."""
+    """Entropy, distinct-reply rate, distinct bigrams, length and parse failures per seat
+    (``"<seat>/<monitor>"``)."""
     transcripts = list(transcripts)
     logps: dict[str, list[float]] = defaultdict(list)
     texts: dict[str, list[str]] = defaultdict(list)
@@ -42,6 +47,9 @@ def collapse_monitors(transcripts: Iterable[Transcript]) -> dict[str, float]:
             out[f"{role}/entropy"] = -sum(logps[role]) / len(logps[role])
         out[f"{role}/distinct"] = len(set(texts[role])) / len(texts[role])
         out[f"{role}/length"] = sum(lengths[role]) / len(lengths[role])
+        bigrams = distinct_n(texts[role], 2)
+        if bigrams is not None:
+            out[f"{role}/distinct_2"] = bigrams
     return out
 
 

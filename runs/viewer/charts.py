@@ -42,7 +42,7 @@ from sparring.runs.monitors import THRESHOLDS
 from sparring.runs.viewer.queries import reward_means
 from sparring.runs.viewer.sources import ReadOnlyStore, Source
 
-GENERIC_MONITORS = ("entropy", "distinct", "length", "parse_failure_rate")
+GENERIC_MONITORS = ("entropy", "distinct", "distinct_2", "length", "parse_failure_rate")
 SECTIONS = ("Rewards per seat", "Held-out", "Validation-selected", "Guard", "Monitors", "Reward spread",
             "Arena monitors", "League", "Updates", "Time")
 

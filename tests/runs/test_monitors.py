@@ -74,3 +74,21 @@ def test_show_folds_the_companions_into_each_figure(trained: dict[str, Any], cap
 def test_warnings_never_fire_on_a_companion() -> None:
     assert warnings_for({"eval/entropy": 0.5, "eval/entropy/ci_low": 0.0, "eval/distinct/n_items": 0.0}) == []
     assert warnings_for({"solver/entropy": 0.01}) == ["solver: entropy 0.010 is below 0.05 (possible collapse)"]
+
+
+def test_distinct_bigrams_fall_when_samples_repeat_each_other() -> None:
+    from sparring.arenas.arena import ArenaSpec
+    from sparring.arenas.transcript import Transcript, Turn
+    from sparring.runs.monitors import collapse_monitors
+
+    def transcript(texts: list[str]) -> Transcript:
+        turns = [Turn(index=i, ask=0, sample=i, role="solver", model="m", adapter=None, adapter_version=None,
+                      messages=[], sampling={}, seed=0, text=text, token_ids=[1, 2], logprobs=[-1.0, -1.0])
+                 for i, text in enumerate(texts)]
+        return Transcript(match_id="m", arena=ArenaSpec(id="t/a-v1", roles=("solver",)), seed=0, roles={},
+                          turns=turns)
+
+    varied = collapse_monitors([transcript(["the answer is 4", "I think it is 5", "so 6 then"])])
+    repeated = collapse_monitors([transcript(["the answer is 4", "the answer is 4 !", "the answer is 4 ."])])
+    assert varied["solver/distinct_2"] == 1.0
+    assert repeated["solver/distinct_2"] == 5 / 11  # 11 bigrams, 5 distinct
