@@ -106,6 +106,8 @@ ENTROPY = ("train.entropy_coef=0.05", "train.entropy_floor=0.3")
 KL = ("train.kl_coef=0.1", "train.kl_reference=\"start\"")
 SCHEDULE = ("train.lr_schedule=\"cosine\"", "train.warmup_steps=4", "train.decay_steps=80", "train.min_lr_ratio=0.1")
 REPLAY = ("replay.window=3", "replay.ratio=0.5")
+# The guard acts inside Trainer.iteration (roll-backs); run_arm's loop below does not read its
+# stop, so after max_rollbacks the run goes on unguarded (guard/stop is still logged).
 GUARD = ("guard.below={\"debater/entropy\" = 0.15}", "guard.above={\"reward/debater_majority/debater\" = 0.95}",
          "guard.lr_factor=0.5", "guard.max_rollbacks=3")
 ALL = (*BAND, *ENTROPY, *KL, *SCHEDULE, *REPLAY, *GUARD)
