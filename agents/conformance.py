@@ -7,6 +7,7 @@ stack, so that the arena and reward checks above can use them without an upward 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,7 +34,38 @@ class ConformanceError(AssertionError):
     def __init__(self, subject: str, failures: list[str], crashes: list[BaseException] | None = None) -> None:
         self.failures = failures
         self.crashes = list(crashes or [])
-        super().__init__(f"{subject} failed {len(failures)} conformance rule(s):\n- " + "\n- ".join(failures))
+        folded = _fold(failures)
+        super().__init__(f"{subject} failed {len(folded)} conformance rule(s):\n- " + "\n- ".join(folded))
+
+
+_PLAY = re.compile(r"^\[(?P<label>[^\]]+)\] seed (?P<seed>\d+): (?P<rule>.*)$", re.S)
+
+
+def _fold(failures: list[str]) -> list[str]:
+    """One line per broken rule: the same failure on many (reply set, seed) plays is one
+    line naming them, not one line each (a crash on every play would fill a screen)."""
+    plays: dict[str, list[tuple[str, str]]] = {}
+    lines: list[str] = []
+    for failure in failures:
+        m = _PLAY.match(failure)
+        if m is None:
+            lines.append(failure)
+            continue
+        if m["rule"] not in plays:
+            lines.append(m["rule"])
+        plays.setdefault(m["rule"], []).append((m["label"], m["seed"]))
+    out = []
+    for line in lines:
+        where = plays.get(line)
+        if where is None:
+            out.append(line)
+        elif len(where) == 1:
+            out.append(f"[{where[0][0]}] seed {where[0][1]}: {line}")
+        else:
+            labels = list(dict.fromkeys(label for label, _ in where))
+            seeds = sorted({int(seed) for _, seed in where})
+            out.append(f"{line} (in {len(where)} plays: reply sets {', '.join(labels)}; seeds {', '.join(map(str, seeds))})")
+    return out
 
 
 def check_role(role: Role) -> None:

@@ -200,6 +200,12 @@ def check_arena(
         raise ConformanceError(spec.id, [*failures, f"default_roles() failed: {exc}"], [*setup_crashes, exc]) from None
     if set(roles) != set(arena.roles):
         failures.append(f"default_roles() seats {sorted(roles)} != declared seats {sorted(arena.roles)}")
+    unnamed = [f"rewards() item {i} ({r!r}) is not a named reward: decorate the function with "
+               f"@reward(\"a_name\") (from sparring.rewards import reward)"
+               for i, r in enumerate(_rewards(arena))
+               if not callable(r) or not isinstance(getattr(r, "name", None), str) or not r.name]
+    if unnamed:  # playing would only crash in scoring: say what to fix
+        raise ConformanceError(spec.id, [*failures, *unnamed], setup_crashes)
     all_scripts: dict[str, Script | Sequence[str] | SeatScripts] = {
         key: [text] for key, text in HOSTILE_REPLIES.items()
     }

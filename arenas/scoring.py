@@ -25,7 +25,7 @@ def apply_rewards(transcript: Transcript, rewards: Sequence[Reward]) -> Transcri
                                  explanation=s.explanation)
                 )
         except Exception as exc:
-            mark_stage(exc, f"reward {r.name!r}")  # so a report can name the reward, not "the match"
+            mark_stage(exc, f"reward {getattr(r, 'name', r)!r}")  # so a report can name the reward, not "the match"
             raise
     transcript.rewards = records
     return transcript

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -173,9 +174,12 @@ class MissingDefaultRole(Arena):
 def _failures(arena: Arena) -> list[str]:
     with pytest.raises(ConformanceError) as info:
         check_arena(arena)
-    assert str(info.value).startswith(f"{arena.id} failed {len(info.value.failures)} conformance rule(s):")
-    for failure in info.value.failures:
-        assert f"\n- {failure}" in str(info.value)
+    message = str(info.value)
+    lines = message.split("\n- ")[1:]
+    assert message.startswith(f"{arena.id} failed {len(lines)} conformance rule(s):")
+    for failure in info.value.failures:  # the same rule broken on many plays is one line naming them
+        rule = re.sub(r"^\[[^\]]+\] seed \d+: ", "", failure)
+        assert any(rule in line for line in lines), failure
     return info.value.failures
 
 
@@ -370,3 +374,28 @@ def test_a_reward_outside_its_own_bounds() -> None:
 
 def test_conformance_error_is_an_assertion_error() -> None:
     assert issubclass(ConformanceError, AssertionError)
+
+
+class PlainFunctionReward(Echo):
+    id = "tests/plain-function-reward-v1"
+
+    def rewards(self) -> Sequence[Reward]:
+        def length(transcript):  # a plain function: no name to record its scores under
+            return [Score("speaker", 1.0)]
+
+        return [length]  # type: ignore[list-item]
+
+
+def test_a_plain_function_reward_is_refused_before_playing() -> None:
+    failures = _failures(PlainFunctionReward())
+    assert len(failures) == 1 and failures[0].startswith("rewards() item 0 (")
+    assert '@reward("a_name") (from sparring.rewards import reward)' in failures[0]
+
+
+def test_one_rule_broken_on_every_play_is_one_line_naming_the_plays() -> None:
+    with pytest.raises(ConformanceError) as info:
+        check_arena(GlobalRandom())
+    lines = str(info.value).split("\n- ")[1:]
+    assert len(info.value.failures) == 48 and len(lines) == 2  # two rules, each broken on 24 plays
+    assert lines[0].startswith("two plays with the same seed and replies differ")
+    assert "plays: reply sets empty," in lines[0] and "seeds 0, 1, 2" in lines[0]
