@@ -1,24 +1,25 @@
 """Arenas, matches, transcripts, the runner and the registry: ``sparring.arenas``."""
 
 from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.builtin.graph_debate import GraphDebate
+from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
+from sparring.arenas.builtin.preference_game import PreferenceGame
+from sparring.arenas.builtin.propose_solve import ProposeSolve
+from sparring.arenas.builtin.qa_eval import QAEval
+from sparring.arenas.builtin.qa_verify import QuestionAnswerVerify
+from sparring.arenas.builtin.respond_judge import RespondJudge
+from sparring.arenas.builtin.self_correct import SelfCorrect
+from sparring.arenas.builtin.spin import Spin
+from sparring.arenas.builtin.task_eval import TaskEval
+from sparring.arenas.builtin.tictactoe import TicTacToe
 from sparring.arenas.conformance import ConformanceError, check_arena, check_reward
 from sparring.arenas.errors import ArenaError
-from sparring.arenas.graph_debate import GraphDebate
-from sparring.arenas.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.match import Match, Reply
 from sparring.arenas.pettingzoo_arena import PettingZooArena
-from sparring.arenas.preference_game import PreferenceGame
-from sparring.arenas.propose_solve import ProposeSolve
-from sparring.arenas.qa_eval import QAEval
-from sparring.arenas.qa_verify import QuestionAnswerVerify
 from sparring.arenas.registry import make, make_from_spec, register, registered, resolve
 from sparring.arenas.replay import ReplayResult, replay
-from sparring.arenas.respond_judge import RespondJudge
 from sparring.arenas.runner import Runner, RunnerStats
 from sparring.arenas.scoring import apply_rewards
-from sparring.arenas.self_correct import SelfCorrect
-from sparring.arenas.spin import Spin
-from sparring.arenas.task_eval import TaskEval
 from sparring.arenas.tasks import (
     Item,
     TaskError,
@@ -28,7 +29,6 @@ from sparring.arenas.tasks import (
     load_jsonl,
     register_family,
 )
-from sparring.arenas.tictactoe import TicTacToe
 from sparring.arenas.transcript import ArenaSpec, RewardRecord, Transcript, Turn
 
 register(QuestionAnswerVerify)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 
 def item_results(run: Path, label: int, prefix: str = "eval-i") -> dict[str, float]:

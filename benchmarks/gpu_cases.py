@@ -158,7 +158,7 @@ def runner(pool: Any, device: str, arena_name: str, matches: int, batch: int) ->
     from sparring.agents.engines.scripted import ScriptedEngine
     from sparring.arenas import Runner
     from sparring.arenas.registry import make
-    from sparring.runs.play import match_seeds
+    from sparring.runs.playing.play import match_seeds
 
     loaded = pool.get("default")
     fixed_lengths(loaded)

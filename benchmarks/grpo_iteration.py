@@ -16,7 +16,7 @@ truth). TRL gets the same prompts (the arena's own draw, replayed from each matc
 messages with the same system prompt, and a reward function that parses each completion
 with the same solver role and checks it with the same family.
 
-Ours runs the public path: ``sparring.runs.train.Trainer`` built from a recipe dict,
+Ours runs the public path: ``sparring.runs.training.train.Trainer`` built from a recipe dict,
 ``trainer.iteration(it)`` per iteration (play through the runner and the HF engine,
 which batches all ``P * G`` replies in one engine batch; score; ``grpo`` build;
 ``PolicyGradientUpdate`` steps; adapter save and checkpoint, which TRL does not do with
@@ -116,8 +116,8 @@ def make_recipe(args: argparse.Namespace, model: str) -> dict[str, Any]:
 def spin_prompts(recipe: dict[str, Any], iteration: int) -> list[dict[str, Any]]:
     """The items the spin arena draws for ``iteration``'s matches (``Spin.play``'s draw, replayed)."""
     from sparring.arenas.tasks import get_family
-    from sparring.runs.recipe import load_recipe
-    from sparring.runs.train import iteration_seeds
+    from sparring.runs.recipes.recipe import load_recipe
+    from sparring.runs.training.train import iteration_seeds
 
     family = get_family(FAMILY)
     rows = []
@@ -129,8 +129,8 @@ def spin_prompts(recipe: dict[str, Any], iteration: int) -> list[dict[str, Any]]
 
 
 def bench_ours(args: argparse.Namespace, model: str, out: Path) -> dict[str, Any]:
-    from sparring.runs.recipe import load_recipe
-    from sparring.runs.train import Trainer
+    from sparring.runs.recipes.recipe import load_recipe
+    from sparring.runs.training.train import Trainer
 
     trainer = Trainer(load_recipe(make_recipe(args, model)), out / "run", log=lambda msg: print(msg, file=sys.stderr))
     walls, splits, prompts, losses = [], [], [], []

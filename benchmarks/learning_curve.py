@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
-from sparring.runs.recipe import load_recipe
-from sparring.runs.train import Trainer
+from sparring.runs.recipes.recipe import load_recipe
+from sparring.runs.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS = {

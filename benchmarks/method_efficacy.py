@@ -180,8 +180,8 @@ def overrides_of(arm: Arm, seed: int) -> list[str]:
 def run_base(family: str, out: Path) -> dict:
     """The untrained model on the family's test items, once for every arm (greedy, so every
     arm's own start would be the same): per-item results and the accuracy."""
-    from sparring.runs.recipe import load_recipe
-    from sparring.runs.train import Trainer
+    from sparring.runs.recipes.recipe import load_recipe
+    from sparring.runs.training.train import Trainer
 
     arm = next(a for a in ARMS.values() if a.family == family)
     if out.exists():
@@ -196,8 +196,8 @@ def run_base(family: str, out: Path) -> dict:
 def run_arm(name: str, seed: int, out: Path, minutes: float, every: float) -> dict:
     """Train one arm for ``minutes`` of CPU time, validating every ``every`` minutes; then
     test the final and the validation-selected adapters."""
-    from sparring.runs.recipe import load_recipe
-    from sparring.runs.train import Trainer
+    from sparring.runs.recipes.recipe import load_recipe
+    from sparring.runs.training.train import Trainer
 
     arm = ARMS[name]
     metric = FAMILIES[arm.family].metric

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from machine_info import machine  # a sibling script: benchmarks/ is sys.path[0] when run
 
-from sparring.runs.store import Store
-from sparring.runs.train import train
+from sparring.runs.storage.store import Store
+from sparring.runs.training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS = {"learnability": "questioner_learnability", "checked": "questioner_checked"}

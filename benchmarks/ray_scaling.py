@@ -48,10 +48,10 @@ def main() -> None:
     from sparring.agents.pool import ModelPool
     from sparring.arenas.registry import make
     from sparring.arenas.runner import Runner
-    from sparring.runs.distributed import RayOptions, RayWorkers, WorkerSpec
-    from sparring.runs.machine import make_run_engine
-    from sparring.runs.play import match_seeds, resolve_roles
-    from sparring.runs.recipe import ModelSection
+    from sparring.runs.playing.distributed import RayOptions, RayWorkers, WorkerSpec
+    from sparring.runs.playing.play import match_seeds, resolve_roles
+    from sparring.runs.recipes.machine import make_run_engine
+    from sparring.runs.recipes.recipe import ModelSection
 
     torch.set_num_threads(args.threads)
     arena = make("qa-verify", digits=1, group_size=4)

@@ -21,7 +21,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 REWARDS = ("solver_truth", "solver_verdict")
 

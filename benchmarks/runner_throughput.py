@@ -141,7 +141,7 @@ def main() -> None:
     from sparring.agents.engines.hf import HFEngine
     from sparring.agents.pool import ModelPool
     from sparring.arenas import QuestionAnswerVerify, Runner
-    from sparring.runs.play import match_seeds
+    from sparring.runs.playing.play import match_seeds
 
     torch.set_num_threads(2)
     pool = ModelPool()

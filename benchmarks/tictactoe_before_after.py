@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from sparring.runs.store import Store
-    from sparring.runs.tournament import load_tournament, rate_run, run_tournament
+    from sparring.runs.storage.store import Store
+    from sparring.runs.tournaments.tournament import load_tournament, rate_run, run_tournament
 
     adapter = Path(args.adapter).resolve()
     if not (adapter / "adapter_config.json").is_file():

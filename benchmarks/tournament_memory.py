@@ -46,7 +46,7 @@ def arm(name: str, work: Path, matches: int, model: str, threads: int) -> None:
     torch.set_num_threads(threads)
     if name == "make":
         from sparring.agents.pool import ModelPool
-        from sparring.runs.checkpoint import save_adapter_version
+        from sparring.runs.training.checkpoint import save_adapter_version
 
         pool = ModelPool()
         pool.load("default", model)
@@ -60,12 +60,12 @@ def arm(name: str, work: Path, matches: int, model: str, threads: int) -> None:
         print(json.dumps({}))
         return
     if name == "bare":
-        from sparring.runs.play import PlayConfig, play
+        from sparring.runs.playing.play import PlayConfig, play
 
         summary = play(PlayConfig(arena=ARENA, out=str(work / "bare"), matches=matches, model=model), progress=False)
         print(json.dumps({**_status(), "matches": summary.matches, "tokens": summary.generated_tokens}))
         return
-    from sparring.runs.tournament import load_tournament, run_tournament
+    from sparring.runs.tournaments.tournament import load_tournament, run_tournament
 
     folders = sorted((work / "train" / "adapters" / "solver").iterdir())
     config = load_tournament({

@@ -33,7 +33,7 @@ ARENA = f"{ROOT / 'examples' / 'debate.py'}:Debate"
 def make_adapters(root: Path, model: str, dtype: str) -> list[Path]:
     """Three random LoRA adapters of ``model`` saved as ``root/adapters/solver/v1..v3``."""
     from sparring.agents.pool import ModelPool
-    from sparring.runs.checkpoint import save_adapter_version
+    from sparring.runs.training.checkpoint import save_adapter_version
 
     pool = ModelPool(dtype=dtype)
     pool.load("default", model)
@@ -61,8 +61,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from sparring.runs.play import PlayConfig, play
-    from sparring.runs.tournament import load_tournament, run_tournament
+    from sparring.runs.playing.play import PlayConfig, play
+    from sparring.runs.tournaments.tournament import load_tournament, run_tournament
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)

@@ -43,18 +43,19 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.builtin.graph_debate import GraphDebate
+from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
+from sparring.arenas.builtin.preference_game import PreferenceGame
+from sparring.arenas.builtin.propose_solve import ProposeSolve
+from sparring.arenas.builtin.respond_judge import RespondJudge
+from sparring.arenas.builtin.self_correct import SelfCorrect
+from sparring.arenas.builtin.spin import Spin
+from sparring.arenas.builtin.task_eval import TaskEval
+from sparring.arenas.builtin.tictactoe import TicTacToe
 from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
-from sparring.arenas.graph_debate import GraphDebate
-from sparring.arenas.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.items import SplitItems
 from sparring.arenas.pettingzoo_arena import PettingZooArena
-from sparring.arenas.preference_game import PreferenceGame
-from sparring.arenas.propose_solve import ProposeSolve
-from sparring.arenas.respond_judge import RespondJudge
-from sparring.arenas.self_correct import SelfCorrect
-from sparring.arenas.spin import Spin
-from sparring.arenas.task_eval import TaskEval
 from sparring.arenas.tasks import (
     Item,
     TaskError,
@@ -64,7 +65,6 @@ from sparring.arenas.tasks import (
     load_jsonl,
     register_family,
 )
-from sparring.arenas.tictactoe import TicTacToe
 from sparring.rewards import (
     JudgedPairs,
     Reward,
@@ -92,19 +92,19 @@ _LAZY = {
         "DPOUpdate", "GroupSample", "IPOUpdate", "PolicyGradientUpdate", "PreferencePair",
         "SFTSample", "SFTUpdate", "SPINUpdate", "SPPOUpdate", "Update", "LRSchedule", "entropy_bonus",
         "kl_anchor")},
-    "Algorithm": "sparring.runs.algorithms",
-    "register_update": "sparring.runs.algorithms",
+    "Algorithm": "sparring.runs.training.algorithms",
+    "register_update": "sparring.runs.training.algorithms",
     **{name: "sparring.runs" for name in (
         "PlayConfig", "Recipe", "RecipeError", "RunDir", "Store", "Trainer", "export",
         "load_recipe", "play", "train")},
-    "rescore": "sparring.runs.rescore",
-    **{name: "sparring.runs.whatif" for name in ("WhatIf", "Swap", "whatif")},
-    "BranchDiff": "sparring.runs.effects",
-    "evaluate_targets": "sparring.runs.adapter_eval",
-    **{name: "sparring.runs.tournament" for name in (
+    "rescore": "sparring.runs.analysis.rescore",
+    **{name: "sparring.runs.analysis.whatif" for name in ("WhatIf", "Swap", "whatif")},
+    "BranchDiff": "sparring.runs.analysis.effects",
+    "evaluate_targets": "sparring.runs.training.adapter_eval",
+    **{name: "sparring.runs.tournaments.tournament" for name in (
         "TournamentConfig", "load_tournament", "rate_run", "run_tournament")},
     "to_pettingzoo": "sparring.arenas.pettingzoo_env",  # subclasses PettingZoo's AECEnv
-    **{name: "sparring.runs.ratings" for name in (
+    **{name: "sparring.runs.tournaments.ratings" for name in (
         "Game", "RatingReport", "bootstrap_intervals", "bradley_terry", "rate")},
 }
 

@@ -234,7 +234,7 @@ def is_user_error(exc: BaseException) -> bool:
     from sparring.agents.conformance import ConformanceError
     from sparring.agents.errors import InternalError
     from sparring.arenas.errors import ArenaError
-    from sparring.runs.recipe import RecipeError
+    from sparring.runs.recipes.recipe import RecipeError
 
     if isinstance(exc, (RecipeError, ArenaError, ConformanceError, FileNotFoundError, FileExistsError,
                         NotADirectoryError, IsADirectoryError)):

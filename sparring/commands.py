@@ -27,14 +27,14 @@ def _key_values(items: list[str], what: str) -> list[str]:
 
 def arena_kwargs(items: list[str]) -> dict[str, Any]:
     """``--arena-arg KEY=VALUE`` items as constructor kwargs; values read as TOML (else strings)."""
-    from sparring.runs.config import apply_overrides
+    from sparring.runs.recipes.config import apply_overrides
 
     return apply_overrides({}, _key_values(items, "--arena-arg"))
 
 
 def role_options(items: list[str]) -> dict[str, dict[str, Any]]:
     """``--role SEAT.FIELD=VALUE`` items per seat; values read as TOML (else strings)."""
-    from sparring.runs.config import parse_override
+    from sparring.runs.recipes.config import parse_override
 
     roles: dict[str, dict[str, Any]] = {}
     for item in _key_values(items, "--role option"):
@@ -62,7 +62,7 @@ def adapter_folders(items: list[str]) -> dict[str, str]:
 def server_options(items: list[str]) -> dict[str, Any]:
     """``--server KEY=VALUE`` items as the fields of a ``[model.server]`` section; values read
     as TOML (else strings). The keys and values are checked with the engine (before any model loads)."""
-    from sparring.runs.config import apply_overrides
+    from sparring.runs.recipes.config import apply_overrides
 
     return apply_overrides({}, _key_values(items, "--server"))
 
@@ -76,14 +76,16 @@ def ray_options(args: argparse.Namespace) -> Any:
     if args.ray.endswith(".toml"):
         raise ValueError(f"--ray {args.ray}: that is a file, not a Ray address; put --ray after it or "
                          "write --ray=ADDRESS")
-    from sparring.runs.distributed import RayOptions  # imports no Ray; starting the workers does
+    from sparring.runs.playing.distributed import (
+        RayOptions,  # imports no Ray; starting the workers does
+    )
 
     workers = 2 if args.ray_workers is None else args.ray_workers
     return RayOptions(address=args.ray or None, workers=workers)
 
 
 def cmd_play(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.play import PlayConfig, play
+    from sparring.runs.playing.play import PlayConfig, play
 
     config = PlayConfig(
         arena=args.arena, out=args.out, matches=args.matches, seed=args.seed, model=args.model,
@@ -127,13 +129,13 @@ def _adapter_sources(run: Path) -> dict[str, str]:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.rundir import RunDir
-    from sparring.runs.show import show
+    from sparring.runs.analysis.show import show
+    from sparring.runs.storage.rundir import RunDir
 
     with RunDir.existing(args.dir).open_store() as store:
         if args.match and any(store.branch(m) for m in args.match):  # a whatif branch: beside its original
-            from sparring.runs.show import render_transcript
-            from sparring.runs.show_branch import render_branch
+            from sparring.runs.analysis.show import render_transcript
+            from sparring.runs.analysis.show_branch import render_branch
 
             for m in args.match:
                 info = store.branch(m)
@@ -168,7 +170,7 @@ def _runs_code_notice(command: str, run: str) -> None:
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     from sparring.arenas.replay import replay
-    from sparring.runs.rundir import RunDir
+    from sparring.runs.storage.rundir import RunDir
 
     with RunDir.existing(args.dir).open_store() as store:
         _runs_code_notice("replay", args.dir)
@@ -279,7 +281,7 @@ def cmd_tasks(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.train import train
+    from sparring.runs.training.train import train
 
     ray = ray_options(args)
     if args.resume:
@@ -299,13 +301,13 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     if args.format == "html":
-        from sparring.runs.viewer import export_html
+        from sparring.runs.analysis.viewer import export_html
 
         console.print(f"match {escape(str(args.match))} written to {escape(str(export_html(args.dir, args.match, args.to)))}")
         return 0
     if args.match:
         raise ValueError("export: --match selects the match of --format html; dataset formats export every match")
-    from sparring.runs.export import export
+    from sparring.runs.storage.export import export
 
     rows = export(args.dir, args.format, args.to, role=args.role, reward=args.reward,
                   builder=args.builder, margin=args.margin, min_reward=args.min_reward,
@@ -315,14 +317,14 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_view(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.viewer import serve
+    from sparring.runs.analysis.viewer import serve
 
     serve(args.dir, host=args.host, port=args.port, allow_remote=args.allow_remote)
     return 0
 
 
 def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
-    from sparring.runs.tournament import run_tournament
+    from sparring.runs.tournaments.tournament import run_tournament
 
     summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides,
                              ray=ray_options(args))
@@ -338,7 +340,7 @@ def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
 def cmd_ratings(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from sparring.runs.tournament import rate_run
+    from sparring.runs.tournaments.tournament import rate_run
 
     result = rate_run(args.dir, bootstrap=args.bootstrap, seed=args.seed, plots=not args.no_plots)
     report = result.report
@@ -377,8 +379,8 @@ def cmd_rescore(args: argparse.Namespace, console: Console) -> int:
     from rich import box
     from rich.table import Table
 
-    from sparring.runs.rescore import rescore
-    from sparring.runs.rundir import RunDir
+    from sparring.runs.analysis.rescore import rescore
+    from sparring.runs.storage.rundir import RunDir
 
     RunDir.existing(args.dir)  # a missing run is one error line, before the notice
     _runs_code_notice("rescore", args.dir)
@@ -408,7 +410,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
     import json
     import math
 
-    from sparring.runs.adapter_eval import evaluate_targets, resolve_target
+    from sparring.runs.training.adapter_eval import evaluate_targets, resolve_target
 
     parts = [p.strip() for p in str(args.difficulty).replace("[", "").replace("]", "").split(",")]
     if not all(p.lstrip("-").isdigit() for p in parts) or len(parts) not in (1, 2):

@@ -123,9 +123,9 @@ def flips_table(report: dict[str, Any]) -> Table:
 
 
 def cmd_whatif(args: argparse.Namespace, console: Console) -> int:
+    from sparring.runs.analysis.whatif import branch_id, parse_swap, whatif, whatif_key
     from sparring.runs.progress import progress_bar
-    from sparring.runs.rundir import RunDir
-    from sparring.runs.whatif import branch_id, parse_swap, whatif, whatif_key
+    from sparring.runs.storage.rundir import RunDir
 
     seed = None if args.recorded_seeds else args.seed
     if bool(args.pairs) != bool(args.pairs_reward):

@@ -11,7 +11,7 @@ import pytest
 from sparring.agents.engines.hf import HFEngine
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.agents.pool import LoadedModel, ModelPool
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 
 def pytest_configure(config: pytest.Config) -> None:

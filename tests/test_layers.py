@@ -65,8 +65,8 @@ def test_no_upward_imports() -> None:
 
 
 def test_checker_sees_an_upward_import(tmp_path: Path) -> None:
-    tree = ast.parse("def f():\n    from sparring.runs.store import Store\n")
-    assert [n for _, n in _runtime_imports(tree)] == ["sparring.runs.store.Store"]
+    tree = ast.parse("def f():\n    from sparring.runs.storage.store import Store\n")
+    assert [n for _, n in _runtime_imports(tree)] == ["sparring.runs.storage.store.Store"]
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sparring.runs import x\n")
     assert [n for _, n in _runtime_imports(tree) if n.startswith("sparring")] == []
 

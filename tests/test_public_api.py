@@ -28,9 +28,9 @@ def test_training_api_is_reachable_from_the_root() -> None:
 def test_names_that_share_a_submodule_name_are_the_functions() -> None:
     import types
 
-    import sparring.runs.export  # noqa: F401  (importing a submodule must not shadow its function)
-    import sparring.runs.play  # noqa: F401
-    import sparring.runs.train  # noqa: F401
+    import sparring.runs.playing.play  # noqa: F401
+    import sparring.runs.storage.export  # noqa: F401  (importing a submodule must not shadow its function)
+    import sparring.runs.training.train  # noqa: F401
     from sparring import export, play, train
     from sparring.runs import export as runs_export
     from sparring.runs import play as runs_play

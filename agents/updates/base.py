@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from sparring.agents.gqa_attention import gqa_attention
 from sparring.agents.pool import ModelPool
 from sparring.agents.updates.fused_lora import fused_lora
 from sparring.agents.updates.logprobs import use_adapter
@@ -178,7 +179,10 @@ class Update:
         plan, metrics = self._prepare(batch)
         totals: Metrics = {}
         mine = {id(p) for p in self.params}
-        with use_adapter(self.model, self.adapter) as model, fused_lora(model, self.adapter):
+        # gqa_attention: keys and values stay grouped in the forwards whose activations the
+        # backward keeps (agents/gqa_attention.py: what grew with prompt length x samples).
+        with use_adapter(self.model, self.adapter) as model, fused_lora(model, self.adapter), \
+                gqa_attention(model):
             # Only this adapter's weights may collect gradients; use_adapter restores
             # every flag on exit.
             for p in model.parameters():

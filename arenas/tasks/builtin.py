@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
-from sparring.arenas.arithmetic import evaluate, find_expression
+from sparring.arenas.builtin.arithmetic import evaluate, find_expression
 from sparring.arenas.tasks.answers import canonical_number
 from sparring.arenas.tasks.family import Generated, TaskFamily
 from sparring.arenas.tasks.words import COMMON_WORDS

@@ -10,8 +10,8 @@ import pytest
 from sparring.arenas import check_arena, make
 from sparring.cli import main
 from sparring.rewards.builders import grpo_groups
-from sparring.runs.export import placeholder_encode
-from sparring.runs.rundir import RunDir
+from sparring.runs.storage.export import placeholder_encode
+from sparring.runs.storage.rundir import RunDir
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "letter_count_samples.py"
 NAME = f"{EXAMPLE}:LetterCountSamples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sparring import Arena, Match, Outcome, Role, Runner, ScriptedEngine, replay
 from sparring.arenas.replay import diff
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 from tests.helpers import Echo, SeatScript, play_qa
 
 

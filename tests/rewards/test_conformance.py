@@ -8,8 +8,8 @@ import pytest
 
 from sparring import BUILTIN_ROLES, ConformanceError, Role, Score, check_reward, check_role, reward
 from sparring.arenas import Transcript
+from sparring.arenas.builtin.qa_verify import QA_VERIFY_REWARDS, parse_question
 from sparring.arenas.conformance import HOSTILE_REPLIES
-from sparring.arenas.qa_verify import QA_VERIFY_REWARDS, parse_question
 from tests.helpers import SeatScript, play_qa
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from sparring.rewards.base import Score, reward
 from sparring.rewards.controls import random_twin
-from sparring.runs.recipe import RecipeError, load_recipe
-from sparring.runs.store import Store
-from sparring.runs.train import Trainer, train
+from sparring.runs.recipes.recipe import RecipeError, load_recipe
+from sparring.runs.storage.store import Store
+from sparring.runs.training.train import Trainer, train
 from tests.helpers import play_qa
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny_smoke.toml"

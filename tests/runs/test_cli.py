@@ -13,10 +13,10 @@ import pytest
 from sparring import Arena, Match, Outcome, Role, Runner, ScriptedEngine
 from sparring.agents.pool import ModelPool
 from sparring.cli import main
-from sparring.runs.checkpoint import save_adapter_version
-from sparring.runs.rundir import RunDir
-from sparring.runs.show import match_rewards
-from sparring.runs.store import Store
+from sparring.runs.analysis.show import match_rewards
+from sparring.runs.storage.rundir import RunDir
+from sparring.runs.storage.store import Store
+from sparring.runs.training.checkpoint import save_adapter_version
 from tests.helpers import SeatScript, play_qa
 
 

@@ -12,7 +12,7 @@ import pytest
 from sparring.agents import parsers
 from sparring.arenas import ArenaError, ConformanceError
 from sparring.cli import is_user_error, main
-from sparring.runs.recipe import RecipeError, load_recipe
+from sparring.runs.recipes.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -43,7 +43,7 @@ def test_an_interrupted_train_says_how_to_resume_once(tmp_path: Path, monkeypatc
         raise KeyboardInterrupt
 
     # the module, not the ``train`` function sparring.runs re-exports under the same name
-    monkeypatch.setattr(importlib.import_module("sparring.runs.train"), "_loop", interrupted)
+    monkeypatch.setattr(importlib.import_module("sparring.runs.training.train"), "_loop", interrupted)
     out = tmp_path / "run"
     assert main(["train", str(SMOKE), "--out", str(out)]) == 130
     captured = capsys.readouterr()

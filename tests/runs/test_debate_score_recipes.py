@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sparring.cli import main
-from sparring.runs.recipe import load_recipe
-from sparring.runs.store import Store
+from sparring.runs.recipes.recipe import load_recipe
+from sparring.runs.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ['model.source="tiny"', "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2"]

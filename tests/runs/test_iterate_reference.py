@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sparring.runs.algorithms import get_algorithm, reference_of
-from sparring.runs.checkpoint import read_checkpoint
-from sparring.runs.recipe import RecipeError, RoleSection, load_recipe
+from sparring.runs.recipes.recipe import RecipeError, RoleSection, load_recipe
+from sparring.runs.training.algorithms import get_algorithm, reference_of
+from sparring.runs.training.checkpoint import read_checkpoint
 
 from .test_kill_resume import _cli, _state
 

@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.cli import main
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-train_module = importlib.import_module("sparring.runs.train")  # the module, not the function sparring.runs exports
+train_module = importlib.import_module("sparring.runs.training.train")  # the module, not the function sparring.runs exports
 TINY = ['model.source="tiny"', "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2",
         "arena.kwargs.samples=3", "roles.responder.max_new_tokens=8", "roles.judge.max_new_tokens=8"]
 JUDGE = "You are a strict, fair judge"

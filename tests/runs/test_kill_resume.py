@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_TEXT = f"""

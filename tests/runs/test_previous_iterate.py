@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sparring.cli import main
-from sparring.runs.recipe import RecipeError, load_recipe
-from sparring.runs.store import Store
+from sparring.runs.recipes.recipe import RecipeError, load_recipe
+from sparring.runs.storage.store import Store
 
 from .test_kill_resume import _cli, _state
 

@@ -1,4 +1,4 @@
-"""Matches on Ray worker actors (runs/distributed.py), on one local Ray instance with two workers.
+"""Matches on Ray worker actors (runs/playing/distributed.py), on one local Ray instance with two workers.
 
 What is promised and checked here: the same match ids, seeds and store schema as the
 single-process runner; identical transcripts (every field but wall-clock times) and
@@ -22,12 +22,18 @@ from sparring.agents.pool import ModelPool  # noqa: E402
 from sparring.arenas.registry import make  # noqa: E402
 from sparring.arenas.runner import Runner  # noqa: E402
 from sparring.cli import main  # noqa: E402
-from sparring.runs.distributed import FAULT_ENV, RayOptions, RayWorkers, WorkerSpec, workers_for  # noqa: E402
-from sparring.runs.play import PlayConfig, match_seeds, play  # noqa: E402
-from sparring.runs.recipe import ModelSection, load_recipe  # noqa: E402
-from sparring.runs.store import Store  # noqa: E402
-from sparring.runs.tournament import run_tournament  # noqa: E402
-from sparring.runs.train import Trainer, _loop, train  # noqa: E402
+from sparring.runs.playing.distributed import (  # noqa: E402
+    FAULT_ENV,
+    RayOptions,
+    RayWorkers,
+    WorkerSpec,
+    workers_for,
+)
+from sparring.runs.playing.play import PlayConfig, match_seeds, play  # noqa: E402
+from sparring.runs.recipes.recipe import ModelSection, load_recipe  # noqa: E402
+from sparring.runs.storage.store import Store  # noqa: E402
+from sparring.runs.tournaments.tournament import run_tournament  # noqa: E402
+from sparring.runs.training.train import Trainer, _loop, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "tiny_smoke.toml"

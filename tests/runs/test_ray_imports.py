@@ -9,7 +9,7 @@ from pathlib import Path
 
 CODE = """
 import sys
-import sparring.runs.distributed, sparring.runs.play, sparring.runs.tournament, sparring.runs.train
+import sparring.runs.playing.distributed, sparring.runs.playing.play, sparring.runs.tournaments.tournament, sparring.runs.training.train
 from sparring.cli import main
 rc = main(["play", "qa-verify", "--model", "tiny", "-n", "2", "--arena-arg", "digits=1", "--arena-arg",
            "group_size=2", "--role", "solver.max_new_tokens=4", "--role", "questioner.max_new_tokens=4",

@@ -20,7 +20,7 @@ import pytest
 
 from sparring.agents.engines.hf import HFEngine
 from sparring.cli import main
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 from tests.agents.engines.test_openai import FakeServer, completion
 
 ARENAS = Path(__file__).with_name("duel_arena.py")
@@ -115,7 +115,7 @@ def test_an_unknown_engine_is_an_argument_error(tmp_path: Path, capsys: pytest.C
 
 
 def test_play_config_names_the_engine_flag() -> None:
-    from sparring.runs.play import PlayConfig, play
+    from sparring.runs.playing.play import PlayConfig, play
 
     with pytest.raises(ValueError, match="^--engine 'gpt': must be one of hf, vllm, openai$"):
         play(PlayConfig(arena="qa-verify", out="unused", engine="gpt"), progress=False)
@@ -217,7 +217,7 @@ def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     saved adapter of it at ``RUN/adapters/solver/v1``."""
     from sparring.agents.pool import ModelPool
     from sparring.agents.tiny import tiny_model
-    from sparring.runs.checkpoint import save_adapter_version
+    from sparring.runs.training.checkpoint import save_adapter_version
 
     root = tmp_path_factory.mktemp("vllm")
     model, tokenizer = tiny_model(seed=0)

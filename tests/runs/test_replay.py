@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 from sparring.cli import main
-from sparring.runs.replay_buffer import draw
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
+from sparring.runs.training.replay_buffer import draw
 from tests.runs.test_stabilisers import votes_recipe
 
 

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from sparring.cli import main
-from sparring.runs.viewer.server import STATIC
+from sparring.runs.analysis.viewer.server import STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 DUEL = Path(__file__).with_name("duel_arena.py")

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 from sparring.cli import main
-from sparring.runs.recipe import RecipeError, load_recipe
-from sparring.runs.store import Store
-from sparring.runs.train import Trainer, train
+from sparring.runs.recipes.recipe import RecipeError, load_recipe
+from sparring.runs.storage.store import Store
+from sparring.runs.training.train import Trainer, train
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny_smoke.toml"
 SELECT = ['eval.select="validation"']

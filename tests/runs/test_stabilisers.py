@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sparring.cli import main
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 VOTES = Path(__file__).with_name("votes_arena.py")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sparring.cli import main
-from sparring.runs.store import Store
+from sparring.runs.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ['model.source="tiny"', "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2"]
@@ -66,7 +66,7 @@ def test_majority_vote_recipe_is_the_measured_configuration() -> None:
     """recipes/majority_vote.toml is what benchmarks/method_efficacy.py measured as majority_units."""
     import importlib.util
 
-    from sparring.runs.recipe import load_recipe
+    from sparring.runs.recipes.recipe import load_recipe
 
     spec = importlib.util.spec_from_file_location("method_efficacy", ROOT / "benchmarks" / "method_efficacy.py")
     assert spec is not None and spec.loader is not None

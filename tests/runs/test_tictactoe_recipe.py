@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sparring.cli import main
-from sparring.runs.store import Store
-from sparring.runs.tournament import TournamentError, load_tournament
+from sparring.runs.storage.store import Store
+from sparring.runs.tournaments.tournament import TournamentError, load_tournament
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ['model.source="tiny"', "train.iterations=1", "train.matches_per_iteration=2", "eval.size=2",
@@ -35,7 +35,7 @@ def test_the_league_plays_policy_anchors(tmp_path: Path) -> None:
     """``league.policies``: the scripted win/block/random player as an in-loop anchor; its
     replies are always legal moves, and it is rated each round."""
     out = tmp_path / "run"
-    policies = 'league.policies={blocker="sparring.arenas.tictactoe:win_block_random"}'
+    policies = 'league.policies={blocker="sparring.arenas.builtin.tictactoe:win_block_random"}'
     assert main(["train", str(ROOT / "recipes" / "tictactoe.toml"), *TINY, policies, "--out", str(out)]) == 0
     with Store(out / "store.sqlite") as store:
         names = {name for _, name, _ in store.metrics()}
@@ -48,10 +48,10 @@ def test_the_league_plays_policy_anchors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("policies", "expect"), [
-    ('{blocker="sparring.arenas.tictactoe:no_such"}', "'no_such' is not a function"),
+    ('{blocker="sparring.arenas.builtin.tictactoe:no_such"}', "'no_such' is not a function"),
     ('{blocker="nope_module:f"}', "cannot import 'nope_module'"),
-    ('{center="sparring.arenas.tictactoe:random_legal"}', "center named both in anchors and in policies"),
-    ('{base="sparring.arenas.tictactoe:random_legal"}', "not 'base'"),
+    ('{center="sparring.arenas.builtin.tictactoe:random_legal"}', "center named both in anchors and in policies"),
+    ('{base="sparring.arenas.builtin.tictactoe:random_legal"}', "not 'base'"),
 ])
 def test_bad_league_policies_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       policies: str, expect: str) -> None:
@@ -70,9 +70,9 @@ def _policies_only(tmp_path: Path, games: int) -> Path:
 [arena]
 name = "tictactoe"
 [players.random]
-policy = "sparring.arenas.tictactoe:random_legal"
+policy = "sparring.arenas.builtin.tictactoe:random_legal"
 [players.blocker]
-policy = "sparring.arenas.tictactoe:win_block_random"
+policy = "sparring.arenas.builtin.tictactoe:win_block_random"
 [players.centre]
 reply = "Move: 5"
 [schedule]
@@ -106,12 +106,12 @@ def test_the_example_tournament_runs_on_the_tiny_model(tmp_path: Path) -> None:
 
 def test_policy_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _policies_only(tmp_path, 1)
-    assert main(["tournament", str(config), 'players.random.policy="sparring.arenas.tictactoe:nope"',
+    assert main(["tournament", str(config), 'players.random.policy="sparring.arenas.builtin.tictactoe:nope"',
                  "--out", str(tmp_path / "o"), "-q"]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert out.startswith("error: tournament field 'players.random.policy'") and "is not a function" in out, out
     with pytest.raises(TournamentError, match="sets reply and policy"):
-        load_tournament(config, ['players.centre.policy="sparring.arenas.tictactoe:random_legal"'])
+        load_tournament(config, ['players.centre.policy="sparring.arenas.builtin.tictactoe:random_legal"'])
 
 
 def test_a_policy_file_resolves_next_to_the_config(tmp_path: Path) -> None:

@@ -264,8 +264,8 @@ def test_bad_settings_and_adapters_are_refused(fake: FakeServer) -> None:
 
 
 def test_play_an_arena_on_the_openai_engine(fake: FakeServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sparring.runs.play import PlayConfig, play
-    from sparring.runs.store import Store
+    from sparring.runs.playing.play import PlayConfig, play
+    from sparring.runs.storage.store import Store
 
     monkeypatch.setenv("SPARRING_TEST_KEY", "sk-never-stored")
     fake.script = [(200, lambda body: completion(f"Question: what is 2 + {body['seed'] % 5}?"), 0.0, {})]
@@ -283,7 +283,7 @@ def test_play_an_arena_on_the_openai_engine(fake: FakeServer, tmp_path: Any, mon
 
 
 def test_play_refuses_adapters_and_missing_settings_on_the_openai_engine(fake: FakeServer, tmp_path: Any) -> None:
-    from sparring.runs.play import PlayConfig, play
+    from sparring.runs.playing.play import PlayConfig, play
 
     with pytest.raises(ValueError, match='roles.solver.adapter = .solver.: engine "openai" serves the remote model'):
         play(PlayConfig(arena="qa-verify", out=str(tmp_path / "a"), engine="openai", roles={"solver": {"adapter": "solver"}},
@@ -294,7 +294,7 @@ def test_play_refuses_adapters_and_missing_settings_on_the_openai_engine(fake: F
 
 
 def test_a_recipe_cannot_train_on_the_openai_engine() -> None:
-    from sparring.runs.recipe import RecipeError, load_recipe
+    from sparring.runs.recipes.recipe import RecipeError, load_recipe
 
     recipe = {"arena": {"name": "qa-verify"}, "roles": {"solver": {"adapter": "solver", "update": "grpo"}},
               "model": {"engine": "openai", "server": {"base_url": "http://127.0.0.1:1/v1", "model": "m"}}}
@@ -369,8 +369,8 @@ def test_without_a_key_a_redirect_is_followed(fake: FakeServer) -> None:
 
 
 def test_a_key_over_plain_http_to_another_host_needs_allow_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sparring.runs.machine import check_engine, engine_options
-    from sparring.runs.recipe import ModelSection, RecipeError
+    from sparring.runs.recipes.machine import check_engine, engine_options
+    from sparring.runs.recipes.recipe import ModelSection, RecipeError
 
     monkeypatch.setenv("SPARRING_TEST_KEY", "sk-secret-123")
     with pytest.raises(ValueError) as err:

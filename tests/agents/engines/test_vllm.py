@@ -197,9 +197,9 @@ def test_openai_engine_against_the_real_server(server: VLLMServer) -> None:
 def test_one_training_iteration_on_the_vllm_engine(server: VLLMServer, tmp_path: Path) -> None:
     """recipes/spin.toml on the vLLM engine: play, build SPIN pairs, update the solver with
     peft, save v1, and run the held-out matches on v1, loaded into the server under a new name."""
-    from sparring.runs.recipe import load_recipe
-    from sparring.runs.store import Store
-    from sparring.runs.train import train
+    from sparring.runs.recipes.recipe import load_recipe
+    from sparring.runs.storage.store import Store
+    from sparring.runs.training.train import train
 
     recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / "spin.toml", [
         'model.engine="vllm"', f'model.server.base_url="{server.url}"', "model.batch_size=16",

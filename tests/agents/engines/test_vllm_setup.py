@@ -10,8 +10,8 @@ import pytest
 from sparring.agents import embedded
 from sparring.agents.engines import make_engine, vllm_setup
 from sparring.agents.engines.vllm import VLLMServer
-from sparring.runs.machine import check_engine, engine_options
-from sparring.runs.recipe import ModelSection, RecipeError
+from sparring.runs.recipes.machine import check_engine, engine_options
+from sparring.runs.recipes.recipe import ModelSection, RecipeError
 
 
 @pytest.mark.parametrize("env", [{}, {"SPARRING_CACHE": "/tmp/sc"}, {"XDG_CACHE_HOME": "/tmp/xdg"}])

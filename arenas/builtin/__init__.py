@@ -1,0 +1,1 @@
+"""The built-in arenas: one module per method, each module's docstring its page."""

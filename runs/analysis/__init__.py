@@ -1,0 +1,1 @@
+"""Looking at stored runs: show, rescore, counterfactual branches, the web viewer."""

@@ -1,0 +1,1 @@
+"""Playing matches on real models: locally and on Ray workers."""

@@ -1,0 +1,1 @@
+"""Recipes and the configs they share: the schema, overrides, validation, machine checks."""

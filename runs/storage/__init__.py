@@ -1,0 +1,1 @@
+"""Run directories, the transcript store and dataset export."""

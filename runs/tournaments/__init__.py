@@ -1,0 +1,1 @@
+"""Tournaments, the in-loop league, schedules and ratings."""

@@ -1,0 +1,1 @@
+"""Training: the loop, held-out evaluation and selection, checkpoints, algorithms, stabilisers, guard."""
