@@ -44,10 +44,16 @@ class Reply:
         """Whether the reply parsed."""
         return self.parse_error is None
 
+    @property
+    def loglik(self) -> float:
+        """Sum of the token log-probs: a scored reply's log-likelihood (:meth:`Match.score`)."""
+        return float(sum(self.logprobs))
+
 
 @dataclass
 class PendingAsk:
-    """An ask waiting for the engine: ``len(seeds)`` samples of one prompt for one role."""
+    """An ask waiting for the engine: ``len(seeds)`` samples of one prompt for one role, or,
+    with a ``target``, the scoring of that given reply (one row, no sampling)."""
 
     match: Match
     ask: int
@@ -56,6 +62,7 @@ class PendingAsk:
     sampling: SamplingParams
     seeds: list[int]
     future: asyncio.Future[list[tuple[Completion, float]]] = field(repr=False)
+    target: str | None = None
 
 
 class Match:
@@ -148,6 +155,43 @@ class Match:
                       completion.finish_reason, ask=ask_index, sample=k)
             )
         return replies[0] if n is None else replies
+
+    async def score(self, role: str, prompt: str | Sequence[Message], reply: str) -> Reply:
+        """How likely ``role`` finds ``reply`` to ``prompt``: its log-likelihood, no sampling.
+
+        Like :meth:`ask` (the runner batches it with the other pending rows of its model and
+        it is recorded as a turn of ``role``), but the engine scores the given ``reply``
+        instead of generating one: the returned reply's ``text`` is ``reply``, its
+        ``logprobs`` the per-token log-probs at temperature 1 (``loglik`` their sum) and its
+        ``finish_reason`` ``"scored"``. Not parsed. Engines without a scoring path (openai,
+        vllm) fail the match with a message naming the fix.
+        """
+        bound = self._role(role)
+        if not isinstance(reply, str):
+            raise ArenaError(f"score({role!r}, ...): reply must be a string, got {type(reply).__name__}")
+        if self._samples + 1 > self.arena.max_turns:
+            raise ArenaError(
+                f"{self.arena.id} asked for more than its max_turns={self.arena.max_turns} "
+                "replies in one match; raise max_turns or end the match earlier"
+            )
+        messages = bound.render(prompt)
+        ask_index = self._asks
+        self._asks += 1
+        self._samples += 1
+        seed = derive_seed(self.seed, ask_index, 0)
+        future: asyncio.Future[list[tuple[Completion, float]]] = asyncio.get_running_loop().create_future()
+        self._submit(PendingAsk(self, ask_index, bound, messages, bound.sampling, [seed], future, target=reply))
+        [(completion, latency)] = await future
+        turn = Turn(
+            index=0, ask=ask_index, sample=0, role=role, model=bound.model, adapter=bound.adapter,
+            adapter_version=self._version_of(bound), messages=messages, sampling={"temperature": 1.0},
+            seed=seed, text=completion.text, token_ids=list(completion.token_ids),
+            logprobs=list(completion.logprobs), finish_reason=completion.finish_reason,
+            prompt_tokens=completion.prompt_tokens, latency=latency,
+        )
+        self.turns.append(turn)
+        return Reply(role, completion.text, None, None, turn.token_ids, turn.logprobs, completion.finish_reason,
+                     ask=ask_index)
 
     async def gather(self, *awaitables: Awaitable[Any] | Iterable[Awaitable[Any]]) -> list[Any]:
         """Run several asks (or coroutines that ask) concurrently; results in argument order.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest, ScoreRequest
 from sparring.agents.roles import Role
 from sparring.agents.sampling import SamplingParams
 from sparring.arenas.arena import Arena
@@ -37,6 +37,14 @@ class RecordedEngine:
     def __init__(self, transcript: Transcript) -> None:
         self._turns = {t.seed: t for t in transcript.turns}
         self.max_batch_size = 1 << 30
+
+    def score(self, requests: list[ScoreRequest]) -> list[Completion]:
+        """Return the recorded score of each request's seed (its target must be the recorded one)."""
+        out = self.generate(requests)  # type: ignore[arg-type]  # looked up by seed and messages alike
+        for req, completion in zip(requests, out, strict=True):
+            if completion.text != req.target:
+                raise ArenaError(f"replay diverged: the reply scored with seed {req.seed} differs from the recorded one")
+        return out
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         """Return the recorded completion of each request's seed."""

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sparring.agents.engines.base import Engine, GenerationRequest
+from sparring.agents.engines.base import Engine, GenerationRequest, ScoreRequest
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome, validate_class
 from sparring.arenas.errors import ArenaError
@@ -207,6 +207,12 @@ class Runner:
                 else:
                     served = self._plan(ask, rows) or served
             queue.clear()
+            if any(a.target is not None for a, _ in rows):
+                # A score is one forward and no decoding: serve it now, apart from any decode
+                # session (it never joins one), and let its matches go on.
+                self._score([row for row in rows if row[0].target is not None])
+                rows = deque(row for row in rows if row[0].target is None)
+                continue
             if served:  # recorded replies resumed matches: let them run before cutting batches
                 continue
             if session is not None and not session.busy:
@@ -304,6 +310,37 @@ class Runner:
             del self._outputs[id(a)]
             if not a.future.done():
                 a.future.set_result(slots)
+
+    def _score(self, rows: list[tuple[PendingAsk, int]]) -> None:
+        """Score rows (``match.score``): per model, batches of at most ``max_batch_size``;
+        an engine that cannot score fails those asks (their matches record why), not the run."""
+        for model in dict.fromkeys(a.role.model for a, _ in rows):
+            engine = self.engines[model]
+            mine = [row for row in rows if row[0].role.model == model]
+            for first in range(0, len(mine), engine.max_batch_size):
+                batch = mine[first : first + engine.max_batch_size]
+                t0 = time.perf_counter()
+                try:
+                    score = getattr(engine, "score", None)
+                    if not callable(score):
+                        raise ArenaError(f"engine {engine.name!r} has no scoring path (Engine.score); run the "
+                                         "seat that scores (match.score) on an hf engine")
+                    completions = score([ScoreRequest(a.messages, a.role.adapter, a.target or "", a.seeds[k])
+                                         for a, k in batch])
+                    if len(completions) != len(batch):
+                        raise ArenaError(f"engine {engine.name!r} returned {len(completions)} scores for "
+                                         f"{len(batch)} requests")
+                except Exception as exc:  # fail these asks, not the run
+                    for a, _ in batch:
+                        self._outputs.pop(id(a), None)
+                        if not a.future.done():
+                            a.future.set_exception(exc)
+                    continue
+                elapsed = time.perf_counter() - t0
+                self.stats.engine_seconds += elapsed
+                self.stats.rows += len(batch)
+                for (a, k), c in zip(batch, completions, strict=True):
+                    self._deliver(a, k, c, elapsed / len(batch))
 
     def _serve(self, rows: deque[tuple[PendingAsk, int]]) -> None:
         """Generate one batch: the oldest pending rows of the oldest row's model.

@@ -2,11 +2,17 @@
 
 from typing import Any
 
-from sparring.agents.engines.base import Completion, Engine, GenerationRequest
+from sparring.agents.engines.base import (
+    Completion,
+    Engine,
+    GenerationRequest,
+    ScoreRequest,
+    ScoringUnsupported,
+)
 from sparring.agents.engines.scripted import ScriptedEngine
 
-__all__ = ["Completion", "Engine", "GenerationRequest", "HFEngine", "OpenAIEngine", "ScriptedEngine", "VLLMEngine",
-           "make_engine"]
+__all__ = ["Completion", "Engine", "GenerationRequest", "HFEngine", "OpenAIEngine", "ScoreRequest", "ScoringUnsupported",
+           "ScriptedEngine", "VLLMEngine", "make_engine"]
 
 ENGINES = ("hf", "vllm", "openai")
 """Engine kinds a run can name (``model.engine``)."""

@@ -52,6 +52,36 @@ class Completion:
     finish_reason: str = "stop"
 
 
+@dataclass
+class ScoreRequest:
+    """One row to score: the log-likelihood of a given reply, no sampling.
+
+    Attributes:
+        messages: Chat messages the reply answers (rendered with the generation prompt).
+        adapter: Name of the LoRA adapter (or frozen snapshot) to use; ``None`` is the base.
+        target: The assistant reply whose tokens are scored; the chat template's end-of-turn
+            marker is appended (a reply ends on it, as in SFT targets).
+        seed: The row's seed; nothing is drawn with it (replay looks recorded rows up by it).
+    """
+
+    messages: list[Message]
+    adapter: str | None
+    target: str
+    seed: int
+
+
+class ScoringUnsupported(RuntimeError):
+    """An engine that cannot score given replies was asked to; the message names the fix."""
+
+
+def refuse_scoring(engine: str) -> ScoringUnsupported:
+    """The one refusal of engines without a scoring path (openai, vllm)."""
+    return ScoringUnsupported(
+        f"engine {engine!r} cannot score a given reply (log-likelihood without sampling); "
+        "run the seat that scores (match.score) on an hf engine: model.engine = \"hf\""
+    )
+
+
 @runtime_checkable
 class Engine(Protocol):
     """Turns a batch of requests into completions, one per request, in order."""
@@ -62,7 +92,14 @@ class Engine(Protocol):
         """Generate one completion per request (same order)."""
         ...
 
+    def score(self, requests: list[ScoreRequest]) -> list[Completion]:
+        """Score each request's ``target`` (same order): a completion whose ``text`` is the
+        target, ``token_ids`` its tokens (end-of-turn marker included), ``logprobs`` each
+        token's log-probability under the model at temperature 1, and ``finish_reason``
+        ``"scored"``. Engines without a scoring path raise :class:`ScoringUnsupported`."""
+        ...
+
     @property
     def max_batch_size(self) -> int:
-        """Rows the runner may put in one ``generate`` call."""
+        """Rows the runner may put in one ``generate`` or ``score`` call."""
         ...

@@ -15,14 +15,16 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import time
 from collections import deque
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
 from sparring.agents.chat_end import end_of_turn_ids
-from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest, ScoreRequest
 from sparring.agents.engines.continuous import DecodeSession
 from sparring.agents.pool import LoadedModel
 from sparring.agents.sampling import uniform
@@ -145,6 +147,46 @@ class HFEngine:
             for i, completion, _ in session.advance(min(refill, len(pending)) if pending else None):
                 results[i] = completion  # type: ignore[index]
         return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def score(self, requests: list[ScoreRequest]) -> list[Completion]:
+        """Log-likelihood of each request's ``target`` given its messages (no sampling).
+
+        The target is tokenized as an SFT target is (no special tokens added, the template's
+        end-of-turn marker appended). Prompts are left-padded so every row's target starts at
+        the same column; targets are right-padded, and only the target positions' logits are
+        kept (by index, as the prefill does). Log-probs are of temperature-1 logits, so the
+        sum over a row is ``log p(target | messages)`` under the row's adapter.
+        """
+        started = time.perf_counter()
+        tok, device, model = self.loaded.tokenizer, self.loaded.device, self.loaded.base
+        end = end_of_turn_ids(tok)
+        out: list[Completion] = []
+        for first in range(0, len(requests), self._max_batch_size):
+            chunk = requests[first : first + self._max_batch_size]
+            prompts = [self.encode(r.messages) for r in chunk]
+            targets = [list(tok(r.target, add_special_tokens=False)["input_ids"]) + end for r in chunk]
+            width_p, width_t = max(map(len, prompts)), max(map(len, targets))
+            ids = torch.full((len(chunk), width_p + width_t), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, (p, t) in enumerate(zip(prompts, targets, strict=True)):
+                ids[i, width_p - len(p) : width_p + len(t)] = torch.tensor(p + t, dtype=torch.long)
+                mask[i, width_p - len(p) : width_p + len(t)] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            # the logits at column j predict token j + 1: keep those predicting the targets
+            keep = torch.arange(width_p - 1, width_p + width_t - 1, device=device)
+            lora = self._lora()
+            with lora.rows([r.adapter for r in chunk]) if lora is not None else nullcontext():
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                               position_ids=positions.to(device), use_cache=False, logits_to_keep=keep).logits
+            for i, (r, p, t) in enumerate(zip(chunk, prompts, targets, strict=True)):
+                logp = torch.log_softmax(logits[i, : len(t)].float(), dim=-1)
+                values = logp.gather(-1, torch.tensor(t, device=logp.device).unsqueeze(-1)).squeeze(-1)
+                out.append(Completion(r.target, t, values.tolist(), len(p), "scored"))
+            self.stats["prompt_tokens"] += sum(map(len, prompts))
+        self.stats["seconds"] += time.perf_counter() - started
+        self.stats["calls"] += 1
+        return out
 
     def _hits_stop(self, ids: list[int], stops: tuple[str, ...]) -> bool:
         tail = self.loaded.tokenizer.decode(ids[-16:], skip_special_tokens=True)

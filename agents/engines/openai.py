@@ -44,7 +44,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest, ScoreRequest, refuse_scoring
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth retrying: rate limits, overload, gateways, server hiccups."""
@@ -365,6 +365,10 @@ class OpenAIEngine:
         self.stats["prompt_tokens"] += sum(c.prompt_tokens for c in out)
         self.stats["rows_without_logprobs"] += sum(1 for c in out if not c.logprobs)
         return out
+
+    def score(self, requests: list[ScoreRequest]) -> list[Completion]:
+        """Refused: chat completions give no log-likelihood of a given reply."""
+        raise refuse_scoring(self.name)
 
     def close(self) -> None:
         """Stop the request threads."""

@@ -54,7 +54,7 @@ from typing import Any
 
 import torch
 
-from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest, ScoreRequest, refuse_scoring
 from sparring.agents.engines.hf import HFEngine
 from sparring.agents.engines.openai import HTTPClient, ServerError, parse_choice
 from sparring.agents.engines.vllm_setup import venv_dir, vllm_executable
@@ -348,6 +348,10 @@ class VLLMEngine:
         self._zero = ZERO  # before registering: the zero adapter is never evicted
         self._register(ZERO, folder)
         return ZERO
+
+    def score(self, requests: list[ScoreRequest]) -> list[Completion]:
+        """Refused: this engine talks to vLLM's chat route, which scores no given reply."""
+        raise refuse_scoring(self.name)
 
     # -- generation ------------------------------------------------------------------
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
