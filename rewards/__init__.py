@@ -22,6 +22,7 @@ from sparring.rewards.judge_pairs import (
     large_margin_pairs,
     win_rates_from_matrix,
 )
+from sparring.rewards.sandbox import Sandbox, SandboxError, SandboxLimits, SandboxResult
 
 __all__ = [
     "FunctionReward", "Reward", "Score", "best_worst_pairs",
@@ -30,4 +31,6 @@ __all__ = [
     # judges and the judged pair builders
     "JudgedPairs", "agreement_pairs", "anchored_pairs", "future_pairs", "judged_win_rates", "judges",
     "large_margin_pairs", "win_rates_from_matrix",
+    # running model-written code (checkers, solutions, tests) in a subprocess with limits
+    "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
 ]

@@ -83,6 +83,7 @@ from sparring.rewards import (
 )
 from sparring.rewards.controls import random_twin
 from sparring.rewards.metrics import Metric, metric
+from sparring.rewards.sandbox import Sandbox, SandboxError, SandboxLimits, SandboxResult
 
 # Names whose modules import torch are loaded on first use (PEP 562), so that
 # ``import sparring.arenas`` (which imports this package first) stays light.
@@ -149,4 +150,6 @@ __all__ = [
     "sft_samples", "spin_pairs", "train",
     # stabilisers of label-free self-training (learning-rate schedules, entropy bonus, KL anchor)
     "LRSchedule", "entropy_bonus", "kl_anchor",
+    # running model-written code in a sandboxed subprocess (execution feedback)
+    "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
 ]
