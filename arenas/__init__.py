@@ -9,6 +9,7 @@ from sparring.arenas.builtin.qa_eval import QAEval
 from sparring.arenas.builtin.qa_verify import QuestionAnswerVerify
 from sparring.arenas.builtin.respond_judge import RespondJudge
 from sparring.arenas.builtin.self_correct import SelfCorrect
+from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
@@ -36,6 +37,7 @@ register(QAEval)
 register(ProposeSolve)
 register(Spin)
 register(SelfCorrect)
+register(SolveReviewRefine)
 register(GraphDebate)
 register(TaskEval)
 register(RespondJudge)
@@ -49,7 +51,7 @@ __all__ = [
     "Transcript", "Turn", "apply_rewards", "check_arena", "check_reward", "make", "make_from_spec", "register", "registered",
     "replay", "resolve",
     # task families and the arenas built on them
-    "GraphDebate", "Item", "ProposeSolve", "SelfCorrect", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
+    "GraphDebate", "Item", "ProposeSolve", "SelfCorrect", "SolveReviewRefine", "Spin", "TaskError", "TaskEval", "TaskFamily", "families", "get_family", "load_jsonl",
     "register_family",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra; loaded on first use)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",

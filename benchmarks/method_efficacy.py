@@ -35,7 +35,7 @@ Families and arms:
     instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
         respond_judge, preference_game (label-free), sft_instructions (control)
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
-        propose_solve, graph_debate (label-free), self_correct, spin, sft_arithmetic
+        propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
 
 Usage (progress on standard error; standard output is the JSON alone):
     python benchmarks/method_efficacy.py --arms majority_units,random_units,sft_units \\
@@ -143,6 +143,10 @@ ARMS = {
     "graph_debate": Arm("graph_debate.toml", "arithmetic", True, ("arena.kwargs.difficulty=[1, 2]",), role="debater",
                         signal=("debater", "debater_majority", "debater_truth")),
     "self_correct": Arm("self_correct.toml", "arithmetic", False),
+    # the protocol reads the solver seat alone (one greedy answer on task-eval), not the routed answer the
+    # arena reports (eval/refine/accuracy_second): it measures what training the reviewer and refiner on
+    # the shared adapter does to plain solving
+    "solve_review_refine": Arm("solve_review_refine.toml", "arithmetic", False),
     "spin": Arm("spin.toml", "arithmetic", False),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, _SFT),
 }

@@ -49,6 +49,7 @@ from sparring.arenas.builtin.preference_game import PreferenceGame
 from sparring.arenas.builtin.propose_solve import ProposeSolve
 from sparring.arenas.builtin.respond_judge import RespondJudge
 from sparring.arenas.builtin.self_correct import SelfCorrect
+from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
@@ -127,8 +128,9 @@ __all__ = [
     "register_family", "SplitItems",
     # learning figures you can trust: intervals, paired comparisons, random-reward controls, standalone eval
     "intervals", "random_twin", "evaluate_targets",
-    # self-correction and graph debate; measurements over stored transcripts; rescoring them
-    "GraphDebate", "SelfCorrect", "measurements", "rescore",
+    # self-correction, solve-review-refine (MAgICoRe) and graph debate; measurements over stored
+    # transcripts; rescoring them
+    "GraphDebate", "SelfCorrect", "SolveReviewRefine", "measurements", "rescore",
     # counterfactual branches of stored matches (sparring whatif)
     "BranchDiff", "Swap", "WhatIf", "whatif",
     # judged self-play (self-rewarding, preference game), judges, the open-instruction family

@@ -1,4 +1,4 @@
-"""recipes/propose_solve.toml, spin.toml, majority_vote.toml: one tiny-model iteration through the real CLI."""
+"""recipes/propose_solve.toml, spin.toml, majority_vote.toml, solve_review_refine.toml: one tiny-model iteration through the real CLI."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def _metric_names(run: Path) -> set[str]:
      {"eval/solver_accuracy", "reward/debater_majority/debater", "debate/agreement"}),
     ("spin", ["roles.solver.max_new_tokens=8"],
      {"eval/solver_accuracy", "reward/solver_truth/solver", "solver/reference_match_rate", "update/solver/loss"}),
+    ("solve_review_refine", ["roles.solver.max_new_tokens=8", "roles.reviewer.max_new_tokens=8",
+                             "roles.refiner.max_new_tokens=8"],
+     {"eval/refine/accuracy_second", "eval/routing/hard_rate", "refine/accuracy_first", "refinement/n",
+      "reward/reviewer_feedback/reviewer", "reward/refiner_improvement/refiner", "update/policy/loss"}),
 ])
 def test_recipe_runs_one_tiny_iteration(tmp_path: Path, recipe: str, short: list[str], expected: set[str]) -> None:
     out = tmp_path / "run"
