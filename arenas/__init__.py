@@ -1,6 +1,7 @@
 """Arenas, matches, transcripts, the runner and the registry: ``sparring.arenas``."""
 
 from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.builtin.preference_game import PreferenceGame
@@ -44,6 +45,7 @@ register(RespondJudge)
 register(PreferenceGame)
 register(ResponseEval)
 register(TicTacToe)
+register(Elicitation)
 
 __all__ = [
     "Arena", "ArenaError", "ArenaSpec", "ConformanceError", "Match", "Outcome",
@@ -55,6 +57,8 @@ __all__ = [
     "register_family",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra; loaded on first use)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
+    # STaR-GATE: eliciting a hidden persona's preferences by asking (scored by the engine)
+    "Elicitation",
     # judged arenas (self-rewarding, preference game) and the open-instruction family
     "InstructionFamily", "PreferenceGame", "RespondJudge", "ResponseEval",
 ]

@@ -33,7 +33,7 @@ Families and arms:
         majority_units_warm, _warm_all: from the warm start of recipes/warmstart_sft.toml
                          (a few labels, so not label-free; run that recipe first)
     instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
-        respond_judge, preference_game (label-free), sft_instructions (control)
+        respond_judge, preference_game, tree_refine (label-free), sft_instructions (control)
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
         propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
 
@@ -136,6 +136,9 @@ ARMS = {
     "respond_judge": Arm("respond_judge.toml", "instructions", True, signal=("responder", "judge_score", "truth_score")),
     "preference_game": Arm("preference_game.toml", "instructions", True,
                            signal=("responder", "win_rate", "truth_score")),
+    # SPaR: the actor's adapter answers the held-out instructions (the refiner is not measured by this protocol)
+    "tree_refine": Arm("tree_refine.toml", "instructions", True, role="actor",
+                       signal=("actor", "actor_judged", "actor_truth")),
     "sft_instructions": Arm("spin.toml", "instructions", False,
                             ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
                              "roles.solver.max_new_tokens=96", *_SFT), role="solver"),

@@ -43,6 +43,7 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.builtin.preference_game import PreferenceGame
@@ -136,6 +137,8 @@ __all__ = [
     # judged self-play (self-rewarding, preference game), judges, the open-instruction family
     "InstructionFamily", "JudgedPairs", "PreferenceGame", "RespondJudge", "ResponseEval", "judges",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
+    # STaR-GATE: asking clarifying questions of a hidden persona, scored by the gold reply's likelihood
+    "Elicitation",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
     # tournaments and ratings

@@ -174,10 +174,11 @@ class RoleSection(Section):
     Default: what the arena declares for the seat (``default_groups``), else ``ask``."""
     reference: Literal["base", "iterate"] | None = None
     """Reference policy of the seat's update, for the updates that offer a choice (``dpo``,
-    ``dpo_cream``, ``dpo_temporal``, ``dpo_temporal_anchored``, ``dpo_scir``): ``base`` (the adapter disabled) or
+    ``dpo_cream``, ``dpo_temporal``, ``dpo_temporal_anchored``, ``dpo_scir``, ``dpo_target``): ``base`` (the
+    adapter disabled) or
     ``iterate`` (a frozen snapshot of the iterate that generated the iteration's data,
     moved on after every update: M_t+1 is trained from M_t against M_t, as the iterative
-    self-rewarding papers do). Default: the update's own (``base`` for those five)."""
+    self-rewarding papers do). Default: the update's own (``base`` for those six)."""
     band: list[float] | None = Field(None, min_length=2, max_length=2)
     """Agreement band ``[low, high]``: a match's samples of this seat train only when the
     share agreeing with the majority (the mean of ``band_reward`` over them) lies in it

@@ -10,8 +10,8 @@ iteration; ``"none"``) and the other references a recipe may pick for it
 any model loads.
 
 References of the built-ins (the default first; ``roles.<seat>.reference`` picks another):
-``dpo``, ``dpo_cream``, ``dpo_temporal``, ``dpo_temporal_anchored``, ``dpo_scir``: base or iterate; ``grpo``,
-``rloo`` (KL term), ``soft_dpo``, ``ipo``: base; ``spin``, ``sppo``, ``sppo_judged``,
+``dpo``, ``dpo_cream``, ``dpo_temporal``, ``dpo_temporal_anchored``, ``dpo_scir``, ``dpo_target``: base or
+iterate; ``grpo``, ``rloo`` (KL term), ``soft_dpo``, ``ipo``: base; ``spin``, ``sppo``, ``sppo_judged``,
 ``dno``: iterate; ``sft``: none.
 ``iterate`` is the iterative self-rewarding papers' reference (Self-Rewarding LMs, CREAM,
 Temporal SR, SCIR train M_t+1 from M_t with M_t as the reference); the self-rewarding
@@ -177,9 +177,8 @@ def check_reference(update: str, reference: str | None) -> None:
         choices = f"its reference is {algorithm.reference!r}" if algorithm and len(offered) == 1 else \
             f"it offers {', '.join(repr(r) for r in offered)}" if algorithm else "it has no update"
         raise ValueError(f"reference = {reference!r} is not a choice of update {update!r} ({choices}); "
-                         "remove it or pick one the update offers (dpo, dpo_cream, dpo_temporal, dpo_temporal_anchored "
-                         "and dpo_scir "
-                         "offer 'base' and 'iterate')")
+                         "remove it or pick one the update offers (dpo, dpo_cream, dpo_temporal, dpo_temporal_anchored, "
+                         "dpo_scir and dpo_target offer 'base' and 'iterate')")
 
 
 def get_algorithm(name: str) -> Algorithm:
@@ -256,6 +255,11 @@ for _algorithm in (
               lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
               "iterate", requires=("reference_reply",),
               description="SPIN: ground-truth reply preferred over the model's own, anchored to the generating iterate"),
+    Algorithm("dpo_target", _dpo,
+              lambda c: builders.spin_pairs(c.transcripts, c.seat, c.reference(), c.encode, c.encode_reply),
+              "base", requires=("reference_reply",), references=("iterate",),
+              description="DPO on the arena's target reply for a turn (reference_reply: e.g. a refinement of the "
+                          "seat's own reply, SPaR) over the seat's own reply"),
     Algorithm("sft", lambda c: _updates().SFTUpdate(c.pool, c.model, c.adapter, **c.stabilisers(), **c.common),
               _own_or_reference_sft, "none",
               description="SFT on well-rewarded own replies (targets='own') or ground truth (targets='reference')"),
