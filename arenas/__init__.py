@@ -14,6 +14,7 @@ from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
+from sparring.arenas.builtin.tree_refine import TreeRefine
 from sparring.arenas.conformance import ConformanceError, check_arena, check_reward
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, Reply
@@ -46,6 +47,7 @@ register(PreferenceGame)
 register(ResponseEval)
 register(TicTacToe)
 register(Elicitation)
+register(TreeRefine)
 
 __all__ = [
     "Arena", "ArenaError", "ArenaSpec", "ConformanceError", "Match", "Outcome",
@@ -59,6 +61,8 @@ __all__ = [
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
     # STaR-GATE: eliciting a hidden persona's preferences by asking (scored by the engine)
     "Elicitation",
+    # the method library, part 2
+    "TreeRefine",
     # judged arenas (self-rewarding, preference game) and the open-instruction family
     "InstructionFamily", "PreferenceGame", "RespondJudge", "ResponseEval",
 ]

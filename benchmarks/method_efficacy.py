@@ -36,6 +36,8 @@ Families and arms:
         respond_judge, preference_game, tree_refine (label-free), sft_instructions (control)
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
         propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
+    personas (seeded personas and requests), ``elicitation``, ``eval/elicitation/gold_logprob``:
+        elicitation      STaR-GATE: SFT on the questions of the best dialogue per persona (label-free)
 
 Usage (progress on standard error; standard output is the JSON alone):
     python benchmarks/method_efficacy.py --arms majority_units,random_units,sft_units \\
@@ -89,6 +91,8 @@ FAMILIES = {
     "instructions": Family("response-eval", {"family": "instructions", "difficulty": [1, 2]},
                            "responder", "responder_accuracy", 96),
     "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 2]}),
+    # held-out personas (2000 distinct test items), one greedy dialogue each, scored under the trained questioner
+    "personas": Family("elicitation", {"k": 3, "dialogues": 1, "keep": 1}, "questioner", "elicitation/gold_logprob", 32),
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
 
@@ -152,6 +156,7 @@ ARMS = {
     "solve_review_refine": Arm("solve_review_refine.toml", "arithmetic", False),
     "spin": Arm("spin.toml", "arithmetic", False),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, _SFT),
+    "elicitation": Arm("elicitation.toml", "personas", True),
 }
 
 

@@ -54,6 +54,7 @@ from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
+from sparring.arenas.builtin.tree_refine import TreeRefine
 from sparring.arenas.competitive import DeclaresWinner
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.items import SplitItems
@@ -139,6 +140,8 @@ __all__ = [
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
     # STaR-GATE: asking clarifying questions of a hidden persona, scored by the gold reply's likelihood
     "Elicitation",
+    # self-play with tree-search refinement (SPaR): actor and refiner
+    "TreeRefine",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
     # tournaments and ratings
