@@ -2,6 +2,7 @@
 
 from sparring.arenas.arena import Arena, Outcome
 from sparring.arenas.builtin.elicitation import Elicitation
+from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.builtin.preference_game import PreferenceGame
@@ -46,6 +47,7 @@ register(RespondJudge)
 register(PreferenceGame)
 register(ResponseEval)
 register(TicTacToe)
+register(ExecFeedback)
 register(Elicitation)
 register(TreeRefine)
 
@@ -65,6 +67,8 @@ __all__ = [
     "TreeRefine",
     # judged arenas (self-rewarding, preference game) and the open-instruction family
     "InstructionFamily", "PreferenceGame", "RespondJudge", "ResponseEval",
+    # execution feedback (AutoIF): model-written checkers run in the sandbox
+    "ExecFeedback",
 ]
 
 

@@ -33,7 +33,7 @@ Families and arms:
         majority_units_warm, _warm_all: from the warm start of recipes/warmstart_sft.toml
                          (a few labels, so not label-free; run that recipe first)
     instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
-        respond_judge, preference_game, tree_refine (label-free), sft_instructions (control)
+        respond_judge, preference_game, tree_refine, exec_feedback (label-free), sft_instructions (control)
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
         propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
     personas (seeded personas and requests), ``elicitation``, ``eval/elicitation/gold_logprob``:
@@ -143,6 +143,9 @@ ARMS = {
     # SPaR: the actor's adapter answers the held-out instructions (the refiner is not measured by this protocol)
     "tree_refine": Arm("tree_refine.toml", "instructions", True, role="actor",
                        signal=("actor", "actor_judged", "actor_truth")),
+    # AutoIF: checkers written by the policy, cross-validated and run in the sandbox; the responder answers
+    # the held-out instructions, checked by the family's own program
+    "exec_feedback": Arm("exec_feedback.toml", "instructions", True),
     "sft_instructions": Arm("spin.toml", "instructions", False,
                             ("arena.kwargs={family=\"instructions\", difficulty=[1, 2], samples=1}",
                              "roles.solver.max_new_tokens=96", *_SFT), role="solver"),

@@ -44,6 +44,7 @@ from sparring.arenas import (
     resolve,
 )
 from sparring.arenas.builtin.elicitation import Elicitation
+from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
 from sparring.arenas.builtin.preference_game import PreferenceGame
@@ -158,6 +159,6 @@ __all__ = [
     "sft_samples", "spin_pairs", "train",
     # stabilisers of label-free self-training (learning-rate schedules, entropy bonus, KL anchor)
     "LRSchedule", "entropy_bonus", "kl_anchor",
-    # running model-written code in a sandboxed subprocess (execution feedback)
-    "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
+    # execution feedback (AutoIF): model-written code run in a sandboxed subprocess, and the arena
+    "ExecFeedback", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
 ]

@@ -56,19 +56,25 @@ family's test split with the same kwargs, *sampled* (greedy samples would all ag
 every problem would route easy); ``eval/refine/accuracy_second`` is the headline.
 
 Paper: Chen et al., "MAgICoRe: Multi-Agent, Iterative, Coarse-to-Fine Refinement for
-Reasoning" (2024; EMNLP 2025): easy problems by coarse aggregation, hard ones by an
-iterative Solver → Reviewer → Refiner loop that re-evaluates the refined solutions and
-refines again until they are judged good or the iteration budget ends.
+Reasoning" (2024; EMNLP 2025), and the authors' code (``refine.py``): k solutions per
+problem (k = 40); a problem is hard when the normalised reward-model score of its
+majority-answer solutions is below average and the confidence of the RM-weighted vote
+(from its entropy) is low; every solution of a hard problem is reviewed (the reviewer sees
+its steps with a process reward model's per-step scores) and refined; the refined
+solutions are scored by the RMs and the hard/easy test applied again, for up to 3
+iterations; the answer is the RM-weighted vote over the best k solutions.
 
 Departures: MAgICoRe is a test-time method with no training; the rewards here (refiner
 improvement, reviewer feedback, solver truth) are this library's addition so the reviewer
-and refiner can be trained. The paper localises errors with an external step-wise reward
-model (PRM) and routes and re-scores with an outcome reward model weighted into the vote;
-here there is no reward model: routing and re-scoring use the unweighted answer agreement,
-the reviewer's own verdict stands in for the RM's judgement (a solution judged correct is
-kept), steps are the solution's lines, and the final answer is a plain majority, not an
-RM-weighted one. Answers are checked by the family's checker instead of the paper's math
-datasets' answers.
+and refiner can be trained. There is no reward model: routing and re-scoring use the
+unweighted agreement of the answers (the library's majority vote) instead of the RM score
+and the RM-weighted vote's entropy; the reviewer sees the solution's lines as steps without
+per-step scores and ends with its own verdict, which stands in for the RM's judgement: a
+solution judged correct is kept rather than refined (the paper refines every solution of a
+hard problem), and a later round reviews only the solutions the last round refined; the
+final answer is a plain majority of the final solutions, not an RM-weighted vote over the
+best k of two iterations. Fewer samples and rounds by default (4 and 2, for CPU budgets),
+and the family's checker as the oracle instead of the paper's math datasets.
 
 Versions: v1, first version.
 """
