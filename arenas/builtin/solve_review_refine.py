@@ -40,9 +40,10 @@ programmatic truth, so this method is *not* label-free):
     ``reviewer_feedback`` (reviewer turns, [-1, 1]): for a review whose solution was then
         refined, ``right(after) - right(before)`` of that refinement (feedback that turned
         wrong into right +1, a penalty of -1 for right into wrong); 0 for a review whose
-        solution was kept (judged correct: nothing changed). So a truthful verdict is what
-        pays: judging a right solution incorrect can only lose, a wrong one correct gains
-        nothing.
+        solution was kept (judged correct: nothing changed). So in ``magicore`` mode a
+        truthful verdict is what pays: judging a right solution incorrect can only lose, a
+        wrong one correct gains nothing. In ``critique-revise`` every review is followed by
+        a revision, so only the feedback's effect counts, not the verdict.
 
 Monitors and evaluation: ``refine/<key>`` over (initial majority right, final answer right)
 per match (:func:`sparring.rewards.measurements.correction_decomposition`:
