@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_with_the_same_reference(tmp_path: Path, recipe: Pa
 
 
 def test_the_reference_is_a_validated_choice() -> None:
-    for update in ("dpo", "dpo_cream", "dpo_temporal", "dpo_temporal_anchored", "dpo_scir"):
+    for update in ("dpo", "dpo_cream", "dpo_temporal", "dpo_temporal_anchored", "dpo_scir", "dpo_target"):
         spec = RoleSection(adapter="policy", update=update, reference="iterate")
         assert reference_of(spec) == "iterate" and get_algorithm(update).reference == "base"
         assert reference_of(RoleSection(adapter="policy", update=update)) == "base"

@@ -18,6 +18,7 @@ from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.arenas.builtin.tree_refine import REFINER_PROMPT
 from sparring.cli import main
 from sparring.runs.storage.store import Store
+from sparring.runs.training.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 train_module = importlib.import_module("sparring.runs.training.train")
@@ -88,3 +89,6 @@ def test_tree_refine_recipe_trains_actor_and_refiner(tmp_path: Path) -> None:
             "tree_refine/edit_distance", "tree_refine/success_rate"} <= set(metrics), sorted(metrics)
     assert metrics["update/actor/samples"] > 0 and metrics["update/refiner/samples"] > 0, sorted(metrics)
     assert _moved(out, "actor") and _moved(out, "refiner")
+    # both DPO updates are anchored to a frozen snapshot of the iterate (M_t+1 from M_t)
+    found = read_checkpoint(out)
+    assert found is not None and found[1]["actor"]["reference"] and found[1]["refiner"]["reference"]
