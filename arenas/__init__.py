@@ -5,6 +5,7 @@ from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
+from sparring.arenas.builtin.judge_training import JudgeTraining
 from sparring.arenas.builtin.preference_game import PreferenceGame
 from sparring.arenas.builtin.propose_solve import ProposeSolve
 from sparring.arenas.builtin.qa_eval import QAEval
@@ -45,6 +46,7 @@ register(GraphDebate)
 register(TaskEval)
 register(RespondJudge)
 register(PreferenceGame)
+register(JudgeTraining)
 register(ResponseEval)
 register(TicTacToe)
 register(ExecFeedback)
@@ -65,8 +67,8 @@ __all__ = [
     "Elicitation",
     # the method library, part 2
     "TreeRefine",
-    # judged arenas (self-rewarding, preference game) and the open-instruction family
-    "InstructionFamily", "PreferenceGame", "RespondJudge", "ResponseEval",
+    # judged arenas (self-rewarding, preference game, judge training) and the open-instruction family
+    "InstructionFamily", "JudgeTraining", "PreferenceGame", "RespondJudge", "ResponseEval",
     # execution feedback (AutoIF): model-written checkers run in the sandbox
     "ExecFeedback",
 ]

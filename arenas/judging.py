@@ -1,6 +1,6 @@
 """Judging inside a match: the judge seat's role and the coroutines that ask it.
 
-The arenas with a judge seat (``respond-judge``, ``preference-game``) share these; the
+The arenas with a judge seat (``respond-judge``, ``preference-game``, ``judge-training``) share these; the
 prompts, parsers and P(True) they use are in :mod:`sparring.rewards.judge_prompts` and
 :mod:`sparring.rewards.confidence`. Each coroutine asks the judge seat of a running
 :class:`~sparring.arenas.match.Match` and gathers its replies, so all judgements of a match
@@ -80,14 +80,15 @@ async def judge_verdicts(match: Match, seat: str, prompt: str, replies: Sequence
     return [mean(values) for values in raw], raw
 
 
-async def round_robin(match: Match, seat: str, prompt: str, replies: Sequence[str],
-                      reference: bool = False) -> tuple[list[list[float | None]], list[list[str | None]]]:
+async def round_robin(match: Match, seat: str, prompt: str, replies: Sequence[str], reference: bool = False,
+                      thinking: bool = False) -> tuple[list[list[float | None]], list[list[str | None]]]:
     """Every ordered pair judged once; returns the win matrix ``W[i][j]`` (both orders
     averaged, ``None`` on the diagonal and where neither verdict parsed) and the verdicts
     ``[[v(i first, j second), v(j first, i second)] for i < j]``. ``reference``: each
-    judgement is self-reference judging (the judge's own answer first)."""
+    judgement is self-reference judging (the judge's own answer first); ``thinking``:
+    J1's thinking-then-verdict form (the judge a J1 run trained was trained on it)."""
     order = [(i, j) for i, j in itertools.permutations(range(len(replies)), 2)]
-    answers = await match.gather([match.ask(seat, pairwise_prompt(prompt, replies[i], replies[j], reference))
+    answers = await match.gather([match.ask(seat, pairwise_prompt(prompt, replies[i], replies[j], reference, thinking))
                                   for i, j in order])
     verdict = {pair: _parsed("pairwise", answer) for pair, answer in zip(order, answers, strict=True)}
     n = len(replies)

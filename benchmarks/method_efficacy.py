@@ -34,10 +34,18 @@ Families and arms:
                          (a few labels, so not label-free; run that recipe first)
     instructions (writing tasks with checkable constraints, difficulty 1-2), ``response-eval``:
         respond_judge, preference_game, tree_refine, exec_feedback (label-free), sft_instructions (control)
+        respond_judge_j1 respond-judge with its judge seat frozen on the judge_training arm's adapter
+                         (J1_JUDGE; run that arm first), pairwise in J1's thinking form
+        respond_judge_pairwise  its control: the same recipe, the untrained judge asked alike
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
         propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
     personas (seeded personas and requests), ``elicitation``, ``eval/elicitation/gold_logprob``:
         elicitation      STaR-GATE: SFT on the questions of the best dialogue per persona (label-free)
+
+    judging (pairs on the instructions family, difficulty 1-2), ``judge-training`` on its test
+    split, ``eval/judge_consistent_accuracy``:
+        judge_training   J1: GRPO on a thinking judge, paid when right in both orders
+                         (programmatic labels, so not label-free)
 
 Usage (progress on standard error; standard output is the JSON alone):
     python benchmarks/method_efficacy.py --arms majority_units,random_units,sft_units \\
@@ -91,6 +99,10 @@ FAMILIES = {
     "instructions": Family("response-eval", {"family": "instructions", "difficulty": [1, 2]},
                            "responder", "responder_accuracy", 96),
     "arithmetic": Family("task-eval", {"family": "arithmetic", "difficulty": [1, 2]}),
+    # held-out pairs (J1): the frozen base writes the candidates (sampled with the match seeds, so
+    # every checkpoint judges the same pairs), the judge greedy, one verdict per order
+    "judging": Family("judge-training", {"family": "instructions", "difficulty": [1, 2], "source": "mixed",
+                                          "split": "test"}, "judge", "judge_consistent_accuracy", 128),
     # held-out personas (2000 distinct test items), one greedy dialogue each, scored under the trained questioner
     "personas": Family("elicitation", {"k": 3, "dialogues": 1, "keep": 1}, "questioner", "elicitation/gold_logprob", 32),
 }
@@ -119,6 +131,9 @@ TTRL = ("roles.debater.update=\"grpo\"", "roles.debater.reward=\"debater_majorit
 WARM = ("adapters.debater.init_from=\"out/warmstart/adapters/debater/v8\"",)
 """A few labels: first ``sparring train recipes/warmstart_sft.toml --out out/warmstart`` (32
 labelled draws); the warm-start arms are not label-free."""
+J1_JUDGE = ("adapters.judge.init_from=\"out/efficacy/judge_training-s0/adapters/judge/best\"",)
+"""The judge of respond_judge_j1: first run the ``judge_training`` arm (``--out out/efficacy``,
+seed 0); its validation-selected adapter. Trained on programmatic labels, so not label-free."""
 
 ARMS = {
     "majority_units": _majority(),
@@ -138,6 +153,12 @@ ARMS = {
     "sft_units": Arm("spin.toml", "units", False,
                      ("arena.kwargs={family=\"units\", difficulty=[1, 1], samples=1}", *_SFT)),
     "respond_judge": Arm("respond_judge.toml", "instructions", True, signal=("responder", "judge_score", "truth_score")),
+    # does a J1-trained judge give self-rewarding a signal that tracks the truth? (signal: judge vs checker)
+    "respond_judge_j1": Arm("respond_judge_j1.toml", "instructions", False, J1_JUDGE,
+                            signal=("responder", "judge_score", "truth_score")),
+    "respond_judge_pairwise": Arm("respond_judge_j1.toml", "instructions", True,
+                                  signal=("responder", "judge_score", "truth_score")),
+    "judge_training": Arm("judge_training.toml", "judging", False),
     "preference_game": Arm("preference_game.toml", "instructions", True,
                            signal=("responder", "win_rate", "truth_score")),
     # SPaR: the actor's adapter answers the held-out instructions (the refiner is not measured by this protocol)

@@ -7,7 +7,8 @@ pointwise (:func:`pointwise_prompt`, :func:`parse_score`): the additive 5-point 
     own answer, then critiques the response against it, in the same reply.
 pairwise (:func:`pairwise_prompt`, :func:`parse_winner`, :func:`pairwise_preference`):
     ``Winner: A | B | tie``; asked in both orders and averaged, so a judge that always
-    picks the first position gives 1/2, not a preference.
+    picks the first position gives 1/2, not a preference. ``thinking=True``: J1's
+    thinking-then-verdict form, the verdict last.
 verdict (:func:`verdict_prompt`, :func:`parse_verdict`): the reply starts with ``Yes`` or
     ``No``; its P(True) is :func:`sparring.rewards.confidence.verdict_p_true`.
 """
@@ -63,16 +64,30 @@ def parse_score(text: str) -> float:
 parsers.with_examples(parse_score, "Relevant and complete.\nScore: 4", "Off-topic.\nScore: 1")
 
 
-def pairwise_prompt(instruction: str, first: str, second: str, reference: bool = False) -> str:
+THINKING = ("First think it through inside <think> ... </think>: what a good response to the instruction needs, "
+            "your own answer to it, and how each response measures up. Then, after </think>, write one line: "
+            "Winner: A or Winner: B.")
+"""J1's thinking-then-verdict steps (Whitehouse et al. 2025): criteria, the judge's own
+reference answer and the comparison first, the verdict last (no tie)."""
+
+
+def pairwise_prompt(instruction: str, first: str, second: str, reference: bool = False,
+                    thinking: bool = False) -> str:
     """Which of two responses follows the instruction better: ``Winner: A | B | tie`` first.
 
     ``reference=True`` asks for self-reference judging (Shi et al. 2024): the judge first
     writes its own answer, then picks the winner of the two responses measured against it.
+    ``thinking=True`` asks for J1's thinking-then-verdict format (:data:`THINKING`): the
+    verdict comes last, after the thoughts, and :func:`parse_winner` reads the last
+    ``Winner:`` line. The two are exclusive (J1's thoughts already hold its own answer).
     """
-    steps = ("First write your own short answer to the instruction on one line 'My answer: ...'. Then write one "
-             "line: Winner: A, Winner: B or Winner: tie, judging both responses against your answer. Then explain "
-             "briefly." if reference else
-             "Start your reply with one line: Winner: A, Winner: B or Winner: tie. Then explain briefly.")
+    if reference and thinking:
+        raise ValueError("pairwise_prompt: reference and thinking are exclusive (J1's thoughts hold its own answer)")
+    steps = THINKING if thinking else (
+        "First write your own short answer to the instruction on one line 'My answer: ...'. Then write one "
+        "line: Winner: A, Winner: B or Winner: tie, judging both responses against your answer. Then explain "
+        "briefly." if reference else
+        "Start your reply with one line: Winner: A, Winner: B or Winner: tie. Then explain briefly.")
     return (f"Compare two responses to the same instruction. Judge which one follows the instruction better "
             f"(helpful, correct, obeys every constraint); the order they are shown in does not matter.\n\n"
             f"Instruction: {instruction}\n<response A>{first}</response A>\n<response B>{second}</response B>\n\n"

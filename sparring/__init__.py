@@ -47,6 +47,7 @@ from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
 from sparring.arenas.builtin.instructions import InstructionFamily, ResponseEval
+from sparring.arenas.builtin.judge_training import JudgeTraining
 from sparring.arenas.builtin.preference_game import PreferenceGame
 from sparring.arenas.builtin.propose_solve import ProposeSolve
 from sparring.arenas.builtin.respond_judge import RespondJudge
@@ -136,8 +137,8 @@ __all__ = [
     "GraphDebate", "SelfCorrect", "SolveReviewRefine", "measurements", "rescore",
     # counterfactual branches of stored matches (sparring whatif)
     "BranchDiff", "Swap", "WhatIf", "whatif",
-    # judged self-play (self-rewarding, preference game), judges, the open-instruction family
-    "InstructionFamily", "JudgedPairs", "PreferenceGame", "RespondJudge", "ResponseEval", "judges",
+    # judged self-play (self-rewarding, preference game), judges and judge training (J1), the open-instruction family
+    "InstructionFamily", "JudgeTraining", "JudgedPairs", "PreferenceGame", "RespondJudge", "ResponseEval", "judges",
     "Algorithm", "BUILTIN_ROLES", "Arena", "ArenaError", "ArenaSpec", "Completion", "ConformanceError",
     # STaR-GATE: asking clarifying questions of a hidden persona, scored by the gold reply's likelihood
     "Elicitation",

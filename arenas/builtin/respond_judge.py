@@ -15,6 +15,9 @@ so one model answers and judges; only the responder's data trains it):
         ``verdict``: ``Yes``/``No`` first, per reply, ``repeats`` times; the score is P(True)
         from the verdict token's log-prob, or none when the verdict does not open the reply
         (``**Yes``: the token it came from is unknown; see :mod:`sparring.rewards.confidence`).
+        ``thinking``: the pairwise judge thinks first, verdict last (J1's format, so a judge
+        trained by ``judge-training`` is asked as it was trained; bind the judge seat to
+        that adapter with ``adapters.<name>.init_from``).
         Self-reference judging (``self_reference``): the judge first writes its own answer
         in the same reply, then judges against it. ``True`` is the paper's form: on the
         pairwise judge, each pair in both orders; ``"pointwise"`` is a cheaper variant
@@ -100,7 +103,7 @@ Departures (each also in ``docs/arenas.md``):
     - DBG is measured on the verdict and pairwise judges only: the checker gives gold
       yes/no and gold win rates, not gold rubric points.
 
-Versions: v1, first version.
+Versions: v1, first version (``thinking`` added later; off by default, it leaves v1's play unchanged).
 """
 
 from __future__ import annotations
@@ -216,6 +219,10 @@ class RespondJudge(Arena):
         anchor_judge: Whether the ``anchor_judge`` seat judges the same replies with the
             primary judge's method (CREAM's previous-iterate judgement).
         margin: Smallest win-rate gap of a DNO pair (offered to the ``dno`` update).
+        thinking: The pairwise judge thinks first and gives its verdict last (J1's format,
+            :data:`~sparring.rewards.judge_prompts.THINKING`): the prompt a judge trained by
+            ``judge-training`` was trained on. Needs the pairwise judge; exclusive with
+            ``self_reference`` on it.
     """
 
     id = "sparring/respond-judge-v1"
@@ -227,7 +234,8 @@ class RespondJudge(Arena):
 
     def __init__(self, family: str = "instructions", difficulty: int | Sequence[int] = (1, 2), samples: int = 4,
                  judges: Sequence[str] = ("pointwise",), repeats: int = 3, self_reference: bool | str = False,
-                 anchor_samples: int = 0, anchor_judge: bool = False, margin: float = 0.5) -> None:
+                 anchor_samples: int = 0, anchor_judge: bool = False, margin: float = 0.5,
+                 thinking: bool = False) -> None:
         super().__init__()
         self.family = get_family(family)
         self.difficulty = difficulty_range(difficulty, self.family)
@@ -250,9 +258,16 @@ class RespondJudge(Arena):
                      if kind == "pairwise" else "")
             raise TaskError(f"self_reference = {self_reference!r} ({form}) applies to the {kind} judge; add "
                             f"\"{kind}\" to judges (got {judges!r}){other}")
+        if not isinstance(thinking, bool) or (thinking and "pairwise" not in judges):
+            raise TaskError(f"thinking = {thinking!r} (J1's thinking-then-verdict format) applies to the pairwise judge; "
+                            f"add \"pairwise\" to judges (got {judges!r}) or set thinking = false")
+        if thinking and kind == "pairwise":
+            raise TaskError("thinking and self_reference = true both shape the pairwise judge's reply; pick one "
+                            "(J1's thoughts already hold the judge's own answer)")
         self.samples, self.repeats, self.anchor_samples = samples, repeats, anchor_samples
         self.judges = judges
         self.self_reference = kind
+        self.thinking = thinking
         self.anchor_judge = bool(anchor_judge)
         self.margin = margin
         self.examples = {"judge": [JUDGE_EXAMPLE], "anchor_judge": [JUDGE_EXAMPLE]}  # type: ignore[misc]
@@ -291,7 +306,7 @@ class RespondJudge(Arena):
         if kind == "verdict":
             scores, raw = await judge_verdicts(match, seat, prompt, texts, self.repeats)
             return {"scores": scores, "raw": raw}
-        matrix, verdicts = await round_robin(match, seat, prompt, texts, reference)
+        matrix, verdicts = await round_robin(match, seat, prompt, texts, reference, self.thinking)
         return {"scores": win_rates_from_matrix(matrix), "win_matrix": matrix, "verdicts": verdicts}
 
     async def play(self, match: Match) -> Outcome:

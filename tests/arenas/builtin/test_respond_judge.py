@@ -348,3 +348,19 @@ def test_instruction_prompts_are_seeded() -> None:
     a = INSTRUCTIONS.sample(random.Random(7), 2)
     b = INSTRUCTIONS.sample(random.Random(7), 2)
     assert a == b and "Constraints:" in a.prompt
+
+
+def test_thinking_asks_the_pairwise_judge_in_j1s_form() -> None:
+    """``thinking``: the pairwise judge is asked as judge-training trained it (thoughts, verdict last)."""
+    from sparring.rewards.judge_prompts import THINKING, pairwise_prompt
+
+    [t] = _play(RespondJudge(judges=["pairwise"], samples=2, thinking=True), Script(REPLIES))
+    asked = [u.messages[-1]["content"] for u in t.turns_of("judge")]
+    assert len(asked) == 2 and all(THINKING in prompt for prompt in asked)
+    assert t.outcome["judge_scores"] == [1.0, 0.0]  # the longer reply wins in both orders
+    for kwargs, message in [({"judges": ["verdict"], "thinking": True}, "applies to the pairwise judge"),
+                            ({"judges": ["pairwise"], "thinking": True, "self_reference": True}, "pick one")]:
+        with pytest.raises(TaskError, match=message):
+            RespondJudge(**kwargs)
+    with pytest.raises(ValueError, match="exclusive"):
+        pairwise_prompt("x", "a", "b", reference=True, thinking=True)
