@@ -209,35 +209,46 @@ class Elicitation(Arena):
         """Distinct items of the evaluation split (``None`` on ``train``: drawn by seed)."""
         return None if self.split == "train" else personas.POOL_SIZE
 
-    async def _dialogue(self, match: Match, item: personas.PersonaTask, gold: str) -> dict[str, Any]:
-        conversation = [{"role": "user", "content": opening(item.task)}]
-        exchanges: list[tuple[str, str]] = []
-        asks: list[int] = []
-        for _ in range(self.k):
-            question: Reply = await match.ask("questioner", conversation)
-            if question.text.strip().upper().startswith("DONE"):
-                asks.append(question.ask)
-                break
-            answer = await match.ask("roleplayer", f"{item.card}\n\nYour request to the assistant: {item.task}\n\n"
-                                                   f"The conversation so far:\n{dialogue_text(exchanges)}\n\n"
-                                                   f"The assistant asks: {question.text}\nYour answer:")
-            asks.append(question.ask)
-            exchanges.append((question.text, answer.text))
-            conversation += [{"role": "assistant", "content": question.text}, {"role": "user", "content": answer.text}]
-        scored = await match.score("responder", f"My request: {item.task}\n\nWhat I told you when you asked:\n"
-                                                f"{dialogue_text(exchanges)}\n\nNow answer my request.", gold)
-        mean = scored.loglik / len(scored.logprobs) if scored.logprobs else FLOOR
-        answers = " ".join(a for _, a in exchanges)
-        return {"question_asks": asks, "score_ask": scored.ask, "score": max(FLOOR, min(0.0, mean)),
-                "tokens": len(scored.logprobs), "exchanges": [list(e) for e in exchanges],
-                "attribute_recall": personas.recall(item.relevant, answers)}
-
     async def play(self, match: Match) -> Outcome:
-        """Oracle's gold reply, then ``dialogues`` dialogues, each scored on the gold reply."""
+        """Oracle's gold reply, then ``dialogues`` dialogues in lockstep rounds, each scored on it.
+
+        Rounds, not one coroutine per dialogue: every round asks all live dialogues'
+        questions (in dialogue order), then all their answers, so ask indices (and seeds)
+        do not depend on which row an engine finishes first, and replay is exact.
+        """
         item = personas.draw(match.rng, match.seed, self.split)
         gold = await match.ask("oracle", f"{item.card}\n\nYour request: {item.task}\n\nWrite the reply that "
                                          "would suit you best.")
-        dialogues = await match.gather(self._dialogue(match, item, gold.text) for _ in range(self.dialogues))
+        conversations = [[{"role": "user", "content": opening(item.task)}] for _ in range(self.dialogues)]
+        exchanges: list[list[tuple[str, str]]] = [[] for _ in range(self.dialogues)]
+        asks: list[list[int]] = [[] for _ in range(self.dialogues)]
+        live = list(range(self.dialogues))
+        for _ in range(self.k):
+            questions: list[Reply] = await match.gather(match.ask("questioner", conversations[i]) for i in live)
+            for i, q in zip(live, questions, strict=True):
+                asks[i].append(q.ask)
+            asking = [(i, q) for i, q in zip(live, questions, strict=True)
+                      if not q.text.strip().upper().startswith("DONE")]
+            answers: list[Reply] = await match.gather(
+                match.ask("roleplayer", f"{item.card}\n\nYour request to the assistant: {item.task}\n\n"
+                                        f"The conversation so far:\n{dialogue_text(exchanges[i])}\n\n"
+                                        f"The assistant asks: {q.text}\nYour answer:") for i, q in asking)
+            for (i, q), a in zip(asking, answers, strict=True):
+                exchanges[i].append((q.text, a.text))
+                conversations[i] += [{"role": "assistant", "content": q.text}, {"role": "user", "content": a.text}]
+            live = [i for i, _ in asking]
+            if not live:
+                break
+        scored: list[Reply] = await match.gather(
+            match.score("responder", f"My request: {item.task}\n\nWhat I told you when you asked:\n"
+                                     f"{dialogue_text(exchanges[i])}\n\nNow answer my request.", gold.text)
+            for i in range(self.dialogues))
+        dialogues = []
+        for i, s in enumerate(scored):
+            mean = s.loglik / len(s.logprobs) if s.logprobs else FLOOR
+            dialogues.append({"question_asks": asks[i], "score_ask": s.ask, "score": max(FLOOR, min(0.0, mean)),
+                              "tokens": len(s.logprobs), "exchanges": [list(e) for e in exchanges[i]],
+                              "attribute_recall": personas.recall(item.relevant, " ".join(a for _, a in exchanges[i]))})
         scores = [d["score"] for d in dialogues]
         values = {"split": self.split, "item_key": item.key, "persona": item.to_json(), "gold": gold.text,
                   "gold_recall": personas.recall(item.relevant, gold.text), "dialogues": dialogues}

@@ -150,6 +150,23 @@ def test_scored_rows_use_the_responders_messages() -> None:
     assert "Q: " in turn.messages[-1]["content"] and turn.messages[-1]["content"].startswith("My request:")
 
 
+def test_replay_is_exact_whatever_order_rows_finish_in() -> None:
+    """One row per engine call interleaves the dialogues differently from one batch; ask
+    indices must not depend on it (the dialogues advance in lockstep rounds)."""
+    from sparring.agents.engines.scripted import ScriptedEngine
+    from sparring.arenas import Runner
+
+    for batch in (1, 3, 64):
+        transcripts = Runner({"default": ScriptedEngine(script, max_batch_size=batch)}).play(
+            Elicitation(k=3, dialogues=3), [0, 1])
+        for t in transcripts:
+            result = replay(t)
+            assert result.identical, (batch, result.differences)
+        if batch == 1:
+            one = [t.comparable() for t in transcripts]
+    assert one == [t.comparable() for t in transcripts]  # the same transcripts whatever the batching
+
+
 def _played() -> list[dict[str, Any]]:
     transcripts, _ = play(Elicitation(k=2, dialogues=2), script, seeds=range(3))
     return [t.comparable() for t in transcripts]
