@@ -1,6 +1,7 @@
 """Arenas, matches, transcripts, the runner and the registry: ``sparring.arenas``."""
 
 from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.builtin.document_eval import DocumentEval
 from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
@@ -13,6 +14,7 @@ from sparring.arenas.builtin.qa_verify import QuestionAnswerVerify
 from sparring.arenas.builtin.respond_judge import RespondJudge
 from sparring.arenas.builtin.self_correct import SelfCorrect
 from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
+from sparring.arenas.builtin.spell_documents import SpellDocuments
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
@@ -49,6 +51,8 @@ register(PreferenceGame)
 register(JudgeTraining)
 register(ResponseEval)
 register(TicTacToe)
+register(SpellDocuments)
+register(DocumentEval)
 register(ExecFeedback)
 register(Elicitation)
 register(TreeRefine)
@@ -63,6 +67,8 @@ __all__ = [
     "register_family",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra; loaded on first use)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
+    # SPELL's document mode and its held-out reading evaluation
+    "DocumentEval", "SpellDocuments",
     # STaR-GATE: eliciting a hidden persona's preferences by asking (scored by the engine)
     "Elicitation",
     # the method library, part 2

@@ -30,6 +30,7 @@ from sparring.arenas.errors import ArenaError
 from sparring.arenas.transcript import ArenaSpec
 
 if TYPE_CHECKING:
+    from sparring.arenas.curriculum import Curriculum
     from sparring.arenas.evaluation import Evaluation
     from sparring.arenas.match import Match
     from sparring.rewards.base import Reward
@@ -126,6 +127,13 @@ class Arena:
 
         Arenas on a task family's split get this from
         :class:`~sparring.arenas.items.SplitItems`.
+        """
+        return None
+
+    def curriculum(self) -> Curriculum | None:
+        """The curriculum training follows (``None``: the arena plays as made).
+
+        See :mod:`sparring.arenas.curriculum`.
         """
         return None
 

@@ -39,6 +39,8 @@ Families and arms:
         respond_judge_pairwise  its control: the same recipe, the untrained judge asked alike
     arithmetic (+/-, difficulty 1-2: the test split is almost all two-digit items):
         propose_solve, graph_debate (label-free), self_correct, solve_review_refine, spin, sft_arithmetic
+    documents (held-out synthetic documents of levels 1-3), ``document-eval``, ``eval/responder_accuracy``:
+        spell_documents  SPELL's document mode: questioner, responder and verifier on one adapter (label-free)
     personas (seeded personas and requests), ``elicitation``, ``eval/elicitation/gold_logprob``:
         elicitation      STaR-GATE: SFT on the questions of the best dialogue per persona (label-free)
 
@@ -103,6 +105,8 @@ FAMILIES = {
     # every checkpoint judges the same pairs), the judge greedy, one verdict per order
     "judging": Family("judge-training", {"family": "instructions", "difficulty": [1, 2], "source": "mixed",
                                           "split": "test"}, "judge", "judge_consistent_accuracy", 128),
+    # held-out synthetic documents (1000 distinct items per split) at fixed levels, whatever the curriculum reached
+    "documents": Family("document-eval", {"levels": [1, 3]}, "responder", "responder_accuracy", 32),
     # held-out personas (2000 distinct test items), one greedy dialogue each, scored under the trained questioner
     "personas": Family("elicitation", {"k": 3, "dialogues": 1, "keep": 1}, "questioner", "elicitation/gold_logprob", 32),
 }
@@ -181,6 +185,8 @@ ARMS = {
     "spin": Arm("spin.toml", "arithmetic", False),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, _SFT),
     "elicitation": Arm("elicitation.toml", "personas", True),
+    "spell_documents": Arm("spell_documents.toml", "documents", True,
+                           signal=("responder", "responder_verdict", "responder_truth")),
 }
 
 

@@ -43,6 +43,7 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.builtin.document_eval import DocumentEval
 from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
 from sparring.arenas.builtin.graph_debate import GraphDebate
@@ -53,11 +54,13 @@ from sparring.arenas.builtin.propose_solve import ProposeSolve
 from sparring.arenas.builtin.respond_judge import RespondJudge
 from sparring.arenas.builtin.self_correct import SelfCorrect
 from sparring.arenas.builtin.solve_review_refine import SolveReviewRefine
+from sparring.arenas.builtin.spell_documents import SpellDocuments
 from sparring.arenas.builtin.spin import Spin
 from sparring.arenas.builtin.task_eval import TaskEval
 from sparring.arenas.builtin.tictactoe import TicTacToe
 from sparring.arenas.builtin.tree_refine import TreeRefine
 from sparring.arenas.competitive import DeclaresWinner
+from sparring.arenas.curriculum import Curriculum
 from sparring.arenas.evaluation import Evaluation
 from sparring.arenas.items import SplitItems
 from sparring.arenas.pettingzoo_arena import PettingZooArena
@@ -144,6 +147,8 @@ __all__ = [
     "Elicitation",
     # self-play with tree-search refinement (SPaR): actor and refiner
     "TreeRefine",
+    # SPELL's document mode (curriculum over document length) and its held-out reading evaluation
+    "Curriculum", "DocumentEval", "SpellDocuments",
     # PettingZoo both ways (to_pettingzoo needs the pettingzoo extra)
     "PettingZooArena", "TicTacToe", "to_pettingzoo",
     # tournaments and ratings

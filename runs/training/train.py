@@ -68,6 +68,7 @@ from sparring.runs.training.checkpoint import (
     save_adapter_version,
     write_checkpoint,
 )
+from sparring.runs.training.curriculum import CurriculumMixin
 from sparring.runs.training.guard import GuardMixin
 from sparring.runs.training.heldout import MODEL, HeldOutMixin
 from sparring.runs.training.lookahead import LookAheadMixin
@@ -98,7 +99,7 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
+class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumMixin):
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
@@ -154,6 +155,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
         self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
         self.guard_state = self.guard_start()  # [guard]: the last good versions (restored on resume)
+        self.curriculum_start()  # the arena's declared curriculum: its level is restored on resume
         if resume:
             self._restore()
         else:
@@ -238,6 +240,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
                 self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
         self.best = state.get("best")
         self.guard_state = state.get("guard", self.guard_state)
+        self.curriculum_restore(state)
         self.start = self.completed = int(state["completed_iterations"])
         self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
@@ -394,6 +397,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
         for k, v in report.seconds.items():
             report.metrics[f"time/{k}"] = v
         report.metrics.update(self.guard_check(it, report.metrics, played, report.warnings))
+        report.metrics.update(self.curriculum_advance(transcripts))  # the level the next iteration plays
         report.warnings.extend(monitors.warnings_for(report.metrics))
         self.store.add_metrics(it, report.metrics)
         faults.point("metrics")
@@ -419,7 +423,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin):
             save_adapter_version(self.pool, MODEL, adapter, self.run.path)
         state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
                  "previous": dict(self.previous), "best": self.best, "guard": self.guard_state,
-                 "recipe": self.recipe.name, "time": time.time()}
+                 "recipe": self.recipe.name, "time": time.time(), **self.curriculum_state()}
         write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
 
 
