@@ -91,6 +91,7 @@ def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = Fa
             raise RecipeError(_one_line(exc)) from None
     played = probe(arena)
     _check_plays(arena, played, recipe.arena.kwargs, "arena")
+    _check_scoring(recipe, arena, played)
     if played:
         for seat in trained:
             spec = recipe.roles[seat]
@@ -304,6 +305,18 @@ def _check_plays(arena: Arena, played: list[Transcript] | None, kwargs: dict[str
         where = f"'{section}.{'name' if section == 'arena' else 'arena'}' = {show_value(arena.id)}"
     raise RecipeError(f"recipe field {where}: every probe match of {arena.id} failed on well-formed scripted "
                       f"replies ({last[0].strip()}); check the arena's kwargs")
+
+
+def _check_scoring(recipe: Recipe, arena: Arena, played: list[Transcript] | None) -> None:
+    """Refuse an engine without a scoring path for an arena whose probe scored given replies
+    (``match.score``): every match would fail on its first score."""
+    if recipe.model.engine == "hf" or not played:
+        return
+    seats = sorted({u.role for t in played for u in t.turns if u.finish_reason == "scored"})
+    if seats:
+        raise RecipeError(f"recipe field 'model.engine' = {show_value(recipe.model.engine)}: {arena.id} scores given "
+                          f"replies for {', '.join(seats)} (match.score: a log-likelihood, no sampling), which only "
+                          "the hf engine can; set model.engine = \"hf\"")
 
 
 def _check_reward_scores(arena: Arena, played: list[Transcript], seat: str, reward: str | None, default: bool) -> None:

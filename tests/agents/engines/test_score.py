@@ -77,6 +77,11 @@ def test_scripted_score_counts_the_words_the_dialogue_brought_out() -> None:
 
 
 def test_engines_without_a_scoring_path_refuse_in_one_line() -> None:
+    from sparring.agents.engines.vllm import VLLMEngine
+
+    bare = object.__new__(VLLMEngine)  # no server: score refuses before touching one
+    with pytest.raises(ScoringUnsupported, match="engine 'vllm' cannot score a given reply"):
+        bare.score([_req("x", "y")])
     engine = OpenAIEngine("http://127.0.0.1:9/v1", "m")
     try:
         with pytest.raises(ScoringUnsupported, match=r"engine 'openai' cannot score a given reply .*model.engine = \"hf\""):
