@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from sparring.agents.engines.base import Completion, GenerationRequest
+from sparring.agents.heap import release_free_memory
 
 if TYPE_CHECKING:
     from sparring.agents.engines.hf import HFEngine
@@ -288,6 +289,7 @@ class DecodeSession:
         keep = [j for j, r in enumerate(self._rows) if not r.done]
         if not keep:
             self._rows, self._cache, self._mask, self._last_pos, self._feed = [], None, None, None, None
+            release_free_memory()  # the drained cache's heap pages (agents/heap.py)
             return
         assert self._mask is not None and self._last_pos is not None and self._feed is not None
         if len(keep) < len(self._rows):

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from sparring.agents.gqa_attention import gqa_attention
+from sparring.agents.heap import release_free_memory
 from sparring.agents.pool import ModelPool
 from sparring.agents.updates.fused_lora import fused_lora
 from sparring.agents.updates.logprobs import use_adapter
@@ -232,6 +233,7 @@ class Update:
             group["lr"] = lr
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        release_free_memory()  # the step's activations, before generation reuses the heap (agents/heap.py)
         self.steps += 1
         version = self.pool.bump_version(self.model_name, self.adapter)
         return {
