@@ -5,8 +5,9 @@ An arena that returns a :class:`~sparring.arenas.curriculum.Curriculum` from
 succeeds) is played at one level per iteration. After the iteration's matches are played
 the declared metric's mean over them decides the next level (up by one at the threshold,
 never past the highest); the trainer's arena is re-made at that level, so the next
-iteration, its look-ahead and league matches all play it, and each stored transcript's
-spec records its level. Logged per iteration: ``curriculum/level`` (the level played) and
+iteration's matches (league seatings included) and its look-ahead play it, and each
+stored transcript's spec records its level; the league's own rating rounds keep the
+level the run started at (its arena is fixed when the run starts). Logged per iteration: ``curriculum/level`` (the level played) and
 ``curriculum/<metric>`` (the value that decided).
 
 Resume is exact: the level for the next iteration is saved in every checkpoint, and the
