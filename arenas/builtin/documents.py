@@ -4,8 +4,8 @@ Nothing is downloaded: :func:`make_document` writes a seeded synthetic document 
 biographies, one paragraph per person, each stating the person's birth date and city,
 occupation and a count of things they kept, among filler sentences that state no fact.
 Its length grows with the level: level ``L`` has ``2 ** (L - 1)`` paragraphs, from one
-paragraph (about 40 words) at level 1 to 64 paragraphs (about 2,600 words, some 3,500
-tokens) at level 7. Names are distinct within a document, so every fact has one
+paragraph (about 40 words, 60 tokens of the embedded model) at level 1 to 64 paragraphs
+(about 2,600 words, 4,000 tokens) at level 7 (``docs/document_lengths.json``). Names are distinct within a document, so every fact has one
 answer: :meth:`Document.solve` reads the truth of a free-form question about it ("In which
 city was Mara Quint born?") and :meth:`Document.contains` says whether an answer is stated
 in the text at all (the grounding check, which needs no label and also works on user
