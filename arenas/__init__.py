@@ -1,6 +1,7 @@
 """Arenas, matches, transcripts, the runner and the registry: ``sparring.arenas``."""
 
 from sparring.arenas.arena import Arena, Outcome
+from sparring.arenas.builtin.code_feedback import CodeFeedback
 from sparring.arenas.builtin.document_eval import DocumentEval
 from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
@@ -54,6 +55,7 @@ register(TicTacToe)
 register(SpellDocuments)
 register(DocumentEval)
 register(ExecFeedback)
+register(CodeFeedback)
 register(Elicitation)
 register(TreeRefine)
 
@@ -75,8 +77,8 @@ __all__ = [
     "TreeRefine",
     # judged arenas (self-rewarding, preference game, judge training) and the open-instruction family
     "InstructionFamily", "JudgeTraining", "PreferenceGame", "RespondJudge", "ResponseEval",
-    # execution feedback (AutoIF): model-written checkers run in the sandbox
-    "ExecFeedback",
+    # execution feedback (AutoIF, CodeDPO): model-written checkers and solutions run in the sandbox
+    "CodeFeedback", "ExecFeedback",
 ]
 
 

@@ -43,6 +43,9 @@ Families and arms:
         spell_documents  SPELL's document mode: questioner, responder and verifier on one adapter (label-free)
     personas (seeded personas and requests), ``elicitation``, ``eval/elicitation/gold_logprob``:
         elicitation      STaR-GATE: SFT on the questions of the best dialogue per persona (label-free)
+    code (small function-writing problems, 528 distinct test items), ``code-feedback``, ``eval/code/pass_rate``:
+        code_feedback    DPO on solutions ranked by hidden tests passed in the sandbox
+        code_feedback_self  CodeDPO: ranked by mutual verification with self-written tests (label-free)
 
     judging (pairs on the instructions family, difficulty 1-2), ``judge-training`` on its test
     split, ``eval/judge_consistent_accuracy``:
@@ -109,6 +112,8 @@ FAMILIES = {
     "documents": Family("document-eval", {"levels": [1, 3]}, "responder", "responder_accuracy", 32),
     # held-out personas (2000 distinct test items), one greedy dialogue each, scored under the trained questioner
     "personas": Family("elicitation", {"k": 3, "dialogues": 1, "keep": 1}, "questioner", "elicitation/gold_logprob", 32),
+    # one greedy solution per test problem, the share of its hidden tests passed in the sandbox
+    "code": Family("code-feedback", {"samples": 1, "split": "test"}, "coder", "code/pass_rate", 160),
 }
 _SFT = ("roles.solver.update=\"sft\"", "roles.solver.targets=\"reference\"")
 
@@ -185,6 +190,10 @@ ARMS = {
     "spin": Arm("spin.toml", "arithmetic", False),
     "sft_arithmetic": Arm("spin.toml", "arithmetic", False, _SFT),
     "elicitation": Arm("elicitation.toml", "personas", True),
+    "code_feedback": Arm("code_feedback.toml", "code", False,
+                          signal=("coder", "solution_score", "solution_truth")),
+    "code_feedback_self": Arm("code_feedback.toml", "code", True, ("arena.kwargs.self_tests=true",),
+                               signal=("coder", "solution_score", "solution_truth")),
     "spell_documents": Arm("spell_documents.toml", "documents", True,
                            signal=("responder", "responder_verdict", "responder_truth")),
 }

@@ -43,6 +43,7 @@ from sparring.arenas import (
     replay,
     resolve,
 )
+from sparring.arenas.builtin.code_feedback import CodeFeedback
 from sparring.arenas.builtin.document_eval import DocumentEval
 from sparring.arenas.builtin.elicitation import Elicitation
 from sparring.arenas.builtin.exec_feedback import ExecFeedback
@@ -165,6 +166,6 @@ __all__ = [
     "sft_samples", "spin_pairs", "train",
     # stabilisers of label-free self-training (learning-rate schedules, entropy bonus, KL anchor)
     "LRSchedule", "entropy_bonus", "kl_anchor",
-    # execution feedback (AutoIF): model-written code run in a sandboxed subprocess, and the arena
-    "ExecFeedback", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
+    # execution feedback (AutoIF, CodeDPO): model-written code run in a sandboxed subprocess, and the arenas
+    "CodeFeedback", "ExecFeedback", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult",
 ]
