@@ -101,8 +101,7 @@ class Document:
 
     def contains(self, answer: str) -> bool:
         """Whether ``answer`` (normalised, whole words) is stated in the text."""
-        wanted = normalise(answer)
-        return bool(wanted) and _phrase(wanted).search(normalise(self.text)) is not None
+        return states(self.text, answer)
 
     def evidence(self, answer: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` sentences of the text that state ``answer`` (what the verifier checks)."""
@@ -126,6 +125,12 @@ class Document:
         if len(asked) != 1:
             return None
         return {"year": str(person.year), "city": person.city, "job": person.job, "count": str(person.count)}[asked[0]]
+
+
+def states(text: str, answer: str) -> bool:
+    """Whether ``answer`` (normalised, whole words) occurs in ``text`` (normalised)."""
+    wanted = normalise(answer)
+    return bool(wanted) and _phrase(wanted).search(normalise(text)) is not None
 
 
 def _phrase(text: str) -> re.Pattern[str]:

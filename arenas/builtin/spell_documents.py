@@ -1,13 +1,16 @@
 """SPELL's document mode: question, answer and verify over a document (``sparring/spell-documents-v1``).
 
 Seats and what each sees:
-    questioner: a document (a training-split synthetic document at the match's ``level``,
-        or a user document cut to that level, see :mod:`sparring.arenas.builtin.documents`);
-        writes ``Question: <question>`` and ``Answer: <reference answer>`` grounded in it.
+    questioner: a passage of the match's document: ``shown`` consecutive paragraphs (one
+        by default; 0: the whole document) drawn with the match seed from a training-split
+        synthetic document at the match's ``level``, or a user document cut to that level
+        (see :mod:`sparring.arenas.builtin.documents`); writes ``Question: <question>`` and
+        ``Answer: <reference answer>`` grounded in the passage.
         A malformed reply is retried ``retries`` times with the reason; after that the
         match ends without a question.
-    responder: the whole document and the question (never the reference); answers
-        ``samples`` times independently, each ending with ``Answer: <answer>``.
+    responder: the whole document (the paragraphs the questioner did not read are
+        distractors) and the question, never the reference; answers ``samples`` times
+        independently, each ending with ``Answer: <answer>``.
     verifier: the question, the questioner's reference answer, one proposed answer and,
         with ``evidence`` (default), the sentences of the document that state the
         reference (at most three; "none" when the reference is not in the document), so it
@@ -20,8 +23,9 @@ Rewards (label-free ones first; none reads a programmatic answer):
     ``questioner_gaussian`` (per match, in [-1, 1]): with ``p`` the share of the
         responder's answers judged right, ``r = exp(-(p - 1/2)^2 / (2 sigma^2))`` (1 when half
         are right, ``exp(-1/(8 sigma^2))`` at p = 0 or 1: 0.04 with sigma = 0.2); 0 when the
-        reference answer is not stated in the document (grounding, a substring check that
-        needs no label); -1 without a valid question (format penalty).
+        reference answer is not stated in the passage the questioner read (grounding, a
+        whole-word substring check that needs no label); -1 without a valid question
+        (format penalty).
     ``verifier_majority`` (per verifier turn, in [0, 1]): 1 when the vote agrees with the
         majority of its answer's votes (self-consistency).
 Programmatic truth, for measurement only: a question about one person's fact in a
@@ -38,7 +42,7 @@ to ``max_level`` (:meth:`SpellDocuments.curriculum`; the loop's generic part is
 the checkpoint, so resume is exact).
 
 Monitors: ``responder/success_rate``, ``questioner/valid_rate``, ``questioner/grounded_rate``
-(reference stated in the document), ``questioner/reference_truth_rate`` (reference equals
+(reference stated in the passage read), ``questioner/reference_truth_rate`` (reference equals
 the truth, where known), ``truth_known_rate``, ``document/words``. Evaluation: held-out
 synthetic documents with known question/answer pairs at levels ``eval_levels`` (fixed, so
 every iteration and arm is measured on the same items whatever the curriculum reached),
@@ -48,13 +52,13 @@ split).
 Paper: Yang, Shen, Li, Chen, Wan, Yan, Quan, Huang, "SPELL: Self-Play Reinforcement
 Learning for evolving Long-Context Language Models" (2025). As there: three roles (one
 model or one adapter each, as the recipe binds them), the questioner writes a question
-with a reference answer from documents, the responder answers with the documents in
-context several times, the verifier judges each answer against the reference several
+with a reference answer from a subset of the context, the responder answers with all of
+it in context (the rest as distractors) several times, the verifier judges each answer against the reference several
 times and the majority decides, the questioner's reward peaks when the responder is right
 about half the time (Gaussian-shaped), and document length grows during training.
 Departures: documents are synthetic biographies (or a user JSONL), not the paper's corpus
-of long documents; one document per match (the paper samples several, with unreferenced
-ones as distractors: here the other paragraphs are the distractors); the curriculum grows
+of long documents; one document per match whose paragraphs stand for the paper's several
+documents (the questioner reads ``shown`` of them, the responder all); the curriculum grows
 length on the responder's judged success instead of on a fixed schedule; the verifier
 sees the evidence sentences (``evidence = false`` gives the paper's verifier, which sees
 question, reference and answer only); no history memory of earlier questions (matches
@@ -84,6 +88,7 @@ from sparring.arenas.builtin.documents import (
     draw_document,
     item_prompt,
     load_documents,
+    states,
     user_document,
 )
 from sparring.arenas.curriculum import Curriculum
@@ -165,7 +170,7 @@ def questioner_gaussian(transcript: Transcript) -> list[Score] | None:
     """Gaussian of the judged success rate around 1/2; 0 for an ungrounded reference; -1 without a question."""
     o = transcript.outcome or {}
     return _questioner(transcript, o.get("judged"), bool(o.get("grounded")),
-                       f"reference {o.get('reference')!r} is not stated in the document")
+                       f"reference {o.get('reference')!r} is not stated in the passage read")
 
 
 @reward("questioner_truth", bounds=(-1.0, 1.0))
@@ -224,7 +229,7 @@ def valid_rate(transcript: Transcript) -> bool | None:
 
 @metric("questioner/grounded_rate", per_match=True)
 def grounded_rate(transcript: Transcript) -> bool | None:
-    """Valid questions whose reference answer is stated in the document."""
+    """Valid questions whose reference answer is stated in the passage the questioner read."""
     o = _valid(transcript)
     return bool(o["grounded"]) if o else None
 
@@ -286,6 +291,7 @@ class SpellDocuments(Arena):
         samples: Responder answers per question (n).
         votes: Verifier judgements per answer (majority decides).
         evidence: Whether the verifier sees the document sentences stating the reference.
+        shown: Consecutive paragraphs of the document the questioner reads (0: all of them).
         sigma: Width of the questioner's Gaussian reward around p = 1/2.
         retries: Extra attempts the questioner gets after a malformed reply.
         eval_levels: Inclusive ``[low, high]`` levels of the held-out documents.
@@ -303,8 +309,8 @@ class SpellDocuments(Arena):
                 "verifier": ["Verdict: correct", "Verdict: incorrect"]}
 
     def __init__(self, documents: str = "synthetic", level: int = 1, max_level: int = 4, grow_at: float = 0.6,
-                 samples: int = 4, votes: int = 3, evidence: bool = True, sigma: float = 0.2, retries: int = 1,
-                 eval_levels: Sequence[int] = (1, 3)) -> None:
+                 samples: int = 4, votes: int = 3, evidence: bool = True, shown: int = 1, sigma: float = 0.2,
+                 retries: int = 1, eval_levels: Sequence[int] = (1, 3)) -> None:
         super().__init__()
         self.level = check_level(level)
         self.max_level = check_level(max_level, "max_level")
@@ -313,7 +319,8 @@ class SpellDocuments(Arena):
         self.texts = None if documents == "synthetic" else load_documents(documents)
         if isinstance(grow_at, bool) or not isinstance(grow_at, int | float) or not 0.0 <= grow_at <= 1.0:
             raise TaskError(f"grow_at must be a success rate in [0, 1], got {grow_at!r}")
-        for name, value, low, high in (("samples", samples, 1, 16), ("votes", votes, 1, 5), ("retries", retries, 0, 3)):
+        for name, value, low, high in (("samples", samples, 1, 16), ("votes", votes, 1, 5), ("retries", retries, 0, 3),
+                                       ("shown", shown, 0, 64)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise TaskError(f"{name} must be an integer in {low}..{high}, got {value!r}")
         if 1 + retries + samples * (1 + votes) > self.max_turns:
@@ -323,7 +330,7 @@ class SpellDocuments(Arena):
             raise TaskError(f"sigma must be a number in [0.05, 1], got {sigma!r}")
         self.eval_levels = DocumentEval(levels=eval_levels).levels
         self.grow_at, self.samples, self.votes, self.evidence = float(grow_at), samples, votes, bool(evidence)
-        self.sigma, self.retries = float(sigma), retries
+        self.sigma, self.retries, self.shown = float(sigma), retries, shown
 
     def default_roles(self) -> dict[str, Role]:
         """Questioner, responder and the built-in verifier."""
@@ -355,15 +362,17 @@ class SpellDocuments(Arena):
     async def play(self, match: Match) -> Outcome:
         """Question (with retries), n answers, ``votes`` verdicts per answer."""
         document = self.document(match)
-        prompt = (f"Document:\n{document.text}\n\nWrite one question whose short answer is stated in the document, "
+        passage = self.passage(document, match)
+        prompt = (f"Document:\n{passage}\n\nWrite one question whose short answer is stated in the document, "
                   "and that answer. Reply with two lines: 'Question: ...' and 'Answer: ...'.")
         question = await match.ask("questioner", prompt)
         for _ in range(self.retries):
             if question.ok:
                 break
             question = await match.ask("questioner", f"{prompt}\nYour last reply was invalid: {question.parse_error}.")
-        values: dict[str, Any] = {"level": self.level, "words": document.words, "document_key": document_key(document.text),
-                                  "valid_question": question.ok, "sigma": self.sigma}
+        values: dict[str, Any] = {"level": self.level, "words": document.words, "passage_words": len(passage.split()),
+                                  "document_key": document_key(document.text), "valid_question": question.ok,
+                                  "sigma": self.sigma}
         if not question.ok:
             return Outcome(values, f"level {self.level}: no valid question")
         q, reference = question.parsed["question"], question.parsed["answer"]
@@ -372,7 +381,7 @@ class SpellDocuments(Arena):
             match.ask("verifier", self.verify_prompt(document, q, reference, a), n=self.votes) for a in answers)
         truth = document.solve(q)
         values.update(
-            question=q, reference=reference, grounded=document.contains(reference), truth=truth,
+            question=q, reference=reference, grounded=states(passage, reference), truth=truth,
             reference_correct=truth is not None and answer_matches(reference, truth),
             answers=[a.parsed if a.ok else None for a in answers],
             answers_correct=[a.ok and truth is not None and answer_matches(a.parsed, truth) for a in answers],
@@ -382,6 +391,15 @@ class SpellDocuments(Arena):
         summary = (f"level {self.level}: {q} -> {reference!r} ({'grounded' if values['grounded'] else 'not in the document'}); "
                    f"{sum(values['judged'])}/{len(answers)} judged right, {sum(values['answers_correct'])} truly right")
         return Outcome(values, summary)
+
+    def passage(self, document: Document, match: Match) -> str:
+        """What the questioner reads: ``shown`` consecutive paragraphs drawn with the match seed
+        (the whole document when ``shown`` is 0 or covers it)."""
+        parts = document.text.split("\n\n")
+        if self.shown == 0 or self.shown >= len(parts):
+            return document.text
+        start = match.rng.randrange(len(parts) - self.shown + 1)
+        return "\n\n".join(parts[start:start + self.shown])
 
     def verify_prompt(self, document: Document, question: str, reference: str, answer: Reply) -> str:
         """What the verifier sees: question, reference, one answer, and (``evidence``) the sentences stating the reference."""

@@ -47,7 +47,8 @@ class Reader:
         k = self.count[seat]
         self.count[seat] += 1
         if seat == "responder":
-            city = _FIRST_FACT.search(text).group(3)  # type: ignore[union-attr]
+            name = re.search(r"Question: In which city was (\w+ \w+) born\?", text).group(1)  # type: ignore[union-attr]
+            city = re.search(rf"{name} was born on \d+ \w+ \d{{4}} in (\w+)\.", text).group(1)  # type: ignore[union-attr]
             return f"It says so.\nAnswer: {city}" if k % 4 < 2 else "Answer: Atlantis"
         reference = re.search(r"Reference answer: (.+)", text).group(1)  # type: ignore[union-attr]
         proposed = re.search(r"Proposed answer: (.+)", text).group(1)  # type: ignore[union-attr]
@@ -146,6 +147,19 @@ def test_rewards_by_hand() -> None:
     # the verifier saw the sentence stating the reference
     verifier_prompt = next(u for u in t.turns if u.role == "verifier").messages[-1]["content"]
     assert f"in {o['reference']}." in verifier_prompt.split("Document sentences stating the reference: ")[1]
+
+
+def test_the_questioner_reads_a_passage_the_responder_the_whole_document() -> None:
+    transcripts, _ = play(SpellDocuments(level=3, samples=2, votes=1), Reader(), seeds=range(4))
+    for t in transcripts:
+        asked = t.turns_of("questioner")[0].messages[-1]["content"]
+        answered = t.turns_of("responder")[0].messages[-1]["content"]
+        assert asked.count(" was born on ") == 1 and answered.count(" was born on ") == 4
+        passage = asked.split("Document:\n")[1].split("\n\nWrite one question")[0]
+        assert passage in answered and t.outcome["passage_words"] == len(passage.split())
+    assert len({t.turns_of("questioner")[0].messages[-1]["content"].split(" was born")[0] for t in transcripts}) > 1
+    whole = play(SpellDocuments(level=3, samples=2, votes=1, shown=0), Reader(), seeds=[0])[0][0]
+    assert whole.turns_of("questioner")[0].messages[-1]["content"].count(" was born on ") == 4
 
 
 def test_ungrounded_reference_earns_the_questioner_nothing() -> None:
