@@ -203,13 +203,16 @@ class HFEngine:
         batch later are at earlier steps).
         """
         steps = [step] * len(seeds) if isinstance(step, int) else list(step)
+        # the settings come from Python lists on the CPU; the logits may be on an accelerator
+        temps, top_ps = temps.to(logits.device), top_ps.to(logits.device)
         greedy = temps <= 0
         scaled = logits / torch.where(greedy, torch.ones_like(temps), temps).unsqueeze(-1)
         logp = torch.log_softmax(scaled, dim=-1)
         ids = logp.argmax(-1)
         sampled = (~greedy).nonzero().flatten()
         if len(sampled):
-            u = torch.tensor([uniform(seeds[int(j)], steps[int(j)]) for j in sampled], dtype=torch.float64)
+            u = torch.tensor([uniform(seeds[int(j)], steps[int(j)]) for j in sampled], dtype=torch.float64,
+                             device=logits.device)
             probs = logp[sampled].exp().double()
             nucleus = top_ps[sampled] < 1.0
             if bool(nucleus.any()):
