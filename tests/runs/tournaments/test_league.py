@@ -12,7 +12,7 @@ from sparring.cli import main
 from sparring.runs.recipes.recipe import RecipeError, load_recipe
 from sparring.runs.storage.store import Store
 
-ARENA = Path(__file__).with_name("lengths_arena.py")
+ARENA = Path(__file__).parent.parent / "lengths_arena.py"
 RECIPE = f"""
 [model]
 source = "tiny"

@@ -21,7 +21,7 @@ from sparring.runs.tournaments.tournament import version_series
 from sparring.runs.tournaments.tournament_config import load_tournament
 
 ROOT = Path(__file__).resolve().parents[3]
-ARENAS = Path(__file__).with_name("duel_arena.py")
+ARENAS = Path(__file__).parent.parent / "duel_arena.py"
 
 
 def _matchings(players: list[str]):

@@ -50,7 +50,7 @@ def test_every_stage_changes_something(tmp_path: Path) -> None:
     version (GRPO and SPPO), save writes the version, evaluation logs held-out metrics."""
     recipe = tmp_path / "lengths.toml"
     recipe.write_text(
-        f'[model]\nsource = "tiny"\n[arena]\nname = "{Path(__file__).with_name("lengths_arena.py")}:Lengths"\n'
+        f'[model]\nsource = "tiny"\n[arena]\nname = "{Path(__file__).parent.parent / "lengths_arena.py"}:Lengths"\n'
         '[roles.writer]\nadapter = "writer"\nupdate = "grpo"\n[roles.editor]\nadapter = "editor"\nupdate = "sppo"\n'
         '[train]\niterations = 2\nmatches_per_iteration = 4\nlr = 1e-2\n[eval]\nsize = 2\n')
     out = tmp_path / "run"
@@ -248,7 +248,7 @@ def test_seats_sharing_an_adapter_keep_their_own_baselines(tmp_path: Path) -> No
     mean (group ids carry the seat), so a first-mover advantage does not leak into them."""
     from sparring.agents.updates.losses import group_advantages
 
-    duel = Path(__file__).with_name("duel_arena.py")
+    duel = Path(__file__).parent.parent / "duel_arena.py"
     recipe = load_recipe({
         "model": {"source": "tiny"}, "arena": {"name": f"{duel}:Duel"},
         "roles": {"first": {"adapter": "shared", "update": "grpo"}, "second": {"adapter": "shared", "update": "grpo"}},
