@@ -340,7 +340,7 @@ def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
 def cmd_ratings(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from sparring.runs.tournaments.tournament import rate_run
+    from sparring.runs.tournaments.run_ratings import rate_run
 
     result = rate_run(args.dir, bootstrap=args.bootstrap, seed=args.seed, plots=not args.no_plots)
     report = result.report

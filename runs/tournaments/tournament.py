@@ -36,7 +36,9 @@ always run in this process.
 when it has one, else the higher reward of the two seats (``arena.reward`` picks one).
 
 Modules: the tournament file and its validation are in
-:mod:`sparring.runs.tournaments.tournament_config`, the pairings in :mod:`sparring.runs.tournaments.schedule`.
+:mod:`sparring.runs.tournaments.tournament_config`, the pairings in :mod:`sparring.runs.tournaments.schedule`,
+who won a stored match in :mod:`sparring.runs.tournaments.results`, rating a run directory
+(``rate_run``) in :mod:`sparring.runs.tournaments.run_ratings`.
 
 Simplification: the two seat orders of a pairing play different seeds (the runner needs
 distinct seeds per call), so a pairing is not evaluated on identical questions per order.
@@ -47,19 +49,16 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
 import time
 import tomllib
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena
-from sparring.arenas.competitive import DRAW, decide
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.pettingzoo_arena import load_function
 from sparring.arenas.runner import Runner, bind_roles
@@ -73,12 +72,19 @@ from sparring.runs.recipes.recipe import (
 )
 from sparring.runs.storage.rundir import RunDir
 from sparring.runs.storage.store import Store
-from sparring.runs.tournaments.ratings import Game, RatingReport
-
-if TYPE_CHECKING:
-    from sparring.runs.playing.distributed import RayOptions, RayWorkers
-
-
+from sparring.runs.tournaments.results import (
+    RESULTS,
+    competing_seats,
+    game_of,
+    record_result,
+    stored_games,
+)
+from sparring.runs.tournaments.run_ratings import (
+    RunRatings,
+    rate_run,
+    read_tournament,
+    version_series,
+)
 from sparring.runs.tournaments.schedule import Scheduled, SwissState, round_robin, swiss_round
 from sparring.runs.tournaments.tournament_config import (
     MODEL,
@@ -89,77 +95,14 @@ from sparring.runs.tournaments.tournament_config import (
     tournament_message,
 )
 
+if TYPE_CHECKING:
+    from sparring.runs.playing.distributed import RayOptions, RayWorkers
 
-# -- results --------------------------------------------------------------------------
-def competing_seats(transcript: Transcript) -> list[str]:
-    """The seats of a tournament transcript that a player sat in, in the arena's seat order."""
-    return [seat for seat in transcript.arena.roles if "player" in transcript.roles.get(seat, {})]
-
-
-RESULTS = {"win": 1.0, "draw": 0.5, "loss": 0.0}
-"""A competing seat's recorded ``roles[seat]["result"]`` and the first seat's score it means."""
-
-
-def record_result(transcript: Transcript, arena: Arena, reward: str | None = None) -> None:
-    """Write who won into the competing seats' role records, ``roles[seat]["result"]``
-    (``win``, ``draw`` or ``loss``), as the match is stored; nothing when it has no result.
-
-    Called where the arena is at hand (a tournament or league playing it), so rating the
-    stored run later needs no arena object and runs none of its code.
-    """
-    seats = competing_seats(transcript)
-    if len(seats) != 2:
-        return
-    verdict = decide(arena, transcript, seats, reward)
-    if verdict is None:
-        return
-    for seat in seats:
-        transcript.roles[seat]["result"] = "draw" if verdict == DRAW else "win" if verdict == seat else "loss"
-
-
-def game_of(transcript: Transcript, arena: Arena | None = None, reward: str | None = None) -> Game | None:
-    """The rating game of a tournament transcript (``None``: no result or not a tournament match).
-
-    The result recorded when the match was stored (:func:`record_result`) decides. A match
-    stored before results were recorded is decided by ``arena`` when one is passed (a
-    tournament continuing with its arena loaded), else by the seats' stored rewards. The
-    arena is never re-made from the transcript's spec: that would import code recorded in
-    the run (a ``file.py:Class`` arena), and rating, viewing and exporting a run must not.
-    """
-    seats = competing_seats(transcript)
-    if len(seats) != 2 or transcript.status != "finished":
-        return None
-    recorded = transcript.roles[seats[0]].get("result")
-    if recorded in RESULTS:
-        score = RESULTS[recorded]
-    else:
-        verdict = decide(arena, transcript, seats, reward)
-        if verdict is None:
-            return None
-        score = 0.5 if verdict == DRAW else 1.0 if verdict == seats[0] else 0.0
-    a, b = (transcript.roles[s]["player"] for s in seats)
-    return Game(a, b, score)
-
-
-def stored_games(store: Store, arena: Arena | None = None, reward: str | None = None,
-                 ids: Sequence[str] | None = None) -> tuple[list[Game], int]:
-    """Games of the stored tournament matches, in play order (the order the store received
-    them, as they finished: online Elo depends on it), and how many finished matches had no
-    result (e.g. a seat without a reward). See :func:`game_of`: without ``arena`` no arena
-    code runs."""
-    order = store.match_ids(status="finished")  # row order: the order the matches were stored
-    if ids is not None:
-        wanted = set(ids)
-        order = [m for m in order if m in wanted]
-    transcripts = [store.get(m) for m in order]
-    games, missing = [], 0
-    for transcript in transcripts:
-        game = game_of(transcript, arena, reward)
-        if game is None:
-            missing += transcript.status == "finished" and len(competing_seats(transcript)) == 2
-            continue
-        games.append(game)
-    return games, missing
+# results and run ratings live in their own modules; re-exported for callers of this one
+__all__ = ["MODEL", "RESULTS", "PlayerSection", "RunRatings", "TournamentConfig", "TournamentError",
+           "TournamentSummary", "competing_seats", "game_of", "load_tournament", "play_scheduled",
+           "policy_script", "rate_run", "read_tournament", "record_result", "run_tournament",
+           "stored_games", "version_series"]
 
 
 # -- running --------------------------------------------------------------------------
@@ -477,67 +420,3 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
     return TournamentSummary(out=run.path, scheduled=totals["scheduled"], played=totals["played"],
                              skipped=totals["skipped"], errors=totals["errors"], rounds=totals["rounds"],
                              generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started)
-
-
-def read_tournament(out: str | Path) -> dict[str, Any]:
-    """The recorded config of a tournament run directory (clear error if it is not one)."""
-    run = RunDir.existing(out)
-    recorded = tomllib.loads(run.config_path.read_text()) if run.config_path.exists() else {}
-    if recorded.get("command") != "tournament":
-        raise FileNotFoundError(f"{run.path} is not a tournament run (its config.toml records "
-                                f"{recorded.get('command', 'nothing')!r}); make one with 'sparring tournament CONFIG --out DIR'")
-    return recorded
-
-
-def version_series(players: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[int, str]]]:
-    """Adapter players grouped by adapter (``RUN/adapters/<name>/v<N>``): ``{label: [(N, player)]}``,
-    only groups of two versions or more."""
-    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for name, info in players.items():
-        source = info.get("source")
-        found = re.search(r"(?:^|/)adapters/([^/]+)/v(\d+)/?$", source or "")
-        if found:
-            groups[f"{Path(source).parent.parent.parent.name}/{found.group(1)}"].append((int(found.group(2)), name))
-    return {label: sorted(series) for label, series in groups.items() if len(series) >= 2}
-
-
-@dataclass
-class RunRatings:
-    """Ratings of a tournament run directory and the files written for them."""
-
-    report: RatingReport
-    no_result: int
-    files: list[Path] = field(default_factory=list)
-
-
-def rate_run(out: str | Path, *, bootstrap: int = 1000, seed: int = 0, plots: bool = True) -> RunRatings:
-    """Rate the players of the tournament in ``out`` from its stored matches.
-
-    Writes ``ratings.json``, ``win_matrix.png`` and, when some players are versions of
-    one adapter (``RUN/adapters/<name>/v<N>``), ``ratings_over_versions.png``.
-    """
-    from sparring.runs.tournaments.ratings import rate
-
-    recorded = read_tournament(out)
-    run = RunDir(out)
-    reward = recorded.get("tournament", {}).get("arena", {}).get("reward")
-    with run.open_store() as store:
-        games, no_result = stored_games(store, reward=reward)
-    if not games:
-        why = (f"{no_result} finished without a result: a competing seat got no reward, e.g. the reward "
-               "returned None for an unparseable reply" if no_result else "none is stored")
-        raise ValueError(f"{run.path} holds no decided tournament match ({why}); "
-                         "play some with 'sparring tournament CONFIG --out DIR'")
-    players = [p for p in recorded.get("players", {}) if any(p in (g.a, g.b) for g in games)]
-    report = rate(games, players or None, bootstrap=bootstrap, seed=seed)
-    files = [run.path / "ratings.json"]
-    files[0].write_text(json.dumps({**report.to_json(), "no_result": no_result, "bootstrap": bootstrap,
-                                    "seed": seed}, indent=2))
-    if plots:
-        from sparring.runs.tournaments.rating_plots import versions_png, win_matrix_png
-
-        files.append(win_matrix_png(report, run.path / "win_matrix.png", title=f"{recorded['arena']['id']}: win matrix"))
-        series = version_series(recorded.get("players", {}))
-        if series:
-            files.append(versions_png(report, series, run.path / "ratings_over_versions.png"))
-    return RunRatings(report, no_result, files)
