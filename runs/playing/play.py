@@ -10,19 +10,20 @@ arena, model, seed, roles and adapters skips the matches already stored, so an
 interrupted play is completed, never duplicated (and ``matches`` may grow); other
 settings are refused with the differences named, before any model loads, rather than
 mixing two experiments under one ``config.toml``.
+
+Modules: saved adapter folders (read and loaded) are in
+:mod:`sparring.runs.playing.adapter_folders`, the same-run check in
+:mod:`sparring.runs.playing.same_run`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tomli_w
 from pydantic import ValidationError
 
 from sparring.agents.engines import ENGINES
@@ -32,6 +33,8 @@ from sparring.agents.sampling import SamplingParams, derive_seed
 from sparring.arenas.arena import Arena
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.arenas.transcript import Transcript
+from sparring.runs.playing.adapter_folders import MODEL, add_adapters, read_adapter_folder
+from sparring.runs.playing.same_run import check_same_run
 from sparring.runs.progress import progress_bar
 from sparring.runs.recipes.machine import check_engine, make_run_engine
 from sparring.runs.recipes.recipe import (
@@ -44,12 +47,13 @@ from sparring.runs.recipes.recipe import (
 from sparring.runs.recipes.validate import check_device, check_model_source, make_arena
 from sparring.runs.storage.rundir import RunDir
 from sparring.runs.training import monitors
-from sparring.runs.training.checkpoint import ADAPTER_WEIGHTS, pickled_adapter
 
 if TYPE_CHECKING:
     from sparring.runs.playing.distributed import RayOptions, RayWorkers
 
-MODEL = "default"
+# saved adapter folders and the same-run check live in their own modules; re-exported here
+__all__ = ["MODEL", "ROLE_FIELDS", "PlayConfig", "PlaySummary", "add_adapters", "check_adapter_name",
+           "check_same_run", "engine_section", "match_seeds", "play", "read_adapter_folder", "resolve_roles"]
 
 _SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
 ROLE_FIELDS: tuple[str, ...] = ("adapter", *_SAMPLING_FIELDS)
@@ -208,118 +212,6 @@ def resolve_roles(arena: Arena, overrides: dict[str, dict[str, Any]], model: str
         except (TypeError, ValueError) as exc:
             raise ValueError(f"roles.{seat}: {exc}") from None
     return {seat: role.bind(model=model) for seat, role in roles.items()}
-
-
-def read_adapter_folder(name: str, path: str | Path) -> dict[str, Any]:
-    """Shape and origin of a saved peft LoRA folder: ``source``, ``rank``, ``alpha``,
-    ``target_modules`` and ``version`` (from a ``v<N>`` folder name, else 0)."""
-    folder = Path(path).expanduser()
-    where = f"--adapter {name}={path}"
-    if not folder.exists():
-        raise FileNotFoundError(f"{where}: {folder} does not exist")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{where}: {folder} is a file; point it at a peft adapter folder like RUN/adapters/{name}/v3")
-    config_file = folder / "adapter_config.json"
-    refused = pickled_adapter(folder)
-    if refused is not None:
-        raise ValueError(f"{where}: {refused}")
-    if not config_file.exists() or not (folder / ADAPTER_WEIGHTS).exists():
-        raise FileNotFoundError(
-            f"{where}: {folder} holds no saved peft adapter (adapter_config.json and "
-            f"adapter_model.safetensors); point it at a folder like RUN/adapters/{name}/v3"
-        )
-    try:
-        config = json.loads(config_file.read_text())
-        if config.get("peft_type", "LORA") != "LORA":
-            raise ValueError(f"it is a {config['peft_type']} adapter; only LoRA adapters can be played")
-        shape = {"rank": int(config["r"]), "alpha": config["lora_alpha"], "target_modules": config["target_modules"]}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{where}: cannot read {config_file}: {exc}") from None
-    version = re.fullmatch(r"v(\d+)", folder.resolve().name)
-    return {"source": str(folder.resolve()), **shape, "version": int(version.group(1)) if version else 0}
-
-
-def add_adapters(pool: ModelPool, roles: dict[str, Role], saved: dict[str, dict[str, Any]], model: str = MODEL) -> None:
-    """Create every adapter the roles name: loaded from ``saved`` folders, else fresh."""
-    from sparring.runs.training.checkpoint import load_adapter_weights
-
-    for name in sorted({r.adapter for r in roles.values() if r.adapter}):
-        if name in pool.adapter_names(model):
-            continue
-        if name not in saved:
-            pool.add_adapter(model, name)
-            continue
-        info = saved[name]
-        try:
-            pool.add_adapter(model, name, rank=info["rank"], alpha=info["alpha"], target_modules=info["target_modules"])
-            load_adapter_weights(pool, model, name, Path(info["source"]))
-        except (ValueError, RuntimeError, KeyError) as exc:
-            raise ValueError(
-                f"--adapter {name}={info['source']} does not fit model {pool.get(model).source!r}: {exc}"
-            ) from None
-        # Turns record the version the folder holds (``v3`` of the run that trained it).
-        pool.get(model).adapters[name].version = info["version"]
-
-
-def _as_recorded(value: Any) -> Any:
-    """``value`` as it reads back from config.toml (no None, tuples as lists)."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): plain(x) for k, x in v.items() if x is not None}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v if x is not None]
-        return v
-
-    return tomllib.loads(tomli_w.dumps({"v": plain(value)}))["v"]
-
-
-def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
-    """What makes two plays the same experiment (``matches``, batching and such may differ)."""
-    play = resolved.get("play", {})
-    arena = resolved.get("arena", {})
-    return {
-        "arena": {"id": arena.get("id"), "kwargs": arena.get("kwargs", {})},
-        "model": {"source": play.get("model"), "dtype": play.get("dtype"), "engine": play.get("engine", "hf"),
-                  **{k: v for k, v in play.get("server", {}).items() if k in ("base_url", "model")}},
-        "seed": play.get("seed"),
-        "roles": resolved.get("roles", {}),
-        "adapters": {name: a.get("source") for name, a in resolved.get("adapters", {}).items()},
-    }
-
-
-def _differences(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            sub = f"{path}.{key}" if path else key
-            if key not in old:
-                out.append(f"{sub}: not set before, now {new[key]!r}")
-            elif key not in new:
-                out.append(f"{sub}: recorded {old[key]!r}, now not set")
-            else:
-                out.extend(_differences(old[key], new[key], sub))
-        return out
-    return [] if old == new else [f"{path}: recorded {old!r}, now {new!r}"]
-
-
-def check_same_run(run: RunDir, resolved: dict[str, Any]) -> None:
-    """Refuse to play into ``run`` when its config.toml records other settings."""
-    if not run.config_path.exists():
-        return
-    recorded = tomllib.loads(run.config_path.read_text())
-    if recorded.get("command") != "play":
-        raise FileExistsError(
-            f"{run.path} holds a {recorded.get('command', 'different')} run (see its config.toml); "
-            "play into another --out directory"
-        )
-    found = _differences(_identity(recorded), _identity(_as_recorded(resolved)))
-    if found:
-        raise FileExistsError(
-            f"{run.path} was played with other settings ({'; '.join(found[:6])}"
-            f"{f'; and {len(found) - 6} more' if len(found) > 6 else ''}); play into a new --out "
-            "directory, or repeat the recorded settings (see its config.toml) to finish that run"
-        )
 
 
 _FLAGS = ((re.compile(r"recipe field 'arena\.kwargs\.([^']+)'"), r"--arena-arg \1"),
