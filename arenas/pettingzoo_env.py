@@ -49,9 +49,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from sparring.agents.engines.base import Completion, Engine, GenerationRequest, Message
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome, validate_class
+from sparring.arenas.batching import settle
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, PendingAsk
-from sparring.arenas.runner import _settle, bind_roles
+from sparring.arenas.runner import bind_roles
 from sparring.arenas.scoring import apply_rewards
 from sparring.arenas.transcript import Transcript, jsonable
 
@@ -199,7 +200,7 @@ class ArenaEnv(AECEnv):
         """Run the match until an agent must reply (select it) or the match ends."""
         assert self._loop is not None and self._task is not None
         while True:
-            self._loop.run_until_complete(_settle())
+            self._loop.run_until_complete(settle())
             for ask in self._queue:
                 self._slots[id(ask)] = [None] * len(ask.seeds)
                 self._rows.extend((ask, k) for k in range(len(ask.seeds)))

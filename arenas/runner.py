@@ -17,6 +17,9 @@ running batch. A reply no longer waits for the longest row of its batch, and the
 of its match (a verifier after a solver) fills the freed slot. Rows join only at those
 quiescent points and a run stops after a number of finished rows, never after a time, so
 batches, and transcripts, stay deterministic.
+
+The wait for quiescence, the decode session and the counters are in
+:mod:`sparring.arenas.batching`.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sparring.agents.engines.base import Engine, GenerationRequest, ScoreRequest
 from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome, validate_class
+from sparring.arenas.batching import DecodeSession, RunnerStats, id_row, settle
 from sparring.arenas.errors import ArenaError
 from sparring.arenas.match import Match, PendingAsk
 from sparring.arenas.scoring import apply_rewards
@@ -40,24 +43,6 @@ from sparring.rewards.base import Reward
 
 if TYPE_CHECKING:
     from sparring.arenas.branch import AskPlan
-
-
-@dataclass
-class RunnerStats:
-    """Counters of one or more ``Runner.play`` calls."""
-
-    matches: int = 0
-    errors: int = 0
-    rows: int = 0
-    generated_tokens: int = 0
-    engine_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    batch_sizes: list[int] = field(default_factory=list)
-
-    @property
-    def tokens_per_second(self) -> float:
-        """Generated tokens per wall-clock second."""
-        return self.generated_tokens / self.wall_seconds if self.wall_seconds else 0.0
 
 
 def bind_roles(arena: Arena, roles: Mapping[str, Role] | None) -> dict[str, Role]:
@@ -185,9 +170,9 @@ class Runner:
 
         start_matches()
         rows: deque[tuple[PendingAsk, int]] = deque()
-        session: _Session | None = None
+        session: DecodeSession | None = None
         while live:
-            await _settle()
+            await settle()
             for task in [t for t in live if t.done()]:
                 match = live.pop(task)
                 transcript = self._finish(task, match, spec, role_info, run_id, iteration, rewards)
@@ -220,7 +205,7 @@ class Runner:
             if session is None and rows:
                 engine = self.engines[rows[0][0].role.model]
                 if callable(getattr(engine, "open_session", None)):
-                    session = _Session(rows[0][0].role.model, engine.open_session())
+                    session = DecodeSession(rows[0][0].role.model, engine.open_session())
             if session is not None:
                 if not self._stream(session, rows):
                     session = None
@@ -234,7 +219,7 @@ class Runner:
         self.stats.wall_seconds += time.perf_counter() - started
         return [results[s] for s in seeds]
 
-    def _stream(self, session: _Session, rows: deque[tuple[PendingAsk, int]]) -> bool:
+    def _stream(self, session: DecodeSession, rows: deque[tuple[PendingAsk, int]]) -> bool:
         """Continuous batching: admit rows of the session's model, decode, deliver finished rows.
 
         Called each time the matches are quiescent, so asks made by matches whose rows just
@@ -427,41 +412,3 @@ class Runner:
             transcript.status = "error"
             transcript.error = "reward failed: " + "".join(traceback.format_exception(exc)).strip()[-4000:]
         return transcript
-
-
-def id_row(row: tuple[PendingAsk, int]) -> tuple[int, int]:
-    """A hashable key of one row: the ask's identity and the sample index."""
-    return id(row[0]), row[1]
-
-
-@dataclass
-class _Session:
-    """An engine's continuous-batching session and the rows it holds (by key)."""
-
-    model: str
-    engine: Any
-    rows: dict[tuple[int, int], tuple[PendingAsk, int]] = field(default_factory=dict)
-
-    @property
-    def busy(self) -> bool:
-        """Whether rows are decoding or finished rows wait to be delivered."""
-        return bool(len(self.engine)) or self.engine.has_finished
-
-
-async def _settle() -> None:
-    """Return once every task on the loop is blocked (nothing left ready to run).
-
-    CPython's event loop keeps ready callbacks in ``loop._ready``; when only this
-    coroutine is left to run, every match is waiting on an ask. This is what makes batch
-    cuts, and so transcripts, deterministic. On loops without ``_ready`` it falls back to
-    yielding a fixed number of times.
-    """
-    loop = asyncio.get_running_loop()
-    ready = getattr(loop, "_ready", None)
-    if ready is None:
-        for _ in range(64):
-            await asyncio.sleep(0)
-        return
-    await asyncio.sleep(0)
-    while ready:
-        await asyncio.sleep(0)
