@@ -20,6 +20,8 @@ An algorithm with a look-ahead (Temporal SR's future-guided chosen, see
 look-ahead data, the seat played again with those weights (``future-i<k>-s<seed>``),
 weights, optimizer state and version restored exactly (:meth:`Trainer.look_ahead`);
 its builder then reads the future matches.
+
+Writing the run's config, checkpointing and resuming are in :mod:`sparring.runs.training.resume`.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import tomli_w
 
 from sparring.agents.chat_end import end_of_turn_ids
 from sparring.agents.pool import ModelPool
@@ -49,7 +49,7 @@ from sparring.runs.progress import progress_bar
 from sparring.runs.recipes.machine import make_run_engine
 from sparring.runs.recipes.recipe import Recipe, RecipeError, load_recipe
 from sparring.runs.recipes.validate import check_run_dir, validate
-from sparring.runs.storage.rundir import RunDir, write_atomic
+from sparring.runs.storage.rundir import RunDir
 from sparring.runs.tournaments.league import League
 from sparring.runs.training import band, evaluate, monitors
 from sparring.runs.training.algorithms import (
@@ -61,13 +61,7 @@ from sparring.runs.training.algorithms import (
     reward_bounds,
     training_reward,
 )
-from sparring.runs.training.checkpoint import (
-    adapter_dir,
-    load_adapter_weights,
-    read_checkpoint,
-    save_adapter_version,
-    write_checkpoint,
-)
+from sparring.runs.training.checkpoint import load_adapter_weights, save_adapter_version
 from sparring.runs.training.curriculum import CurriculumMixin
 from sparring.runs.training.guard import GuardMixin
 from sparring.runs.training.heldout import MODEL, HeldOutMixin
@@ -76,6 +70,7 @@ from sparring.runs.training.loop import (
     iterate as _loop,  # tests/runs/test_ray.py drives the loop itself
 )
 from sparring.runs.training.replay_buffer import ReplayMixin
+from sparring.runs.training.resume import ResumeMixin
 
 if TYPE_CHECKING:
     from sparring.runs.playing.distributed import RayOptions, RayWorkers
@@ -99,7 +94,7 @@ def iteration_seeds(recipe: Recipe, iteration: int) -> list[int]:
             for i in range(recipe.train.matches_per_iteration)]
 
 
-class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumMixin):
+class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumMixin, ResumeMixin):
     """Holds the pool, roles, updates and store of one training run (see module docs)."""
 
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
@@ -205,44 +200,6 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
         self.roles = self._bind_roles(self.arena)
         if old != before and not self._snapshot_in_use(old):
             self.pool.drop_snapshot(MODEL, old)
-
-    def _write_config(self) -> None:
-        data = self.recipe.model_dump(mode="json", exclude_none=True)
-        write_atomic(self.run.path / "recipe.toml", tomli_w.dumps(data).encode())
-        config = {"command": "train", "recipe": data, "arena": self.arena.spec().model_dump(mode="json"),
-                  "model": self.loaded.describe()}
-        self.run.write_config(config)
-        self.store.add_run(self.run.path.name, config)
-
-    def _restore(self) -> None:
-        found = read_checkpoint(self.run.path)
-        if found is None:
-            self.log("no checkpoint yet: starting from iteration 0 (stored matches are reused)")
-            self._write_config()
-            return
-        state, update_states = found
-        for adapter, version in state["versions"].items():
-            load_adapter_weights(self.pool, MODEL, adapter, adapter_dir(self.run.path, adapter, version))
-            self.pool.get(MODEL).adapters[adapter].version = version
-        for snap in state.get("snapshots", []):
-            source, _, v = snap.partition("@v")
-            self.pool.snapshot(MODEL, source, snap)
-            load_adapter_weights(self.pool, MODEL, snap, adapter_dir(self.run.path, source, int(v)))
-            self.pool.get(MODEL).adapters[snap].version = int(v)  # a copy of the live adapter took its version
-        for adapter, update_state in update_states.items():
-            self.updates[adapter].load_state_dict(update_state)
-        for adapter, snap in state.get("previous", {}).items():
-            if adapter in self.previous:
-                self.previous[adapter] = snap
-        self.roles = self._bind_roles(self.arena)
-        for name, info in list(self.pool.get(MODEL).adapters.items()):
-            if info.frozen and not self._snapshot_in_use(name) and name not in state.get("snapshots", []):
-                self.pool.drop_snapshot(MODEL, name)  # made by an update's constructor, superseded
-        self.best = state.get("best")
-        self.guard_state = state.get("guard", self.guard_state)
-        self.curriculum_restore(state)
-        self.start = self.completed = int(state["completed_iterations"])
-        self.log(f"resumed {self.run.path} after iteration {self.start} (versions {state['versions']})")
 
     # -- the loop ------------------------------------------------------------------
     def _play_all(self, arena: Arena, roles: dict[str, Role], seeds: list[int], iteration: int, prefix: str,
@@ -415,16 +372,6 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
         new = update.snapshot_reference()
         if old and old != new and not self._snapshot_in_use(old):
             self.pool.drop_snapshot(MODEL, old)
-
-    def _checkpoint(self, completed: int) -> None:
-        versions = {a: info.version for a, info in self.pool.get(MODEL).adapters.items() if not info.frozen}
-        snapshots = [a for a, info in self.pool.get(MODEL).adapters.items() if info.frozen]
-        for adapter in [*versions, *snapshots]:  # a snapshot is saved as its source's version
-            save_adapter_version(self.pool, MODEL, adapter, self.run.path)
-        state = {"completed_iterations": completed, "versions": versions, "snapshots": snapshots,
-                 "previous": dict(self.previous), "best": self.best, "guard": self.guard_state,
-                 "recipe": self.recipe.name, "time": time.time(), **self.curriculum_state()}
-        write_checkpoint(self.run.path, completed, state, {a: u.state_dict() for a, u in self.updates.items()})
 
 
 def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False, overrides: list[str] | None = None,
