@@ -59,3 +59,13 @@ class RockPaperScissors(Duel):
         if b not in BEATS or BEATS.get(a) == b:
             return "first"
         return "second"
+
+
+class TiesToFirst(Duel):
+    """The longer reply wins and a tie goes to the first seat: a seat advantage BT's seat term must find."""
+
+    id = "tests/ties-to-first-v1"
+
+    def winner(self, transcript):
+        a, b = (len(text) for text in transcript.outcome["texts"])
+        return "first" if a >= b else "second"

@@ -134,7 +134,7 @@ def ratings_page(source: Source, store: ReadOnlyStore, bootstrap: int = 200) -> 
         return {"available": False, "reason": f"{source.name} is a {source.kind} run, not a tournament or league"}
     try:
         from sparring.runs.tournaments.ratings import rate
-        from sparring.runs.tournaments.tournament import stored_games
+        from sparring.runs.tournaments.results import stored_games
     except ImportError as exc:  # networkx / openskill are dependencies; an environment may still lack them
         return {"available": False, "reason": f"ratings need {exc.name}, a dependency of sparring: reinstall it"}
     reward = source.config.get("tournament", {}).get("arena", {}).get("reward")

@@ -164,11 +164,21 @@ async function ratingsPage(key) {
     SV.table(["player", "BT", "95% CI", "Elo", "mu", "sigma", "games", "W", "D", "L"], r.ratings.map((p) =>
       [p.player, p.bt.toFixed(0), `${p.bt_low.toFixed(0)}–${p.bt_high.toFixed(0)}`, p.elo.toFixed(0), p.mu.toFixed(2),
         p.sigma.toFixed(2), String(p.games), String(p.wins), String(p.draws), String(p.losses)]), "ratings-table"),
+    firstMover(r.first_mover_advantage),
     SV.el("h3", {}, "win matrix (row's score rate against column)"), heatmap(r.win_matrix),
     SV.el("h3", {}, "preference cycles"),
     r.cycle_text.length ? SV.el("ul", {class: "cycles"}, r.cycle_text.map((c) => SV.el("li", {}, c)))
       : SV.el("p", {class: "meta"}, "none: the pairwise majority relation is transitive"));
   return section;
+}
+
+// BT's seat term: what sitting first adds to a player's rating; the players' BT ratings are net of it.
+function firstMover(fm) {
+  if (!fm || typeof fm.bt !== "number") return SV.el("p", {class: "meta"}, "first-mover advantage: not fitted");
+  const signed = (x) => { const s = x.toFixed(0); return s.startsWith("-") ? s : `+${s}`; };
+  const interval = typeof fm.low === "number" && typeof fm.high === "number"
+    ? ` (95% CI ${signed(fm.low)} to ${signed(fm.high)})` : "";
+  return SV.el("p", {class: "first-mover"}, `first-mover advantage (BT seat term): ${signed(fm.bt)} rating points${interval}`);
 }
 
 function heatmap(m) {

@@ -22,7 +22,7 @@ from sparring.cli import main
 from sparring.runs.analysis.viewer import ViewerServer, check_host, find_sources, make_server
 from sparring.runs.storage.store import Store
 from tests.helpers import play_qa
-from tests.runs.analysis.viewer.stores import HOSTILE_SEED, grow, make_run, make_tournament
+from tests.runs.analysis.viewer.stores import DUEL, HOSTILE_SEED, grow, make_run, make_tournament
 
 ROOT = Path(__file__).resolve().parents[4]
 REMOTE = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:|//)|url\(|@import|fetch\(\s*["'`]https?:""")
@@ -275,6 +275,32 @@ def test_ratings_of_a_tournament_and_a_league_next_to_its_run(dirs: tuple[Path, 
     assert players["options"]["player"] == ["paper", "rock", "scissors"]
     page = client.get("/api/sources/1/matches?player=rock")[1]
     assert page["total"] == 4 and all("rock" in row["players"].values() for row in page["rows"])
+
+
+def test_ratings_show_the_first_mover_advantage_sparring_ratings_prints(dirs: tuple[Path, Path], tmp_path: Path,
+                                                                      serve_dirs: Any,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A league whose arena gives every tie to the first seat: the ratings route carries BT's
+    seat term with its interval, the same term ``sparring ratings`` prints and writes."""
+    run = tmp_path / "run"
+    shutil.copytree(dirs[0], run)
+    config = tmp_path / "ties.toml"
+    config.write_text(f'[model]\nsource = "tiny"\n[arena]\nname = "{DUEL}:TiesToFirst"\n'
+                      '[players.long]\nreply = "aaaa"\n[players.even]\nreply = "bbbb"\n[players.short]\nreply = "cc"\n'
+                      '[schedule]\ngames = 2\n')
+    assert main(["tournament", str(config), "--out", str(run / "league"), "-q"]) == 0
+    client = serve_dirs(run)
+    status, ratings = client.get("/api/sources/1/ratings")
+    assert status == 200 and ratings["available"] and ratings["games"] == 12
+    seat = ratings["first_mover_advantage"]
+    # long and even tie with each other in either order, and the first seat takes every tie
+    assert seat["bt"] > 100 and seat["low"] <= seat["bt"] <= seat["high"]
+    capsys.readouterr()
+    assert main(["ratings", str(run / "league"), "--bootstrap", "50", "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    saved = json.loads((run / "league" / "ratings.json").read_text())["first_mover_advantage"]
+    assert saved["bt"] == pytest.approx(seat["bt"])  # the fit; the intervals differ with the resamples
+    assert f"first-mover advantage (BT seat term): {seat['bt']:+.0f} rating points (95% CI " in text
 
 
 def test_binding_another_host_is_refused_unless_told(dirs: tuple[Path, Path]) -> None:

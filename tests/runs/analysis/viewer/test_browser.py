@@ -12,6 +12,7 @@ any Chromium on the machine the tests are skipped, saying how to install one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,17 @@ def test_the_ratings_page_of_a_tournament(viewer: dict[str, Any], page: Any) -> 
     assert page.locator("table.heatmap tbody td", has_text="100%").count() == 3
     assert page.locator("ul.cycles li").all_inner_texts() == [
         "rock beats scissors 100%, scissors beats paper 100%, paper beats rock 100%"]
+    # BT's seat term with its interval, as the ratings route computed it (signed, whole points)
+    with urllib.request.urlopen(viewer["url"] + "api/sources/1/ratings") as answer:
+        seat = json.loads(answer.read())["first_mover_advantage"]
+
+    def signed(x: float) -> str:
+        s = f"{x + 0.0:.0f}"  # + 0.0: a -0.0 reads "0", as in the page
+        return s if s.startswith("-") else f"+{s}"
+
+    assert page.locator("p.first-mover").inner_text() == (
+        f"first-mover advantage (BT seat term): {signed(seat['bt'])} rating points "
+        f"(95% CI {signed(seat['low'])} to {signed(seat['high'])})")
     open_route(page, viewer["url"] + "#/")
     assert page.locator("#main a", has_text="rps").count() == 1  # both directories are listed
 
