@@ -10,12 +10,20 @@ with its stage (:func:`mark_stage`); :func:`user_traceback` then prints the user
 frames first and counts the library frames it leaves out, so ``sparring check`` can say
 "reward 'count_correct' raised ... at my_arena.py:16". ``full=True`` (``--debug``) keeps
 every frame.
+
+The same report serves ``play``, ``train``, ``tournament`` and ``rescore``: the runner keeps the
+first crash of each kind (:func:`crash_key`) so a run can show where its errored matches
+broke, and code that calls user code outside a match (a monitor, a rescored reward) marks
+what escapes with :func:`user_stage`, so the CLI can tell a crash in the user's code from a
+bug in sparring (:func:`is_user_crash`).
 """
 
 from __future__ import annotations
 
 import sysconfig
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _STAGE = "_sparring_stage"
@@ -50,6 +58,47 @@ def stage_of(exc: BaseException) -> str:
     return getattr(exc, _STAGE, None) or ARENA_PLAY
 
 
+def marked_stage(exc: BaseException) -> str | None:
+    """The stage :func:`mark_stage` recorded on ``exc``, or ``None`` when none was."""
+    return getattr(exc, _STAGE, None)
+
+
+@contextmanager
+def user_stage(stage: str) -> Iterator[None]:
+    """Mark any exception raised inside the block with ``stage`` (user code called outside a match).
+
+    Args:
+        stage: Words naming the user code the block calls, e.g. ``"monitor 'accuracy'"``.
+    """
+    try:
+        yield
+    except Exception as exc:
+        mark_stage(exc, stage)
+        raise
+
+
+def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of ``exc``'s traceback that are the user's (not sparring's, nor a library's)."""
+    return [f for f in traceback.extract_tb(exc.__traceback__) if not is_library_frame(f.filename)]
+
+
+def is_user_crash(exc: BaseException) -> bool:
+    """Whether ``exc`` broke in user code: marked with a stage and raised through a user frame.
+
+    Both are needed: a built-in arena's monitor is marked but all library code (a crash there is
+    a bug in sparring), and a library bug may pass through a user's frame without any mark.
+    """
+    return marked_stage(exc) is not None and bool(user_frames(exc))
+
+
+def crash_key(exc: BaseException) -> tuple[str, str, str]:
+    """What makes two crashes the same: stage, exception type and the innermost user frame
+    (else the innermost frame), so a run reports each distinct crash once."""
+    frames = user_frames(exc) or traceback.extract_tb(exc.__traceback__)[-1:]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return stage_of(exc), type(exc).__name__, where
+
+
 def is_library_frame(filename: str) -> bool:
     """Whether ``filename`` belongs to sparring, the standard library or an installed package."""
     if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
@@ -81,7 +130,7 @@ def user_traceback(exc: BaseException, *, full: bool = False) -> str:
     if full:
         return f"{stage} raised:\n" + "".join(traceback.format_exception(exc)).rstrip()
     frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if not is_library_frame(f.filename)]
+    mine = user_frames(exc)
     shown = mine or frames[-1:]
     lines = [f"{stage} raised {error}"]
     for frame in reversed(shown):  # innermost first: the line that raised leads

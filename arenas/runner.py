@@ -36,6 +36,7 @@ from sparring.agents.roles import Role
 from sparring.arenas.arena import Arena, Outcome, validate_class
 from sparring.arenas.batching import DecodeSession, RunnerStats, id_row, settle
 from sparring.arenas.errors import ArenaError
+from sparring.arenas.failures import crash_key
 from sparring.arenas.match import Match, PendingAsk
 from sparring.arenas.scoring import apply_rewards
 from sparring.arenas.transcript import Transcript, jsonable
@@ -43,6 +44,9 @@ from sparring.rewards.base import Reward
 
 if TYPE_CHECKING:
     from sparring.arenas.branch import AskPlan
+
+MAX_CRASHES = 5
+"""Distinct crashes a runner keeps for its report (``Runner.crashes``)."""
 
 
 def bind_roles(arena: Arena, roles: Mapping[str, Role] | None) -> dict[str, Role]:
@@ -69,6 +73,9 @@ class Runner:
         keep_exceptions: Keep the exception of each crashed match in ``exceptions`` (by
             match id), for reports that show where user code broke (``check_arena``); off
             by default, since an exception holds its frames alive.
+            Without it, ``crashes`` still keeps the first exception of each distinct crash
+            (:func:`~sparring.arenas.failures.crash_key`, at most ``MAX_CRASHES``), which
+            ``play``, ``train`` and ``tournament`` report.
         prefix: Serves some rows from a record instead of an engine and picks the seeds of
             the others (:class:`~sparring.arenas.branch.BranchPrefix`: a branch replays the
             turns before its branch turn and plays on with its own seeds).
@@ -98,6 +105,7 @@ class Runner:
         self._outputs: dict[int, list[Any]] = {}
         self.keep_exceptions = keep_exceptions
         self.exceptions: dict[str, BaseException] = {}
+        self.crashes: dict[tuple[str, str, str], BaseException] = {}
         self.prefix = prefix
 
     def play(
@@ -397,18 +405,22 @@ class Runner:
                 transcript.outcome = jsonable(dict(outcome.values))
                 transcript.summary = outcome.summary
         if error is not None:
-            self.stats.errors += 1
-            if self.keep_exceptions:
-                self.exceptions[match.match_id] = error
+            self._crashed(match, error)
             transcript.status = "error"
             transcript.error = "".join(traceback.format_exception(error)).strip()[-4000:]
             return transcript
         try:
             apply_rewards(transcript, rewards)
         except Exception as exc:  # a broken reward must not lose the match
-            self.stats.errors += 1
-            if self.keep_exceptions:
-                self.exceptions[match.match_id] = exc
+            self._crashed(match, exc)
             transcript.status = "error"
             transcript.error = "reward failed: " + "".join(traceback.format_exception(exc)).strip()[-4000:]
         return transcript
+
+    def _crashed(self, match: Match, error: BaseException) -> None:
+        """Count a crashed match and keep its exception where a report will want it."""
+        self.stats.errors += 1
+        if self.keep_exceptions:
+            self.exceptions[match.match_id] = error
+        if len(self.crashes) < MAX_CRASHES:  # a few distinct ones: each holds its frames alive
+            self.crashes.setdefault(crash_key(error), error)

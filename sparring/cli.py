@@ -2,7 +2,9 @@
 ratings, rescore, eval, whatif.
 
 Errors: a mistake in the input (a bad flag value, an unknown arena, a missing folder, a
-recipe field) is printed as one line, ``error: ...``, and exits 2. Anything else is a
+recipe field) is printed as one line, ``error: ...``, and exits 2; so is a crash in the
+user's own code (a reward, a monitor), followed by the user's frames
+(:mod:`sparring.user_errors`). Anything else is a
 bug in sparring or a library under it: its type, the line that raised it and a hint to
 rerun with ``--debug`` (or ``SPARRING_DEBUG=1``), which prints the full traceback; it
 exits 1. An input mistake is one of the error classes raised for users (``RecipeError``,
@@ -42,6 +44,7 @@ from sparring.commands import (
 )
 from sparring.commands_whatif import add_whatif
 from sparring.shadow import shadow_warning
+from sparring.user_errors import report_user_crash
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_DIRS = ("agents", "arenas", "rewards", "runs", "sparring")
@@ -286,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]{escape(_INTERRUPTED.get(args.command, 'interrupted').format(out=out))}[/]")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place every error is reported
+        crashed = report_user_crash(exc, args, console, debug=debug)  # the user's arena, parser, reward...
+        if crashed is not None:
+            return crashed
         if debug:
             traceback.print_exception(exc)
         if is_user_error(exc):

@@ -86,6 +86,7 @@ def ray_options(args: argparse.Namespace) -> Any:
 
 def cmd_play(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.playing.play import PlayConfig, play
+    from sparring.user_errors import print_match_crashes
 
     config = PlayConfig(
         arena=args.arena, out=args.out, matches=args.matches, seed=args.seed, model=args.model,
@@ -117,6 +118,8 @@ def cmd_play(args: argparse.Namespace, console: Console) -> int:
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = "
         f"[bold]{summary.tokens_per_second:.1f} tokens/s[/]"
     )
+    print_match_crashes(console, summary.crashes, summary.errors, summary.matches, summary.out,
+                        debug=getattr(args, "debug", False) or debug_requested())
     return 0 if summary.errors == 0 else 1
 
 
@@ -294,7 +297,8 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         if not args.recipe or not args.out:
             raise ValueError("train needs a RECIPE and --out DIR (or --resume DIR)")
         out, recipe = args.out, args.recipe
-    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides, ray=ray)
+    reports = train(recipe, out, resume=bool(args.resume), overrides=args.overrides, ray=ray,
+                    debug=getattr(args, "debug", False) or debug_requested())
     console.print(f"trained {len(reports)} iteration(s) into {out}")
     return 0
 
@@ -325,6 +329,7 @@ def cmd_view(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
     from sparring.runs.tournaments.tournament import run_tournament
+    from sparring.user_errors import print_match_crashes
 
     summary = run_tournament(args.config, args.out, progress=not args.quiet, overrides=args.overrides,
                              ray=ray_options(args))
@@ -333,6 +338,8 @@ def cmd_tournament(args: argparse.Namespace, console: Console) -> int:
         f"{summary.played} played, {summary.skipped} already stored, {summary.errors} errors; "
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f} s = {summary.tokens_per_second:.1f} tokens/s"
     )
+    print_match_crashes(console, summary.crashes, summary.errors, summary.played, summary.out,
+                        debug=getattr(args, "debug", False) or debug_requested())
     console.print(f"rate the players with 'sparring ratings {summary.out}'")
     return 0 if summary.errors == 0 else 1
 

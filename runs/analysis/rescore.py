@@ -41,6 +41,7 @@ from typing import Any
 
 from sparring.arenas.arena import Arena
 from sparring.arenas.errors import ArenaError
+from sparring.arenas.failures import user_stage
 from sparring.arenas.registry import load_file, make_from_spec
 from sparring.arenas.transcript import RewardRecord, Transcript
 from sparring.rewards.base import FunctionReward, Reward, Score
@@ -141,7 +142,8 @@ def _arena_reward(arena: Arena, name: str) -> Reward | None:
 
 
 def _records(reward: Reward, transcript: Transcript) -> list[RewardRecord] | None:
-    scores = reward(transcript)
+    with user_stage(f"reward {reward.name!r}"):  # a crash in a user's reward is reported as theirs
+        scores = reward(transcript)
     if scores is None or scores == []:
         return None
     if not isinstance(scores, list) or not all(isinstance(s, Score) for s in scores):
@@ -255,7 +257,8 @@ def rescore_metric(store: Store, name: str, summary: RescoreSummary,
         groups[(t.iteration, _key_prefix(t.match_id))].append(t)
     stored = {(it, key): value for it, key, value in store.metrics()}
     for (iteration, prefix), group in sorted(groups.items()):
-        values = {f"{prefix}{k}": v for k, v in metric.compute(group).items()}
+        with user_stage(f"metric {metric.name!r}"):
+            values = {f"{prefix}{k}": v for k, v in metric.compute(group).items()}
         store.add_rescored_metrics(summary.metric_id, iteration, values)
         summary.metrics += [(iteration, k, v, stored.get((iteration, k))) for k, v in sorted(values.items())]
     store.finish_rescore(summary.metric_id)

@@ -168,6 +168,8 @@ class PlaySummary:
         rewards: ``{"<reward>/<seat>": {"mean", "std", "count"}}`` over the matches played.
         seats: ``{seat: {"turns", "parse_errors", "parse_error_rate"}}`` over those matches.
         monitors: The metrics the arena declares (``Arena.monitors()``) over those matches.
+        crashes: The first exception of each distinct crash of the errored matches
+            (``Runner.crashes``), for a report of where the code broke; empty on Ray workers.
     """
 
     out: Path
@@ -182,6 +184,7 @@ class PlaySummary:
     parse_errors: int = 0
     seats: dict[str, dict[str, float]] = field(default_factory=dict)
     monitors: dict[str, float] = field(default_factory=dict)
+    crashes: list[BaseException] = field(default_factory=list)
 
     @property
     def tokens_per_second(self) -> float:
@@ -364,4 +367,5 @@ def play(config: PlayConfig, progress: bool = True, ray: RayOptions | RayWorkers
         parse_errors=sum(1 for t in finished for u in t.turns if u.parse_error),
         seats=monitors.seat_parse_stats(finished),
         monitors=monitors.arena_monitors(arena, finished) if scored else {},
+        crashes=list(getattr(runner, "crashes", {}).values()),  # a Ray runner's crashes stay on its workers
     )

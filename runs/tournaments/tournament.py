@@ -52,7 +52,7 @@ import random
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +168,9 @@ class TournamentSummary:
     rounds: int
     generated_tokens: int = 0
     seconds: float = 0.0
+    crashes: list[BaseException] = field(default_factory=list)
+    """The first exception of each distinct crash of the errored matches (``Runner.crashes``;
+    empty on Ray workers), for a report of where the code broke."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -419,4 +422,5 @@ def run_tournament(config: TournamentConfig | str | Path, out: str | Path, *, pr
             getattr(engine, "close", lambda: None)()  # a vLLM server stops with the tournament
     return TournamentSummary(out=run.path, scheduled=totals["scheduled"], played=totals["played"],
                              skipped=totals["skipped"], errors=totals["errors"], rounds=totals["rounds"],
-                             generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started)
+                             generated_tokens=runner.stats.generated_tokens, seconds=time.perf_counter() - started,
+                             crashes=list(getattr(runner, "crashes", {}).values()))

@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
+from sparring.arenas.failures import crash_key, user_traceback
 from sparring.rewards.metrics import is_interval_key
 
 if TYPE_CHECKING:
@@ -16,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def iterate(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], log: Callable[[str], None],
-            progress: bool) -> None:
-    """The iterations of :func:`~sparring.runs.training.train.train`, logging one summary line each."""
+            progress: bool, *, debug: bool = False) -> None:
+    """The iterations of :func:`~sparring.runs.training.train.train`, logging one summary line each
+    (and where errored matches broke, each distinct crash once; every frame with ``debug``)."""
+    shown: set[tuple[str, str, str]] = set()
     before = {name: value for i, name, value in trainer.store.metrics() if i == -1}
     if trainer.start == 0 and before and trainer.best is None:
         trainer.select(0, before)  # killed after the base evaluation, before any checkpoint
@@ -27,6 +32,7 @@ def iterate(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], lo
         base.update(trainer.select(0, base))
         trainer.store.add_metrics(-1, base)
         log(f"[bold]before training[/]: {_fmt({k: v for k, v in base.items() if not is_interval_key(k)})}")
+        _log_crashes(trainer, log, shown, debug)
     started = time.perf_counter()
     for it in range(trainer.start, recipe.train.iterations):
         if trainer.guard_stopped:
@@ -52,10 +58,22 @@ def iterate(trainer: Trainer, recipe: Recipe, reports: list[IterationReport], lo
                 f"time={_fmt(report.seconds)} ETA {eta / 60:.1f} min")
             for w in report.warnings:
                 log(f"[yellow]warning[/]: {w}")
+        _log_crashes(trainer, log, shown, debug)
 
     finished = trainer.finish(trainer.completed)
     if finished and progress:
         log(f"[bold]selected[/] (validation): {_fmt({k: v for k, v in finished.items() if k.startswith('select/') and not is_interval_key(k)})}")
+
+
+def _log_crashes(trainer: Trainer, log: Callable[[str], None], shown: set[tuple[str, str, str]],
+                 debug: bool) -> None:
+    """Where the matches played since the last call broke: each crash not logged before in this run."""
+    for crash in trainer.crashes:
+        key = crash_key(crash)
+        if key not in shown:
+            shown.add(key)
+            log(f"[red]a match crashed[/]: {escape(user_traceback(crash, full=debug))}")
+    trainer.crashes.clear()  # also frees their frames
 
 
 def _fmt(values: dict[str, float]) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sparring.arenas.arena import Arena
+from sparring.arenas.failures import user_stage
 from sparring.arenas.transcript import Transcript
 from sparring.rewards.measurements import distinct_n
 from sparring.rewards.metrics import compute_all
@@ -101,7 +102,11 @@ def warnings_for(metrics: dict[str, float]) -> list[str]:
 
 def arena_monitors(arena: Arena, transcripts: Sequence[Transcript]) -> dict[str, float]:
     """The metrics the arena declares in ``monitors()``, over these transcripts."""
-    return compute_all(arena.monitors(), transcripts)
+    out: dict[str, float] = {}
+    for metric in arena.monitors():
+        with user_stage(f"monitor {metric.name!r}"):  # a user's monitor that crashes is named in the report
+            out.update(compute_all([metric], transcripts))
+    return out
 
 
 def iteration_monitors(arena: Arena, transcripts: Sequence[Transcript]) -> dict[str, float]:

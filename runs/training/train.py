@@ -148,6 +148,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
         self._items: set[str] = set()  # held-out item keys seen in training (see _training_items)
         self._items_read = 0
         self.progress: Any = None  # a rich Progress shows a bar per phase (set by train())
+        self.crashes: list[BaseException] = []  # of errored matches, not yet reported (the loop logs them)
         self.store = self.run.open_store()  # only now: a failed load must leave no run folder behind
         self.guard_state = self.guard_start()  # [guard]: the last good versions (restored on resume)
         self.curriculum_start()  # the arena's declared curriculum: its level is restored on resume
@@ -231,6 +232,7 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
         with self._task(label, len(seeds)) as advance:
             runner.play(arena, seeds, run_id=self.run.path.name, iteration=iteration,
                         on_finish=lambda t: finish(t, advance), match_prefix=prefix)
+        self.crashes.extend(getattr(runner, "crashes", {}).values())  # a Ray runner's stay on its workers
         return runner
 
     def seeds_of(self, iteration: int) -> list[int]:
@@ -284,8 +286,12 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
         report = IterationReport(it)
         played = self._trained_versions()  # what the iteration's monitors measure (the guard reads them)
         t0 = time.perf_counter()
-        transcripts = [t for t in self.play(it) if t.status == "finished"]
+        everything = self.play(it)
+        transcripts = [t for t in everything if t.status == "finished"]
         t1 = time.perf_counter()
+        if len(transcripts) < len(everything):  # the loop logs where they broke (self.crashes)
+            report.warnings.append(f"{len(everything) - len(transcripts)} of {len(everything)} matches errored; "
+                                   "they are stored with status \"error\" and left out of training")
         report.metrics.update(monitors.iteration_monitors(self.arena, transcripts))
         for seat in self.rewards:
             report.metrics.update(band.metrics(transcripts, seat, self.recipe.roles[seat], self.rewards[seat]))
@@ -376,8 +382,11 @@ class Trainer(HeldOutMixin, LookAheadMixin, ReplayMixin, GuardMixin, CurriculumM
 
 def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False, overrides: list[str] | None = None,
           progress: bool = True, log: Callable[[str], None] | None = None,
-          ray: RayOptions | RayWorkers | None = None) -> list[IterationReport]:
+          ray: RayOptions | RayWorkers | None = None, debug: bool = False) -> list[IterationReport]:
     """Train per ``recipe`` into run directory ``out`` (or resume it); returns iteration reports.
+
+    Matches that error are stored and left out of training, as before; where each distinct
+    crash broke is logged once (the user's frames; every frame with ``debug``).
 
     ``ray`` plays the matches on Ray worker actors (:mod:`sparring.runs.playing.distributed`):
     options to start them for this run, or workers already started (left running).
@@ -398,7 +407,7 @@ def train(recipe: Recipe | str | Path, out: str | Path, *, resume: bool = False,
     # "continue ... with 'sparring train --resume DIR'"); stored matches and checkpoints are kept.
     try:
         with bar as trainer.progress:
-            _loop(trainer, recipe, reports, log, progress)
+            _loop(trainer, recipe, reports, log, progress, debug=debug)
     finally:
         trainer.store.close()
         getattr(trainer.engine, "close", lambda: None)()  # a vLLM server stops with the run

@@ -146,3 +146,35 @@ def test_check_shows_where_default_roles_broke(tmp_path: Path, capsys: pytest.Ca
     line = _line_of(path.read_text(), "self.missing_attribute")
     assert f"default_roles() raised AttributeError: 'Speaker' object has no attribute 'missing_attribute'\n" \
            f"  {path}:{line} in default_roles\n" in out
+
+
+
+def test_a_user_crash_is_marked_and_raised_through_the_users_code(arena_file: Path) -> None:
+    from sparring.agents.parsers import _to_number
+    from sparring.arenas.failures import crash_key, is_user_crash, user_stage
+    from sparring.arenas.registry import load_file
+    from sparring.arenas.transcript import Transcript
+
+    halved = load_file(arena_file).halved  # the user's reward, defined in the user's file
+    said_x = Transcript.model_construct(outcome={"said": "x"})
+
+    def raised(fn: object, stage: str | None) -> BaseException:
+        try:
+            if stage is None:
+                fn()  # type: ignore[operator]
+            with user_stage(stage or ""):
+                fn()  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001
+            return exc
+        raise AssertionError("did not raise")
+
+    user = raised(lambda: halved(said_x), "reward 'halved'")
+    assert is_user_crash(user) and stage_of(user) == "reward 'halved'"
+    assert crash_key(user) == ("reward 'halved'", "TypeError", f"{arena_file}:{_line_of(ARENA, '/ 2')}")
+    assert not is_user_crash(raised(lambda: halved(said_x), None))  # nobody marked it: reported as a bug
+    # marked, but every frame is sparring's (a built-in monitor's crash): a bug, not the user's
+    library = raised(lambda: _to_number("abc"), "monitor 'built-in'")
+    tb = library.__traceback__
+    while tb is not None and not is_library_frame(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next  # drop this test's own frames, which would count as the user's
+    assert tb is not None and not is_user_crash(library.with_traceback(tb))
