@@ -6,8 +6,7 @@ expands keys and values to every query head (``repeat_kv``), and autograd keeps 
 copies for the backward pass. SmolLM2 has 9 query heads on 3 key/value heads, so a
 training forward over long prompts held three copies of every key and value: in
 ``agents/updates/prefix.py``'s reply forward (each reply row attends to its prompt's
-whole KV) that grew with prompt length x samples (issue 24: 680 of 2085 MiB of a GRPO
-micro-batch of 8 samples on a 720-token prompt).
+whole KV) that grew with prompt length x samples (issue 24; ``docs/memory.json``).
 
 :func:`gqa_sdpa` is the same attention with ``enable_gqa=True`` whatever the mask
 (PyTorch >= 2.5 supports it with masks on CPU and CUDA), registered with transformers as

@@ -5,9 +5,11 @@ serves blocks of up to 32 MB from its heap instead of mapping them (its dynamic 
 threshold). A decode step reallocates every layer's KV cache (one ``torch.cat`` per
 layer and step, a few MB each), so after generation the process holds hundreds of MB of
 freed, fragmented heap that the update's differently sized activations cannot all reuse:
-resident memory then climbs phase after phase. In issue 24's long-prompt judge case
-(benchmarks/memory.py, ``long_debate_long``) this retention made up about 600 of the 2770
-MiB peak (a run with large blocks always mapped peaked at 2154 MiB, but ran 2x slower).
+resident memory then climbs phase after phase: issue 24's long-prompt judge case
+(``benchmarks/memory.py``, ``long_debate_long``) ended with 2395 MiB resident before this
+module, 997 after (``docs/memory_long_before.json``, ``docs/memory.json``). Mapping every
+large block instead (a fixed mmap threshold) also removes the retention, but re-faults the
+KV cache's pages at every decode step.
 
 :func:`release_free_memory` calls ``malloc_trim(0)``, which returns every free page of
 every arena (``MADV_DONTNEED``), at the boundaries where one kind of work ends: a decode
