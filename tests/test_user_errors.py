@@ -35,6 +35,11 @@ def length(t):
     return [Score(u.role, len(set(u.token_ids)) / 6, "distinct tokens", turn=u.index) for u in t.turns]
 
 
+@reward("broken", bounds=(0.0, 1.0))
+def broken(t):
+    return t.outcome["nope"]  # PROBE CRASH
+
+
 @metric("late")
 def late(transcripts):
     if any(t.iteration >= 1 for t in transcripts):
@@ -58,7 +63,7 @@ class Writer(Arena):
         return {"writer": Role(name="writer", sampling=SEAT, parser=parser)}
 
     def rewards(self):
-        return [value] if self.fail == "reward" else [length]
+        return {"reward": [value], "probe": [broken]}.get(self.fail, [length])
 
     def monitors(self):
         return [late] if self.fail == "monitor" else []
@@ -154,6 +159,18 @@ def test_train_names_the_reward_and_the_users_line(arena: Path, tmp_path: Path) 
     assert log.count("reward 'value' raised") == 1  # the same crash in later plays is not repeated
     assert '2 of 2 matches errored; they are stored with status "error" and left out of training' in log
     assert set(_stored(tmp_path / "run").values()) == {"error"}
+
+
+def test_train_refuses_an_arena_whose_reward_always_crashes(arena: Path, tmp_path: Path) -> None:
+    # the recipe check plays scripted matches before a model loads: a reward that crashes on
+    # every one of them is refused in one line that names the reward and the user's line
+    done = _cli("train", str(_recipe(tmp_path, arena, "probe")), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "error: recipe field 'arena.kwargs.fail' = \"probe\": every probe match of tests/writer-v1 failed on "
+        f"well-formed scripted replies (reward 'broken' raised KeyError: 'nope' at {arena}:{_line('PROBE CRASH')}); "
+        "fix that line (or the arena's kwargs)"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_stopped_by_a_users_monitor_resumes_once_fixed(arena: Path, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import traceback
 import types
 import typing
 import warnings
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas.arena import Arena
 from sparring.arenas.conformance import SeatScripts, well_formed_replies
+from sparring.arenas.failures import stage_of, user_frames
 from sparring.arenas.registry import make, resolve
 from sparring.arenas.runner import Runner, bind_roles
 from sparring.runs.recipes.machine import (
@@ -89,8 +91,9 @@ def validate(recipe: Recipe, out: str | Path | None = None, *, resume: bool = Fa
                 band.check(arena, seat, spec, rewards.get(seat))
         except ValueError as exc:
             raise RecipeError(_one_line(exc)) from None
-    played = probe(arena)
-    _check_plays(arena, played, recipe.arena.kwargs, "arena")
+    crashes: list[BaseException] = []
+    played = probe(arena, crashes=crashes)
+    _check_plays(arena, played, recipe.arena.kwargs, "arena", crashes)
     _check_scoring(recipe, arena, played)
     if played:
         for seat in trained:
@@ -270,11 +273,13 @@ def _kind(value: Any) -> str:
 
 # -- the probe: scripted matches, no model -------------------------------------------------
 
-def probe(arena: Arena, seeds: Sequence[int] = PROBE_SEEDS) -> list[Transcript] | None:
+def probe(arena: Arena, seeds: Sequence[int] = PROBE_SEEDS,
+          crashes: list[BaseException] | None = None) -> list[Transcript] | None:
     """Matches of ``arena`` played on its well-formed example replies (scripted, no model).
 
     ``None`` when the arena has no well-formed reply for some seat (or the runner itself
-    fails), so that nothing is concluded from matches no model would play.
+    fails), so that nothing is concluded from matches no model would play. ``crashes``
+    receives the first exception of each distinct crash of the probe matches.
     """
     try:
         roles = bind_roles(arena, None)
@@ -286,16 +291,26 @@ def probe(arena: Arena, seeds: Sequence[int] = PROBE_SEEDS) -> list[Transcript] 
         engines = {f"probe-{seat}": ScriptedEngine(scripts.for_seat(seat)) for seat in bound}
         with warnings.catch_warnings():  # throwaway matches: what they warn about is not the user's concern here
             warnings.simplefilter("ignore")
-            return Runner(engines, bound).play(arena, list(seeds))
+            runner = Runner(engines, bound)
+            played = runner.play(arena, list(seeds))
+            if crashes is not None:
+                crashes.extend(runner.crashes.values())
+            return played
     except Exception:  # noqa: BLE001 - a probe that cannot run proves nothing either way
         return None
 
 
-def _check_plays(arena: Arena, played: list[Transcript] | None, kwargs: dict[str, Any], section: str) -> None:
-    """Refuse an arena whose every probe match failed (it would only store errors)."""
+def _check_plays(arena: Arena, played: list[Transcript] | None, kwargs: dict[str, Any], section: str,
+                 crashes: Sequence[BaseException] = ()) -> None:
+    """Refuse an arena whose every probe match failed (it would only store errors); a crash in
+    the user's code is named with its stage and the user's innermost line."""
     if not played or any(t.status == "finished" for t in played):
         return
     last = [line for line in (played[0].error or "").strip().splitlines() if line.strip()][-1:] or ["unknown error"]
+    mine = user_frames(crashes[0]) if crashes else []
+    if mine:  # the crash's own message, beside its stage and line (the first match may have crashed otherwise)
+        error = traceback.format_exception_only(crashes[0])[-1].strip()
+        last = [f"{stage_of(crashes[0])} raised {error} at {mine[-1].filename}:{mine[-1].lineno}"]
     if len(kwargs) == 1:  # one argument given: it is the one to look at
         key, value = next(iter(kwargs.items()))
         where = f"'{section}.kwargs.{key}' = {show_value(value)}"
@@ -303,8 +318,9 @@ def _check_plays(arena: Arena, played: list[Transcript] | None, kwargs: dict[str
         where = f"'{section}.kwargs' = {show_value(kwargs)}"
     else:
         where = f"'{section}.{'name' if section == 'arena' else 'arena'}' = {show_value(arena.id)}"
+    fix = "fix that line (or the arena's kwargs)" if mine else "check the arena's kwargs"
     raise RecipeError(f"recipe field {where}: every probe match of {arena.id} failed on well-formed scripted "
-                      f"replies ({last[0].strip()}); check the arena's kwargs")
+                      f"replies ({last[0].strip()}); {fix}")
 
 
 def _check_scoring(recipe: Recipe, arena: Arena, played: list[Transcript] | None) -> None:
@@ -372,7 +388,8 @@ def _check_eval_arena(recipe: Recipe, trained: list[str]) -> None:
                           f"({held_out.id}, seats: {', '.join(held_out.roles)}) seat none of the trained roles "
                           f"({', '.join(trained)}), so its numbers could not move; evaluate on an arena with one of them, or map a "
                           "held-out seat to a trained role with eval.roles = { <seat> = \"<role>\" }")
-    _check_plays(held_out, probe(held_out), recipe.eval.kwargs, "eval")
+    crashes: list[BaseException] = []
+    _check_plays(held_out, probe(held_out, crashes=crashes), recipe.eval.kwargs, "eval", crashes)
 
 
 # -- the machine ----------------------------------------------------------------------------
