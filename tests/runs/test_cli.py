@@ -180,8 +180,10 @@ def test_check_drives_a_file_arena_with_well_formed_replies(capsys: pytest.Captu
     path = Path(__file__).resolve().parents[1] / "arenas" / "test_conformance.py"
     assert main(["check", f"{path}:Guessing"]) == 1  # its reward doubles past bounds on success
     text = capsys.readouterr().out
-    assert "✗ tests/guessing-v1 failed 3 conformance rule(s):" in text
-    assert "- [well_formed] seed 0: reward 'bonus' gave guesser 2.0, outside reward_bounds (0.0, 1.0)" in text
+    # one rule broken on the three well-formed plays: one line naming them
+    assert "✗ tests/guessing-v1 failed 1 conformance rule(s):" in text
+    assert ("- reward 'bonus' gave guesser 2.0, outside reward_bounds (0.0, 1.0) "
+            "(in 3 plays: reply sets well_formed; seeds 0, 1, 2)") in text
     assert main(["check", f"{path}:Opaque"]) == 0
     text = capsys.readouterr().out
     assert ("  warning: no well-formed replies were available for seat 'speaker': set "
