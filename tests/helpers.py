@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparring.agents.engines.base import GenerationRequest
+from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.agents.engines.scripted import ScriptedEngine
 from sparring.arenas import Arena, Match, Outcome, QuestionAnswerVerify, Runner, Transcript
 
@@ -117,3 +117,35 @@ def assert_close(actual: Any, expected: Any, rel: float = 1e-5, name: str = "") 
     worst = (a - e).abs().max().item()
     assert worst <= rel * scale, (f"{name}: largest difference {worst:.3g} exceeds {rel:g} x the largest "
                                   f"magnitude {scale:.3g} (= {rel * scale:.3g})")
+
+
+class PartlyScripted:
+    """A run's engine whose asks ``script`` answers (it returns a :class:`Completion`) are
+    served by it, the rest by the real engine: recipe tests whose tiny model never writes a
+    parsable verdict, checker or refinement script those seats and train the others."""
+
+    def __init__(self, engine: Any, script: Callable[[GenerationRequest], Completion | None]) -> None:
+        self.engine, self.name, self.script = engine, engine.name, script
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.engine.max_batch_size
+
+    def encode(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.engine.encode(messages)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        scripted = [self.script(r) for r in requests]
+        answered = iter(self.engine.generate([r for r, s in zip(requests, scripted, strict=True) if s is None]))
+        return [s if s is not None else next(answered) for s in scripted]
+
+
+def script_run_engine(monkeypatch: Any, train_module: Any, script: Callable[[GenerationRequest], Completion | None]) -> None:
+    """Wrap every engine ``train`` makes in :class:`PartlyScripted` with ``script``."""
+    make = train_module.make_run_engine
+    monkeypatch.setattr(train_module, "make_run_engine", lambda model, loaded: PartlyScripted(make(model, loaded), script))
+
+
+def scripted_completion(text: str) -> Completion:
+    """A scripted reply with one made-up token per word (what the updates read)."""
+    return Completion(text, token_ids=[7] * len(text.split()), logprobs=[-0.5] * len(text.split()))

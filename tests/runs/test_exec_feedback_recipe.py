@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 from safetensors.torch import load_file
@@ -19,6 +18,7 @@ from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.arenas.builtin.exec_feedback import CHECKER_SYSTEM, WRITER_SYSTEM
 from sparring.cli import main
 from sparring.runs.storage.store import Store
+from tests.helpers import script_run_engine, scripted_completion
 
 ROOT = Path(__file__).resolve().parents[2]
 train_module = importlib.import_module("sparring.runs.training.train")
@@ -29,30 +29,15 @@ SCRIPTED = {WRITER_SYSTEM: "Instruction: Write an even number of characters.",
                              "PASS: ab\nFAIL: abc")}
 
 
-class ScriptedWriters:
-    """The run's engine for the responder; the writer and checker seats answer from SCRIPTED."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.name = engine, engine.name
-
-    @property
-    def max_batch_size(self) -> int:
-        return self.engine.max_batch_size
-
-    def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.engine.encode(messages)
-
-    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        scripted = [SCRIPTED.get(r.messages[0]["content"]) for r in requests]
-        answered = iter(self.engine.generate([r for r, s in zip(requests, scripted, strict=True) if s is None]))
-        return [Completion(s, token_ids=[7] * len(s.split()), logprobs=[-0.5] * len(s.split())) if s is not None
-                else next(answered) for s in scripted]
 
 
 @pytest.fixture(autouse=True)
 def _scripted_writers(monkeypatch: pytest.MonkeyPatch) -> None:
-    make = train_module.make_run_engine
-    monkeypatch.setattr(train_module, "make_run_engine", lambda model, loaded: ScriptedWriters(make(model, loaded)))
+    def writers(request: GenerationRequest) -> Completion | None:  # the writer and checker seats
+        text = SCRIPTED.get(request.messages[0]["content"])
+        return scripted_completion(text) if text is not None else None
+
+    script_run_engine(monkeypatch, train_module, writers)
 
 
 def test_exec_feedback_recipe_trains_the_responder(tmp_path: Path) -> None:

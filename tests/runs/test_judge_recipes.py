@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from sparring.agents.engines.base import Completion, GenerationRequest
 from sparring.cli import main
 from sparring.runs.storage.store import Store
+from tests.helpers import script_run_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 train_module = importlib.import_module("sparring.runs.training.train")  # the module, not the function sparring.runs exports
@@ -44,29 +45,11 @@ def judge_script(request: GenerationRequest) -> Completion:
     return Completion(text, token_ids=[7] * len(text), logprobs=[-0.1 * (1 + points % 3)] * len(text))
 
 
-class ScriptedJudges:
-    """The run's engine for every seat but the judges (no continuous batching)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.name = engine, engine.name
-
-    @property
-    def max_batch_size(self) -> int:
-        return self.engine.max_batch_size
-
-    def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.engine.encode(messages)
-
-    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        judged = [r.messages[0]["content"].startswith(JUDGE) for r in requests]
-        answered = iter(self.engine.generate([r for r, j in zip(requests, judged, strict=True) if not j]))
-        return [judge_script(r) if j else next(answered) for r, j in zip(requests, judged, strict=True)]
 
 
 @pytest.fixture(autouse=True)
 def _scripted_judges(monkeypatch: pytest.MonkeyPatch) -> None:
-    make = train_module.make_run_engine
-    monkeypatch.setattr(train_module, "make_run_engine", lambda model, loaded: ScriptedJudges(make(model, loaded)))
+    script_run_engine(monkeypatch, train_module, lambda r: judge_script(r) if r.messages[0]["content"].startswith(JUDGE) else None)
 
 
 def _run(tmp_path: Path, recipe: str, *overrides: str) -> set[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 from safetensors.torch import load_file
@@ -19,6 +18,7 @@ from sparring.arenas.builtin.tree_refine import REFINER_PROMPT
 from sparring.cli import main
 from sparring.runs.storage.store import Store
 from sparring.runs.training.checkpoint import read_checkpoint
+from tests.helpers import script_run_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 train_module = importlib.import_module("sparring.runs.training.train")
@@ -39,29 +39,11 @@ def refiner_script(request: GenerationRequest) -> Completion:
     return Completion(text, token_ids=[7] * len(text.split()), logprobs=[-0.5] * len(text.split()))
 
 
-class ScriptedRefiner:
-    """The run's engine for the actor; the refiner's replies come from :func:`refiner_script`."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.name = engine, engine.name
-
-    @property
-    def max_batch_size(self) -> int:
-        return self.engine.max_batch_size
-
-    def encode(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.engine.encode(messages)
-
-    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        scripted = [r.messages[0]["content"] == REFINER_PROMPT for r in requests]
-        answered = iter(self.engine.generate([r for r, s in zip(requests, scripted, strict=True) if not s]))
-        return [refiner_script(r) if s else next(answered) for r, s in zip(requests, scripted, strict=True)]
 
 
 @pytest.fixture(autouse=True)
 def _scripted_refiner(monkeypatch: pytest.MonkeyPatch) -> None:
-    make = train_module.make_run_engine
-    monkeypatch.setattr(train_module, "make_run_engine", lambda model, loaded: ScriptedRefiner(make(model, loaded)))
+    script_run_engine(monkeypatch, train_module, lambda r: refiner_script(r) if r.messages[0]["content"] == REFINER_PROMPT else None)
 
 
 def _moved(out: Path, adapter: str) -> bool:
