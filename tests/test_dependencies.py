@@ -27,7 +27,7 @@ def test_rating_packages_are_core_dependencies() -> None:
     assert {"networkx", "openskill", "matplotlib"} <= CORE
     # every package the tournament code imports on use is among them
     required = set()
-    for path in (ROOT / "runs").glob("*.py"):
+    for path in (ROOT / "runs").rglob("*.py"):
         required |= {m.split(".")[0] for m in re.findall(r'require\("([\w.]+)"\)', path.read_text())}
     assert required and required <= CORE
     assert "datasets" not in CORE and PYPROJECT["project"]["optional-dependencies"]["parquet"] == ["datasets"]
