@@ -49,7 +49,7 @@ def test_every_benchmark_records_the_machine() -> None:
     """Each script that measures something puts machine() in its JSON (method_efficacy
     records ``cpu`` itself; reward_signal only reads a stored run)."""
     # helpers of another script (gpu_cases, memory_*) write no JSON of their own
-    exempt = {"machine_info.py", "method_efficacy.py", "efficacy_store.py", "reward_signal.py", "gpu_cases.py",
+    exempt = {"machine_info.py", "method_efficacy.py", "efficacy_store.py", "efficacy_arms.py", "reward_signal.py", "gpu_cases.py",
               "memory_meter.py", "memory_probes.py"}
     missing = [p.name for p in sorted((ROOT / "benchmarks").glob("*.py"))
                if p.name not in exempt and '"machine": machine()' not in p.read_text()]
