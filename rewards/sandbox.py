@@ -204,7 +204,7 @@ class Sandbox:
                 proc.stdin.write(json.dumps(job).encode())
                 proc.stdin.close()
             except BrokenPipeError:
-                pass
+                pass  # the child died before reading its job: its exit status says why
             proc.wait(timeout=self.limits.wall_s)
         except subprocess.TimeoutExpired:
             timed_out = True
